@@ -1,0 +1,33 @@
+// Type-aware linting for every package: promises must be awaited or handled, only Errors thrown.
+import js from '@eslint/js'
+import tseslint from 'typescript-eslint'
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', 'bench/.work/**', '**/*.js', '**/*.mjs', '**/*.cjs'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    files: ['**/*.ts'],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname }
+    },
+    rules: {
+      '@typescript-eslint/no-floating-promises': ['error', {
+        // node:test's describe/it return promises the runner itself awaits
+        allowForKnownSafeCalls: [{ from: 'package', package: 'node:test', name: ['describe', 'it', 'test', 'suite'] }]
+      }],
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/only-throw-error': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+      '@typescript-eslint/require-await': 'off',
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-explicit-any': 'error',
+      'no-console': 'error'
+    }
+  },
+  {
+    // The CLI, the demo, tests and benchmarks own the terminal.
+    files: ['apps/**/*.ts', '**/test/**/*.ts', 'bench/**/*.ts', 'interop-tests/**/*.ts'],
+    rules: { 'no-console': 'off' }
+  }
+)
