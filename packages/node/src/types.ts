@@ -1,5 +1,6 @@
 import type { DeviceIdentity, DeviceStatus, PeerConnectionInfo, AbortOptions } from '@homecloud/interface'
-import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { PeerRecordGuard, PeerRecordVerdict } from './peer-record-guard.js'
+import type { Libp2p, PeerId, PrivateKey, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { DeviceLimits } from './limits.js'
 
 /** Which libp2p services a device runs; each can be turned off. */
@@ -36,6 +37,8 @@ export interface HomecloudNodeConfig {
   bootstrap?: string[]
   services?: Partial<DeviceServices>
   limits?: Partial<DeviceLimits>
+  /** Start the device before `createHomecloudNode` returns (like `createLibp2p`); default true. */
+  start?: boolean
 }
 
 /** One running device: its libp2p node and the questions the CLI asks of it. */
@@ -43,6 +46,10 @@ export interface HomecloudNode {
   readonly libp2p: Libp2p
   readonly peerId: PeerId
   readonly name: string
+  /** The limits in force (defaults merged with the config's). */
+  readonly limits: Readonly<DeviceLimits>
+  /** The one door for signed peer records (D2); its rejection counts are in `status()`. */
+  readonly peerRecordGuard: PeerRecordGuard
   start(): Promise<void>
   stop(): Promise<void>
   /** What `homecloud id` prints. */
@@ -53,4 +60,15 @@ export interface HomecloudNode {
   peers(options?: AbortOptions): Promise<PeerConnectionInfo[]>
   /** Dial a multiaddr (with `/p2p/<id>`) and return the resulting connection. */
   connect(multiaddr: string, options?: AbortOptions): Promise<PeerConnectionInfo>
+  /**
+   * Register a Home Cloud protocol; stream counts default to
+   * `limits.maxStreamsPerProtocol` in each direction.
+   */
+  handle(protocol: string, handler: StreamHandler, options?: StreamHandlerOptions): Promise<void>
+  unhandle(protocol: string, options?: AbortOptions): Promise<void>
+  /**
+   * Check a signed peer record obtained elsewhere (a DHT answer, a roster) for
+   * `expectedPeer` and store its addresses if it is valid and newer (D2).
+   */
+  consumePeerRecord(envelope: Uint8Array, expectedPeer: PeerId, options?: AbortOptions): Promise<PeerRecordVerdict>
 }

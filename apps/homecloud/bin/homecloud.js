@@ -1,0 +1,9 @@
+#!/usr/bin/env node
+// Committed launcher, so npm can link `homecloud` into node_modules/.bin at install time,
+// before `tsc -b` has produced dist/. libp2p 3 needs Node >= 22: say so instead of crashing.
+const major = Number(process.versions.node.split('.')[0])
+if (major < 22) {
+  process.stderr.write(`homecloud needs Node.js 22 or newer (this is ${process.version}); run it through npm (npx homecloud) to use the project's Node 24\n`)
+  process.exit(1)
+}
+await import('../dist/src/bin.js')

@@ -1,0 +1,130 @@
+/**
+ * Running `homecloud` as child processes: used by the demo and by the
+ * integration tests, which drive the real binary.
+ */
+import { spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { access, readFile } from 'node:fs/promises'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { repoPaths } from './repo.js'
+
+/** The compiled `homecloud` binary next to this file. */
+export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url))
+
+export interface CliResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+export interface ChildOptions {
+  env?: NodeJS.ProcessEnv
+  timeoutMs?: number
+}
+
+/** Environment for a child: the parent's, without a repo or debug selection leaking in. */
+function childEnv (env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const { HOMECLOUD_REPO: _repo, DEBUG: _debug, ...rest } = process.env
+  return { ...rest, ...env }
+}
+
+/** Run one CLI command to completion (killed after `timeoutMs`). */
+export async function runCli (args: string[], options: ChildOptions = {}): Promise<CliResult> {
+  const child = spawn(process.execPath, [BIN_PATH, ...args], {
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: options.timeoutMs ?? 60_000
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (text: string) => { stdout += text })
+  child.stderr.setEncoding('utf8').on('data', (text: string) => { stderr += text })
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('close', (c, s) => { resolve([c, s]) })
+  })
+  return { code, signal, stdout, stderr }
+}
+
+export interface DaemonChild {
+  readonly child: ChildProcess
+  readonly repo: string
+  readonly apiUrl: string
+  /** Everything the daemon printed so far (stdout and stderr). */
+  output(): string
+  /** Resolves when the process has exited. */
+  readonly exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+  /** Send `signal` (SIGTERM by default) and wait for the exit, SIGKILL after `timeoutMs`. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<{ code: number | null, signal: NodeJS.Signals | null }>
+}
+
+export interface DaemonChildOptions extends ChildOptions {
+  /** Run in its own process group, so a terminal's Ctrl-C reaches only the parent. */
+  detached?: boolean
+  /** Each line the daemon prints. */
+  onLine?(line: string, stream: 'stdout' | 'stderr'): void
+}
+
+/**
+ * Start `homecloud start` for `repo` and resolve once `<repo>/api` exists; rejects
+ * (and kills the child) when it exits first or `timeoutMs` passes.
+ */
+export async function spawnDaemon (repo: string, args: string[], options: DaemonChildOptions = {}): Promise<DaemonChild> {
+  const paths = repoPaths(repo)
+  const child = spawn(process.execPath, [BIN_PATH, '--repo', repo, 'start', ...args], {
+    env: childEnv(options.env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: options.detached ?? false
+  })
+  let output = ''
+  for (const [stream, name] of [[child.stdout, 'stdout'], [child.stderr, 'stderr']] as const) {
+    createInterface({ input: stream, crlfDelay: Infinity }).on('line', (line) => {
+      output += line + '\n'
+      options.onLine?.(line, name)
+    })
+  }
+  const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => {
+    child.once('exit', (code, signal) => { resolve({ code, signal }) })
+  })
+  let hasExited = false
+  void exited.then(() => { hasExited = true })
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM', timeoutMs = 20_000): Promise<{ code: number | null, signal: NodeJS.Signals | null }> => {
+    if (!hasExited) {
+      child.kill(signal)
+    }
+    const timer = setTimeout(() => { child.kill('SIGKILL') }, timeoutMs)
+    try {
+      return await exited
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  try {
+    await waitFor(async () => {
+      if (hasExited) {
+        throw new Error(`homecloud start exited before it was ready:\n${output}`)
+      }
+      return access(paths.api).then(() => true, () => false)
+    }, options.timeoutMs ?? 30_000, `homecloud start for ${repo} was not ready`)
+  } catch (err) {
+    await stop('SIGKILL')
+    throw err
+  }
+  const apiUrl = (await readFile(paths.api, 'utf8')).trim()
+  return { child, repo, apiUrl, output: () => output, exited, stop }
+}
+
+/** Poll `condition` until it holds, at most `timeoutMs`; never an unbounded wait. */
+export async function waitFor (condition: () => boolean | Promise<boolean>, timeoutMs: number, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!(await condition())) {
+    if (Date.now() > deadline) {
+      throw new Error(`${what} within ${timeoutMs} ms`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}

@@ -1,0 +1,63 @@
+import { multiaddr } from '@multiformats/multiaddr'
+import { parseHostPort } from '../config.js'
+import type { Command } from '../command.js'
+import { UsageError } from '../errors.js'
+
+export const start: Command = {
+  name: 'start',
+  summary: 'run the daemon in the foreground (stop with Ctrl-C or SIGTERM)',
+  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server]',
+  flags: [
+    ['--listen MULTIADDR', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4001; tcp/0 picks a free port)'],
+    ['--api HOST:PORT', 'control API address (default 127.0.0.1:5780; port 0 picks a free port)'],
+    ['--no-mdns', 'do not discover devices on the LAN with mDNS'],
+    ['--no-upnp', 'do not ask the router to open a port with UPnP'],
+    ['--bootstrap MULTIADDR', 'peer to dial at start, repeatable (default: none)'],
+    ['--relay-server', 'serve circuit relay reservations to other devices']
+  ],
+  options: {
+    listen: { type: 'string', multiple: true },
+    api: { type: 'string' },
+    'no-mdns': { type: 'boolean' },
+    'no-upnp': { type: 'boolean' },
+    bootstrap: { type: 'string', multiple: true },
+    'relay-server': { type: 'boolean' }
+  },
+  positionals: [],
+  async run ({ repoPath, values, debug, io }) {
+    const listen = multiaddrs(values.listen as string[] | undefined, '--listen')
+    const bootstrap = multiaddrs(values.bootstrap as string[] | undefined, '--bootstrap')
+    let api: { host: string, port: number } | undefined
+    if (values.api !== undefined) {
+      try {
+        api = parseHostPort(values.api as string, '--api')
+      } catch (err) {
+        throw new UsageError((err as Error).message, { cause: err })
+      }
+    }
+    // loaded here so that the other commands do not load libp2p
+    const { runDaemon } = await import('../daemon.js')
+    return runDaemon({
+      repoPath,
+      listen,
+      api,
+      bootstrap,
+      mdns: values['no-mdns'] === true ? false : undefined,
+      upnp: values['no-upnp'] === true ? false : undefined,
+      relayServer: values['relay-server'] === true ? true : undefined,
+      debug,
+      io
+    })
+  }
+}
+
+function multiaddrs (values: string[] | undefined, flag: string): string[] | undefined {
+  for (const value of values ?? []) {
+    try {
+      multiaddr(value)
+    } catch (err) {
+      throw new UsageError(`${flag} ${JSON.stringify(value)} is not a multiaddr`, { cause: err })
+    }
+  }
+  return values
+}

@@ -1,0 +1,143 @@
+/**
+ * The libp2p 3 options of a device: which transports and services run, with
+ * which limits. The only place in Home Cloud that chooses libp2p modules.
+ */
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { autoNATv2 } from '@libp2p/autonat-v2'
+import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { dcutr } from '@libp2p/dcutr'
+import { identify, identifyPush } from '@libp2p/identify'
+import { kadDHT, passthroughMapper, type KadDHTComponents } from '@libp2p/kad-dht'
+import { mdns } from '@libp2p/mdns'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { uPnPNAT } from '@libp2p/upnp-nat'
+import { webSockets } from '@libp2p/websockets'
+import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.js'
+import { withPeerRecordGuard } from './identify-guard.js'
+import { nodeAddresses } from './reachability.js'
+import type { ResolvedConfig } from './config.js'
+import type { PeerRecordGuard } from './peer-record-guard.js'
+import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import type { Datastore } from 'interface-datastore'
+import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
+
+export interface DeviceLibp2pInit {
+  config: ResolvedConfig
+  guard: PeerRecordGuard
+  /** Where the peer store and DHT records live; libp2p's in-memory store when absent. */
+  datastore?: Datastore
+  /** Called for every peer mDNS finds on the LAN. */
+  onLanPeer(peer: PeerInfo): void
+}
+
+/** Service names on `libp2p.services`; optional ones are absent when turned off. */
+export const SERVICE = {
+  identify: 'identify',
+  identifyPush: 'identifyPush',
+  ping: 'ping',
+  dht: 'dht',
+  autonat: 'autonat',
+  upnp: 'upnp',
+  relayServer: 'relay',
+  dcutr: 'dcutr',
+  addresses: 'nodeAddresses'
+} as const
+
+export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
+  const { config, guard } = init
+  const { services: on, limits } = config
+
+  const services: ServiceFactoryMap = {
+    // identify, identify-push and ping are always on: DHT, AutoNAT, relay and DCUtR depend on them
+    [SERVICE.identify]: withPeerRecordGuard(identify({
+      maxMessageSize: limits.maxIdentifyMessageBytes,
+      maxInboundStreams: 1,
+      maxOutboundStreams: 1
+    }), guard),
+    [SERVICE.identifyPush]: withPeerRecordGuard(identifyPush({
+      maxMessageSize: limits.maxIdentifyMessageBytes,
+      maxInboundStreams: 1,
+      maxOutboundStreams: 1
+    }), guard),
+    // the ping spec: at most one outbound stream per peer, two inbound
+    [SERVICE.ping]: ping({ maxInboundStreams: 2, maxOutboundStreams: 1 }),
+    [SERVICE.addresses]: nodeAddresses()
+  }
+
+  if (on.dht !== 'off') {
+    const dht = kadDHT({
+      protocol: DHT_PROTOCOL,
+      // 'auto' leaves clientMode unset: kad-dht then switches to server once the device has a public address (D3)
+      clientMode: on.dht === 'auto' ? undefined : on.dht === 'client',
+      // the default mapper drops private addresses, which makes a LAN or loopback DHT empty
+      peerInfoMapper: passthroughMapper,
+      allowQueryWithZeroPeers: true,
+      maxInboundStreams: Math.min(32, limits.maxStreamsPerProtocol),
+      maxOutboundStreams: limits.maxStreamsPerProtocol
+    })
+    // kad-dht reads the ping service from its components, which libp2p's ServiceFactoryMap type cannot express
+    services[SERVICE.dht] = (components) => dht(components as unknown as KadDHTComponents)
+  }
+
+  if (on.autonat) {
+    services[SERVICE.autonat] = autoNATv2()
+  }
+
+  if (on.upnp) {
+    services[SERVICE.upnp] = uPnPNAT()
+  }
+
+  if (on.relayServer) {
+    services[SERVICE.relayServer] = circuitRelayServer({
+      reservations: { maxReservations: limits.maxRelayReservations }
+    })
+  }
+
+  if (on.dcutr) {
+    services[SERVICE.dcutr] = dcutr()
+  }
+
+  const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
+
+  if (on.mdns) {
+    const factory = mdns({ serviceTag: MDNS_SERVICE_TAG })
+    peerDiscovery.push((components) => {
+      const discovery: PeerDiscovery = factory(components)
+      discovery.addEventListener('peer', (evt) => { init.onLanPeer(evt.detail) })
+      return discovery
+    })
+  }
+
+  return {
+    privateKey: config.privateKey,
+    datastore: init.datastore,
+    addresses: {
+      listen: config.listen,
+      appendAnnounce: config.announce
+    },
+    transports: [
+      tcp({ maxConnections: limits.maxConnections }),
+      ...(on.websockets ? [webSockets()] : []),
+      // always on: a device behind NAT is reached through relays (D4)
+      circuitRelayTransport()
+    ],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux({
+      maxInboundStreams: limits.maxStreamsPerConnection,
+      maxOutboundStreams: limits.maxStreamsPerConnection
+    })],
+    connectionManager: {
+      maxConnections: limits.maxConnections,
+      maxIncomingPendingConnections: limits.maxPendingConnections,
+      maxParallelDials: limits.maxPendingConnections,
+      inboundConnectionThreshold: limits.inboundConnectionsPerIpPerSecond
+    },
+    // slow home uplinks delay pings behind bulk data; a late ping is not a dead connection (FACTS.md)
+    connectionMonitor: { abortConnectionOnPingFailure: false },
+    peerDiscovery,
+    services,
+    start: false
+  }
+}

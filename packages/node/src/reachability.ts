@@ -1,0 +1,53 @@
+import { isPrivate } from '@libp2p/utils'
+import type { Reachability } from '@homecloud/interface'
+import type { AddressManager, NodeAddress } from '@libp2p/interface-internal'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+/** Does the address go through a circuit relay? */
+export function isRelayed (ma: Multiaddr): boolean {
+  return ma.getComponents().some(c => c.name === 'p2p-circuit')
+}
+
+/**
+ * How reachable the device is from the internet, read from its own addresses
+ * as the address manager tracks them (AutoNAT v2 and UPnP confirm or
+ * unconfirm the public ones):
+ * - `public`: some public (non-private, non-relay) address is verified;
+ * - `unknown`: no address yet, or a public candidate is still waiting for its
+ *   first check (always the case while AutoNAT is off);
+ * - `private`: every public candidate failed its check, or there is none at
+ *   all (only LAN/loopback and relay addresses: nobody outside can dial it).
+ */
+export function reachabilityOf (addresses: ReadonlyArray<Pick<NodeAddress, 'multiaddr' | 'verified' | 'expires' | 'lastVerified'>>): Reachability {
+  if (addresses.length === 0) {
+    return 'unknown'
+  }
+
+  const candidates = addresses.filter(a => !isRelayed(a.multiaddr) && !isPrivate(a.multiaddr))
+
+  if (candidates.some(a => a.verified)) {
+    return 'public'
+  }
+
+  // never checked: a failed check (unconfirm) sets `expires` for the retry
+  if (candidates.some(a => a.lastVerified == null && a.expires === 0)) {
+    return 'unknown'
+  }
+
+  return 'private'
+}
+
+/** The one thing the device reads from libp2p's internal address manager. */
+export interface NodeAddresses {
+  withMetadata(): NodeAddress[]
+}
+
+/**
+ * A libp2p service exposing the address manager's view of the device's own
+ * addresses (verified or not), which `Libp2p` does not expose.
+ */
+export function nodeAddresses () {
+  return (components: { addressManager: Pick<AddressManager, 'getAddressesWithMetadata'> }): NodeAddresses => ({
+    withMetadata: () => components.addressManager.getAddressesWithMetadata()
+  })
+}
