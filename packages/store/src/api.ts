@@ -1,0 +1,86 @@
+import type { AbortOptions, ProgressEvent, ProgressOptions } from '@homecloud/interface'
+import type { CID } from 'multiformats/cid'
+
+export type AddProgressEvents =
+  /** Totals found by the first walk over the tree, before any file is read. */
+  | ProgressEvent<'store:add:scan', { files: number, bytes: number }>
+  /** Bytes chunked and files done so far. */
+  | ProgressEvent<'store:add:progress', { bytes: number, files: number }>
+  | ProgressEvent<'store:add:file', { path: string, cid: CID, size: number }>
+  /** An entry that is not a file, directory or symlink (socket, fifo, device). */
+  | ProgressEvent<'store:add:skip', { path: string, reason: string }>
+
+export interface AddOptions extends AbortOptions, ProgressOptions<AddProgressEvents> {
+  /** Pin the root so GC keeps its DAG nodes (default true). */
+  pin?: boolean
+}
+
+export type GcProgressEvents = ProgressEvent<'store:gc:removed', { cid: CID, bytes: number }>
+
+export interface GcResult {
+  removedBlocks: number
+  removedBytes: number
+}
+
+export interface StoreStat {
+  /** Blocks in the block store and their bytes. */
+  blocks: number
+  blockBytes: number
+  /** Indexed local files, their chunks and bytes (referenced, not copied). */
+  files: number
+  fileChunks: number
+  fileBytes: number
+  pins: number
+}
+
+/** A file chunk is 'file-changed' when its file was modified, moved or removed since it was indexed. */
+export type BadEntryReason = 'hash-mismatch' | 'file-changed'
+
+/** A block or file chunk that failed verification; it is no longer served. */
+export interface BadEntry {
+  cid: CID
+  reason: BadEntryReason
+  /** For a chunk of a local file. */
+  path?: string
+  offset?: number
+}
+
+export type VerifyProgressEvents =
+  | ProgressEvent<'store:verify:progress', { checked: number }>
+  | ProgressEvent<'store:verify:bad', BadEntry>
+
+export interface VerifyResult {
+  /** Blocks and file chunks hashed. */
+  checked: number
+  bad: BadEntry[]
+}
+
+/**
+ * Chunks and blocks by CID: raw chunks of local files (referenced in place,
+ * D6) and a block store for blocks that live in no local file. Every byte
+ * returned by `get` has just been hashed and matched its CID.
+ */
+export interface ChunkStore {
+  /** Is a valid copy of `cid` here? For a file chunk the file must be unchanged since it was indexed. */
+  has(cid: CID, options?: AbortOptions): Promise<boolean>
+  /** The block's bytes, hashed again; `BlockNotFoundError` (code ERR_NOT_FOUND) when there is no valid copy. */
+  get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+  /** Stores a block after checking its hash (`IntegrityError` on mismatch: nothing is stored). */
+  put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
+  /** Indexes a file or a folder in place and returns its UnixFS root. */
+  addPath(path: string, options?: AddOptions): Promise<CID>
+  /** Recursive pin: GC keeps every stored block reachable from `cid`. Pin first, then fetch. */
+  pin(cid: CID, options?: AbortOptions): Promise<void>
+  unpin(cid: CID, options?: AbortOptions): Promise<void>
+  isPinned(cid: CID, options?: AbortOptions): Promise<boolean>
+  pins(options?: AbortOptions): AsyncGenerator<CID>
+  /** Removes blocks no pin reaches. File chunks are never touched. */
+  gc(options?: AbortOptions & ProgressOptions<GcProgressEvents>): Promise<GcResult>
+  stat(options?: AbortOptions): Promise<StoreStat>
+  /** Re-hashes every block and file chunk; bad ones are dropped and reported. */
+  verify(options?: AbortOptions & ProgressOptions<VerifyProgressEvents>): Promise<VerifyResult>
+  close(): Promise<void>
+}
+
+/** The narrow shape block consumers (the exchange) take. */
+export type Blocks = Pick<ChunkStore, 'has' | 'get' | 'put'>

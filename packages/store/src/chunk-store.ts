@@ -1,0 +1,246 @@
+import { CustomProgressEvent } from '@homecloud/interface'
+import { logger } from '@libp2p/logger'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { addPath } from './add.js'
+import { MAX_BLOCK_SIZE } from './constants.js'
+import { BlockNotFoundError, FileChangedError, IntegrityError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
+import { isUnchanged, openIndexedFile, readRange } from './file-source.js'
+import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
+import { blockLinks } from './links.js'
+import { GcLock } from './lock.js'
+import type { AddOptions, BadEntry, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
+import type { FileLocation, StoreIndex } from './store-index.js'
+import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
+
+const log = logger('homecloud:store')
+
+/** The ChunkStore over a StoreIndex (memory or LevelDB): all store logic lives here. */
+export class IndexedChunkStore implements ChunkStore {
+  readonly #index: StoreIndex
+  readonly #lock = new GcLock()
+  #closed = false
+
+  constructor (index: StoreIndex) {
+    this.#index = index
+  }
+
+  #open (options: AbortOptions = {}): StoreIndex {
+    if (this.#closed) throw new StoreClosedError()
+    options.signal?.throwIfAborted()
+    return this.#index
+  }
+
+  async has (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    const index = this.#open(options)
+    const key = blockKey(cid)
+    if (await index.hasBlock(key)) return true
+    for (const location of await index.locations(key)) {
+      const file = await index.getFile(location.path)
+      if (file != null && await isUnchanged(file)) return true
+      await this.#forgetFile(location.path, new FileChangedError(location.path))
+    }
+    return false
+  }
+
+  async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
+    const index = this.#open(options)
+    assertSupportedHash(cid)
+    const key = blockKey(cid)
+    let failure: Error | undefined
+    const bytes = await index.getBlock(key)
+    if (bytes != null) {
+      if (await matches(cid, bytes)) return bytes
+      failure = new IntegrityError(`stored block ${cid.toString()} does not match its hash`)
+      log.error('dropping corrupt block %c', cid)
+      await index.deleteBlock(key)
+    }
+    for (const location of await index.locations(key)) {
+      options.signal?.throwIfAborted()
+      const read = await this.#readLocation(cid, location)
+      if (read instanceof Uint8Array) return read
+      failure = read
+    }
+    throw new BlockNotFoundError(cid, { cause: failure })
+  }
+
+  /** A chunk from a local file, hashed again; on any mismatch the file is forgotten until rescanned. */
+  async #readLocation (cid: CID, location: FileLocation): Promise<Uint8Array | Error> {
+    const file = await this.#index.getFile(location.path)
+    if (file == null) return new FileChangedError(location.path, `file ${location.path} is no longer indexed`)
+    const handle = await openIndexedFile(file)
+    if (handle instanceof FileChangedError) return this.#forgetFile(file.path, handle)
+    try {
+      const bytes = await readRange(handle, file.path, location.offset, location.length)
+      if (bytes instanceof FileChangedError) return await this.#forgetFile(file.path, bytes)
+      if (await matches(cid, bytes)) return bytes
+      return await this.#forgetFile(file.path, new IntegrityError(`chunk ${cid.toString()} at ${file.path}:${location.offset} does not match its hash`))
+    } finally {
+      await handle.close()
+    }
+  }
+
+  /** The file changed under the index: its chunks are missing until the file is rescanned. */
+  async #forgetFile<E extends Error> (path: string, reason: E): Promise<E> {
+    log('file %s needs a rescan: %s', path, reason.message)
+    await this.#index.deleteFile(path)
+    return reason
+  }
+
+  async put (cid: CID, bytes: Uint8Array, options: AbortOptions = {}): Promise<void> {
+    const index = this.#open(options)
+    assertSupportedHash(cid)
+    if (bytes.length > MAX_BLOCK_SIZE) {
+      throw new LimitExceededError(`block ${cid.toString()} has ${bytes.length} bytes; the limit is ${MAX_BLOCK_SIZE}`)
+    }
+    if (!await matches(cid, bytes)) {
+      throw new IntegrityError(`bytes do not match ${cid.toString()}`)
+    }
+    const key = blockKey(cid)
+    await this.#lock.shared(async () => {
+      if (!await index.hasBlock(key)) await index.putBlock(key, bytes)
+    })
+  }
+
+  async addPath (path: string, options: AddOptions = {}): Promise<CID> {
+    const index = this.#open(options)
+    return this.#lock.shared(async () => {
+      const root = await addPath(index, path, options)
+      if (options.pin !== false) await index.addPin(root.toV1().toString())
+      return root
+    })
+  }
+
+  async pin (cid: CID, options: AbortOptions = {}): Promise<void> {
+    const index = this.#open(options)
+    await this.#lock.shared(async () => { await index.addPin(cid.toV1().toString()) })
+  }
+
+  async unpin (cid: CID, options: AbortOptions = {}): Promise<void> {
+    const index = this.#open(options)
+    const key = cid.toV1().toString()
+    if (!await index.hasPin(key)) throw new NotFoundError(`${cid.toString()} is not pinned`)
+    await index.deletePin(key)
+  }
+
+  async isPinned (cid: CID, options: AbortOptions = {}): Promise<boolean> {
+    return this.#open(options).hasPin(cid.toV1().toString())
+  }
+
+  async * pins (options: AbortOptions = {}): AsyncGenerator<CID> {
+    for await (const pin of this.#open(options).pins()) {
+      options.signal?.throwIfAborted()
+      yield CID.parse(pin)
+    }
+  }
+
+  async gc (options: AbortOptions & ProgressOptions<GcProgressEvents> = {}): Promise<GcResult> {
+    const index = this.#open(options)
+    return this.#lock.exclusive(async () => {
+      const live = await this.#reachable(options)
+      const result: GcResult = { removedBlocks: 0, removedBytes: 0 }
+      for await (const { key, bytes } of index.blocks()) {
+        options.signal?.throwIfAborted()
+        if (live.has(key)) continue
+        await index.deleteBlock(key)
+        result.removedBlocks++
+        result.removedBytes += bytes.length
+        options.onProgress?.(new CustomProgressEvent('store:gc:removed', { cid: keyToCid(key), bytes: bytes.length }))
+      }
+      log('gc removed %d blocks, %d bytes', result.removedBlocks, result.removedBytes)
+      return result
+    })
+  }
+
+  /** Block keys reachable from the pins through stored blocks (iterative: DAGs can be deep). */
+  async #reachable (options: AbortOptions): Promise<Set<string>> {
+    const live = new Set<string>()
+    const stack: CID[] = []
+    for await (const pin of this.#index.pins()) stack.push(CID.parse(pin))
+    while (stack.length > 0) {
+      options.signal?.throwIfAborted()
+      const cid = stack.pop() as CID
+      const key = blockKey(cid)
+      if (live.has(key)) continue
+      live.add(key)
+      if (cid.code === raw.code) continue
+      const bytes = await this.#index.getBlock(key)
+      if (bytes == null) continue
+      try {
+        stack.push(...blockLinks(cid, bytes))
+      } catch (err) {
+        log.error('cannot decode links of %c: %e', cid, err)
+      }
+    }
+    return live
+  }
+
+  async stat (options: AbortOptions = {}): Promise<StoreStat> {
+    const index = this.#open(options)
+    const stat: StoreStat = { blocks: 0, blockBytes: 0, files: 0, fileChunks: 0, fileBytes: 0, pins: 0 }
+    for await (const { bytes } of index.blocks()) {
+      stat.blocks++
+      stat.blockBytes += bytes.length
+    }
+    for await (const file of index.files()) {
+      options.signal?.throwIfAborted()
+      stat.files++
+      stat.fileBytes += file.size
+      for await (const _ of index.fileChunks(file.path)) stat.fileChunks++
+    }
+    for await (const _ of index.pins()) stat.pins++
+    return stat
+  }
+
+  async verify (options: AbortOptions & ProgressOptions<VerifyProgressEvents> = {}): Promise<VerifyResult> {
+    const index = this.#open(options)
+    const result: VerifyResult = { checked: 0, bad: [] }
+    const report = (entry: BadEntry): void => {
+      result.bad.push(entry)
+      options.onProgress?.(new CustomProgressEvent('store:verify:bad', entry))
+    }
+    const checked = (): void => {
+      result.checked++
+      options.onProgress?.(new CustomProgressEvent('store:verify:progress', { checked: result.checked }))
+    }
+    for await (const { key, bytes } of index.blocks()) {
+      options.signal?.throwIfAborted()
+      const cid = keyToCid(key)
+      checked()
+      if (await matches(cid, bytes)) continue
+      await index.deleteBlock(key)
+      report({ cid, reason: 'hash-mismatch' })
+    }
+    for await (const file of index.files()) {
+      const handle = await openIndexedFile(file)
+      if (handle instanceof FileChangedError) {
+        for await (const chunk of index.fileChunks(file.path)) {
+          report({ cid: keyToCid(chunk.key), reason: 'file-changed', path: file.path, offset: chunk.offset })
+        }
+        await this.#forgetFile(file.path, handle)
+        continue
+      }
+      try {
+        for await (const chunk of index.fileChunks(file.path)) {
+          options.signal?.throwIfAborted()
+          const cid = keyToCid(chunk.key)
+          checked()
+          const bytes = await readRange(handle, file.path, chunk.offset, chunk.length)
+          if (bytes instanceof Uint8Array && await matches(cid, bytes)) continue
+          report({ cid, reason: bytes instanceof Uint8Array ? 'hash-mismatch' : 'file-changed', path: file.path, offset: chunk.offset })
+          await this.#forgetFile(file.path, bytes instanceof Uint8Array ? new IntegrityError(`chunk ${cid.toString()} does not match`) : bytes)
+          break
+        }
+      } finally {
+        await handle.close()
+      }
+    }
+    return result
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    await this.#index.close()
+  }
+}

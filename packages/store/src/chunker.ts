@@ -1,0 +1,109 @@
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { CHUNK_BUFFER_SIZE, HASH_BATCHES_IN_FLIGHT, READ_SIZE } from './constants.js'
+import { GearCutter, type ChunkingParams } from './gear.js'
+import { hashPool, type Sha256Digest } from './hash-pool.js'
+import type { AbortOptions } from '@homecloud/interface'
+import type { FileHandle } from 'node:fs/promises'
+
+/** One chunk of a file. */
+export interface FileChunk {
+  cid: CID
+  /** Byte offset in the file. */
+  offset: number
+  length: number
+}
+
+export interface ChunkReaderInit {
+  chunking?: Partial<ChunkingParams>
+  /** Size of the one buffer the reader uses (bounded memory); at least 2 × max + read size. */
+  bufferSize?: number
+}
+
+/** Chunks cut after one read, hashed together by the hash worker. */
+interface Batch {
+  /** File offset, length pairs. */
+  chunks: number[]
+  /** Start and end of the batch in the buffer: keep these bytes until it is hashed. */
+  from: number
+  to: number
+  digests: Promise<Sha256Digest[]>
+}
+
+/**
+ * Cuts files into chunks and hashes them, streaming with bounded memory: one
+ * shared buffer, the Gear loop on this thread, sha2-256 on the hash worker,
+ * which reads the chunks straight from the buffer while the next read is cut.
+ * Reuse one reader for many files; it chunks one file at a time.
+ */
+export class ChunkReader {
+  readonly cutter: GearCutter
+  readonly #memory: SharedArrayBuffer
+  readonly #buf: Uint8Array
+  readonly #words: Uint32Array
+  readonly #readSize: number
+
+  constructor (init: ChunkReaderInit = {}) {
+    this.cutter = new GearCutter(init.chunking)
+    const { max } = this.cutter.params
+    this.#readSize = Math.max(READ_SIZE, max)
+    const size = Math.max(init.bufferSize ?? CHUNK_BUFFER_SIZE, 2 * max + this.#readSize)
+    this.#memory = new SharedArrayBuffer(size + 3 - ((size + 3) % 4))
+    this.#buf = new Uint8Array(this.#memory)
+    this.#words = new Uint32Array(this.#memory)
+  }
+
+  /** The chunks of the file open on `handle`, in order. */
+  async * chunks (handle: FileHandle, options: AbortOptions = {}): AsyncGenerator<FileChunk> {
+    const buf = this.#buf
+    const { max } = this.cutter.params
+    const batches: Batch[] = []
+    const hashing = hashPool.attach(this.#memory)
+    let base = 0 // file offset of buf[0]
+    let start = 0 // start of the chunk being cut
+    let end = 0 // end of the bytes read
+    let eof = false
+    try {
+      while (!eof) {
+        options.signal?.throwIfAborted()
+        if (buf.length - end < this.#readSize) {
+          // move the uncut tail (< max bytes) to the front, once batches hashed there are done
+          for (const b of batches) if (b.from < end - start) await b.digests
+          buf.copyWithin(0, start, end)
+          base += start
+          end -= start
+          start = 0
+        }
+        const { bytesRead } = await handle.read(buf, end, this.#readSize, base + end)
+        end += bytesRead
+        eof = bytesRead === 0
+        const chunks: number[] = []
+        const ranges: number[] = []
+        const from = start
+        while (end - start >= max || (eof && end > start)) {
+          const cut = this.cutter.cut(buf, this.#words, start, end)
+          chunks.push(base + start, cut - start)
+          ranges.push(start, cut - start)
+          start = cut
+        }
+        if (chunks.length > 0) {
+          batches.push({ chunks, from, to: start, digests: hashPool.hash(hashing, ranges) })
+        }
+        while (batches.length > (eof ? 0 : HASH_BATCHES_IN_FLIGHT - 1)) {
+          yield * settle(batches.shift() as Batch)
+        }
+      }
+    } finally {
+      // no hash may still read the buffer when the next file uses it
+      await Promise.allSettled(batches.map(async b => b.digests))
+      hashPool.detach(hashing)
+    }
+  }
+}
+
+async function * settle (batch: Batch): AsyncGenerator<FileChunk> {
+  const digests = await batch.digests
+  for (let i = 0; i < digests.length; i++) {
+    yield { cid: CID.createV1(raw.code, digests[i]), offset: batch.chunks[2 * i], length: batch.chunks[2 * i + 1] }
+  }
+}

@@ -1,0 +1,44 @@
+/**
+ * Chunking parameters, chosen with `bench/chunking.mjs` (its candidate table):
+ * - 128 KiB / 256 KiB / 1 MiB cuts chunks of ~300 KiB on average (`avg` is
+ *   where normalised chunking switches masks, not the mean), ~3,400 a GiB in
+ *   the index; an insert costs about one chunk of new bytes (10 bytes at the
+ *   start of 1 GiB: < 0.5 MiB, the goal is ≤ 2 MiB);
+ * - a `min` of half `avg` (as restic does) keeps the Gear loop off ~40% of the
+ *   bytes (64 KiB: ~20%): 13–30% less chunking CPU than 64 KiB in the runs so
+ *   far, for ~5% more new bytes per scattered insert (the mean chunk is ~5%
+ *   bigger); a smaller `avg` dedups finer but multiplies index entries; chunks
+ *   stay ≤ 1 MiB, the block size every IPFS implementation accepts.
+ * Changing any of these (or the gear table) changes every CID: they are part of the format.
+ */
+export const CHUNK_MIN = 128 * 1024
+export const CHUNK_AVG = 256 * 1024
+export const CHUNK_MAX = 1024 * 1024
+
+/** Normalisation level of FastCDC: the mask is 2 bits harder before `avg`, 2 bits easier after. */
+export const NORMALISATION = 2
+
+/** Largest block `put` accepts (D8; bitswap and trustless gateways use the same cap). */
+export const MAX_BLOCK_SIZE = 2 * 1024 * 1024
+
+/** Links per UnixFS file node, as kubo's balanced layout. */
+export const MAX_LINKS_PER_NODE = 174
+
+/** Bytes read from a file per read call while chunking (at least `max`). */
+export const READ_SIZE = 4 * 1024 * 1024
+
+/** The chunking buffer, one per `addPath`: the uncut tail, a read, and the batches being hashed. */
+export const CHUNK_BUFFER_SIZE = 16 * 1024 * 1024
+
+/** Batches of chunks (one batch per read) being hashed on the hash worker at a time. */
+export const HASH_BATCHES_IN_FLIGHT = 2
+
+/** Limits on trees given to `addPath` (RELIABILITY: huge names, deep trees, huge directories). */
+export const MAX_TREE_DEPTH = 256
+export const MAX_TREE_ENTRIES = 1_000_000
+
+/** A directory node bigger than this would need HAMT sharding, which is not implemented. */
+export const MAX_DIRECTORY_NODE_SIZE = 1024 * 1024
+
+/** How often a file that changes while it is being read is read again before giving up. */
+export const FILE_READ_ATTEMPTS = 3

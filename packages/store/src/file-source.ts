@@ -1,0 +1,68 @@
+import { constants } from 'node:fs'
+import { lstat, open, type FileHandle } from 'node:fs/promises'
+import { FileChangedError } from './errors.js'
+import type { FileRecord } from './store-index.js'
+import type { BigIntStats } from 'node:fs'
+
+/** What identifies a file's content version cheaply. */
+export function fileRecord (path: string, st: BigIntStats): FileRecord {
+  return { path, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString() }
+}
+
+/** Is `st` still the file recorded in `file`? */
+export function sameFile (file: FileRecord, st: BigIntStats): boolean {
+  return st.isFile() && st.size === BigInt(file.size) && st.mtimeNs.toString() === file.mtimeNs &&
+    st.ino.toString() === file.ino && st.dev.toString() === file.dev
+}
+
+/** Opens a file without following a symlink in its last component. */
+export async function openNoFollow (path: string): Promise<FileHandle> {
+  return open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+}
+
+const GONE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES', 'EPERM', 'EISDIR'])
+
+function isGone (err: unknown): boolean {
+  return GONE.has((err as { code?: string }).code ?? '')
+}
+
+/** Cheap check (no read) that an indexed file is unchanged. */
+export async function isUnchanged (file: FileRecord): Promise<boolean> {
+  try {
+    return sameFile(file, await lstat(file.path, { bigint: true }))
+  } catch (err) {
+    if (isGone(err)) return false
+    throw err
+  }
+}
+
+/** Opens an indexed file if it is unchanged; a FileChangedError when it changed or is gone. */
+export async function openIndexedFile (file: FileRecord): Promise<FileHandle | FileChangedError> {
+  let handle: FileHandle
+  try {
+    handle = await openNoFollow(file.path)
+  } catch (err) {
+    if (isGone(err)) return new FileChangedError(file.path, `file ${file.path} is gone`, { cause: err })
+    throw err
+  }
+  try {
+    if (sameFile(file, await handle.stat({ bigint: true }))) return handle
+  } catch (err) {
+    await handle.close()
+    throw err
+  }
+  await handle.close()
+  return new FileChangedError(file.path)
+}
+
+/** Reads exactly `length` bytes at `offset`; a FileChangedError if the file is shorter. */
+export async function readRange (handle: FileHandle, path: string, offset: number, length: number): Promise<Uint8Array | FileChangedError> {
+  const bytes = new Uint8Array(length)
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await handle.read(bytes, done, length - done, offset + done)
+    if (bytesRead === 0) return new FileChangedError(path, `file ${path} is shorter than indexed`)
+    done += bytesRead
+  }
+  return bytes
+}

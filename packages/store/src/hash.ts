@@ -1,0 +1,52 @@
+import { webcrypto } from 'node:crypto'
+import { base32 } from 'multiformats/bases/base32'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
+import type { MultihashDigest } from 'multiformats/hashes/interface'
+import { UnsupportedHashError } from './errors.js'
+
+/**
+ * sha2-256 through node:crypto's WebCrypto: it copies the bytes when called
+ * (as the WebCrypto spec requires) and hashes on the libuv thread pool, so
+ * chunking on the main thread and hashing run on two cores.
+ */
+export async function sha256Digest (bytes: Uint8Array): Promise<MultihashDigest<typeof sha256.code>> {
+  const hash = await webcrypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>)
+  return Digest.create(sha256.code, new Uint8Array(hash))
+}
+
+/** The CID of a chunk: CIDv1, raw, sha2-256. */
+export async function chunkCid (bytes: Uint8Array): Promise<CID> {
+  return CID.createV1(raw.code, await sha256Digest(bytes))
+}
+
+/** A CID of `codec` over `bytes` (DAG nodes). */
+export async function blockCid (codec: number, bytes: Uint8Array): Promise<CID> {
+  return CID.createV1(codec, await sha256Digest(bytes))
+}
+
+/** Throws unless the store can verify blocks addressed by `cid`. */
+export function assertSupportedHash (cid: CID): void {
+  if (cid.multihash.code !== sha256.code) {
+    throw new UnsupportedHashError(`CID ${cid.toString()} uses multihash 0x${cid.multihash.code.toString(16)}; only sha2-256 is stored`)
+  }
+}
+
+/** Do `bytes` hash to `cid`'s multihash? */
+export async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
+  assertSupportedHash(cid)
+  const digest = await sha256Digest(bytes)
+  return Digest.equals(digest, cid.multihash)
+}
+
+/** Index key of a block: its multihash, so CIDv0/v1 and codecs of the same bytes share one entry. */
+export function blockKey (cid: CID): string {
+  return base32.encode(cid.multihash.bytes)
+}
+
+/** A raw CID for an index key (for reports: the key holds no codec). */
+export function keyToCid (key: string): CID {
+  return CID.createV1(raw.code, Digest.decode(base32.decode(key)))
+}

@@ -1,0 +1,56 @@
+/**
+ * What a chunk store keeps: the block store, the file index (chunk → places in
+ * local files) and the pins. Two implementations: MemoryIndex (maps) and
+ * LevelIndex (LevelDB); the store's logic lives once, in ChunkStore, over either.
+ */
+
+/** A local file as it was when it was indexed. */
+export interface FileRecord {
+  /** Absolute path. */
+  path: string
+  size: number
+  /** mtime in nanoseconds, inode and device (decimal strings: they can exceed 2^53). */
+  mtimeNs: string
+  ino: string
+  dev: string
+}
+
+/** A chunk of an indexed file. `key` is the chunk's block key. */
+export interface FileChunkRef {
+  key: string
+  offset: number
+  length: number
+}
+
+/** A place in a local file holding a chunk. */
+export interface FileLocation {
+  path: string
+  offset: number
+  length: number
+}
+
+export interface StoreIndex {
+  getBlock(key: string): Promise<Uint8Array | undefined>
+  hasBlock(key: string): Promise<boolean>
+  putBlock(key: string, bytes: Uint8Array): Promise<void>
+  deleteBlock(key: string): Promise<void>
+  blocks(): AsyncIterable<{ key: string, bytes: Uint8Array }>
+
+  /** Records `file` and its chunks, replacing what was recorded for that path. */
+  setFile(file: FileRecord, chunks: FileChunkRef[]): Promise<void>
+  getFile(path: string): Promise<FileRecord | undefined>
+  /** Forgets a file and its chunks (it changed: it needs a rescan). */
+  deleteFile(path: string): Promise<void>
+  files(): AsyncIterable<FileRecord>
+  fileChunks(path: string): AsyncIterable<FileChunkRef>
+  /** Where the chunk with block key `key` lives in local files. */
+  locations(key: string): Promise<FileLocation[]>
+
+  /** Pins are recursive; keyed by the root's CID string (CIDv1). */
+  addPin(cid: string): Promise<void>
+  deletePin(cid: string): Promise<void>
+  hasPin(cid: string): Promise<boolean>
+  pins(): AsyncIterable<string>
+
+  close(): Promise<void>
+}

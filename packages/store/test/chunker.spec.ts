@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict'
+import { open } from 'node:fs/promises'
+import { join } from 'node:path'
+import { describe, it } from 'node:test'
+import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore, type FileChunk } from '../src/index.js'
+import { GEAR, type ChunkingParams } from '../src/gear.js'
+import { concat, pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
+
+/**
+ * The chunking rule written plainly, byte by byte: cut after the first byte at
+ * or past min whose 32-byte window hash has none of the mask's top bits set
+ * (mask avg bits + 2 before avg, avg bits - 2 after), else at max or the end.
+ */
+function naiveCut (data: Uint8Array, start: number, end: number, p: ChunkingParams): number {
+  const bits = Math.log2(p.avg)
+  const top = (k: number): number => (-1 << (32 - k)) | 0
+  if (end - start <= p.min) return end
+  const limit = Math.min(end, start + p.max)
+  for (let i = start + p.min; i < limit; i++) {
+    let h = 0
+    for (let j = i - 31; j <= i; j++) h = ((h << 1) + GEAR[data[j]]) | 0
+    if ((h & top(i < start + p.avg ? bits + 2 : bits - 2)) === 0) return i + 1
+  }
+  return limit
+}
+
+async function chunkFile (path: string, reader = new ChunkReader()): Promise<FileChunk[]> {
+  const handle = await open(path)
+  try {
+    const chunks: FileChunk[] = []
+    for await (const chunk of reader.chunks(handle)) chunks.push(chunk)
+    return chunks
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Cut points over a whole buffer in memory: the reference the streaming reader must match. */
+function referenceCuts (data: Uint8Array): number[] {
+  const copy = new Uint8Array(new ArrayBuffer(data.length + 8))
+  copy.set(data)
+  const words = new Uint32Array(copy.buffer, 0, copy.buffer.byteLength >> 2)
+  const cutter = new GearCutter()
+  const cuts: number[] = []
+  for (let start = 0; start < data.length;) {
+    start = cutter.cut(copy, words, start, data.length)
+    cuts.push(start)
+  }
+  return cuts
+}
+
+describe('content-defined chunking', () => {
+  it('rejects bad parameters', () => {
+    for (const p of [{ min: 16 }, { avg: 300_000 }, { min: 512 * 1024, avg: 256 * 1024 }, { max: 128 * 1024 }]) {
+      assert.throws(() => new GearCutter(p), { code: 'ERR_INVALID_PARAMETERS' })
+    }
+  })
+
+  it('cuts where the plain byte-by-byte rule does (the 8-byte fast path changes nothing)', () => {
+    const p = { min: 1024, avg: 4096, max: 16384 }
+    const data = pseudoRandomBytes(2 * 1024 * 1024 + 3, 21)
+    const copy = new Uint8Array(new ArrayBuffer(data.length + 8))
+    copy.set(data)
+    const words = new Uint32Array(copy.buffer, 0, copy.buffer.byteLength >> 2)
+    const cutter = new GearCutter(p)
+    let cuts = 0
+    for (let start = 0; start < data.length; cuts++) {
+      const cut = cutter.cut(copy, words, start, data.length)
+      assert.equal(cut, naiveCut(data, start, data.length, p), `chunk starting at ${start}`)
+      start = cut
+    }
+    assert.ok(cuts > 200)
+  })
+
+  it('streams the same cuts as a whole-buffer pass, whatever the buffer size; sizes within bounds', async () => {
+    const files = await tempDir()
+    try {
+      const data = pseudoRandomBytes(10 * 1024 * 1024 + 7, 3)
+      const path = join(files.dir, 'f.bin')
+      await writeBytes(path, data)
+      const expected = referenceCuts(data)
+      for (const reader of [new ChunkReader(), new ChunkReader({ bufferSize: 0 })]) {
+        const chunks = await chunkFile(path, reader)
+        assert.deepEqual(chunks.map(c => c.offset + c.length), expected)
+        let at = 0
+        for (const [i, c] of chunks.entries()) {
+          assert.equal(c.offset, at)
+          at += c.length
+          assert.ok(c.length <= CHUNK_MAX)
+          if (i < chunks.length - 1) assert.ok(c.length > CHUNK_MIN)
+        }
+        const last = chunks[chunks.length - 1]
+        assert.equal(last.cid.toString(), (await chunkCid(data.subarray(last.offset))).toString())
+      }
+    } finally {
+      await files.remove()
+    }
+  })
+
+  it('keeps later chunks when 10 bytes are inserted near the start', async () => {
+    const files = await tempDir()
+    try {
+      const data = pseudoRandomBytes(16 * 1024 * 1024, 4)
+      const edited = concat([data.subarray(0, 1000), pseudoRandomBytes(10, 5), data.subarray(1000)])
+      await writeBytes(join(files.dir, 'a'), data)
+      await writeBytes(join(files.dir, 'b'), edited)
+      const before = await chunkFile(join(files.dir, 'a'))
+      const after = await chunkFile(join(files.dir, 'b'))
+      const known = new Set(before.map(c => c.cid.toString()))
+      const fresh = after.filter(c => !known.has(c.cid.toString()))
+      assert.ok(before.length > 30)
+      assert.ok(fresh.length <= 2, `${fresh.length} of ${after.length} chunks changed`)
+      assert.ok(fresh.reduce((n, c) => n + c.length, 0) <= 2 * CHUNK_MAX)
+    } finally {
+      await files.remove()
+    }
+  })
+
+  it('is a stable format: the same bytes give the same root CID forever', async () => {
+    const files = await tempDir()
+    const store = createMemoryStore()
+    try {
+      const path = join(files.dir, 'f.bin')
+      await writeBytes(path, pseudoRandomBytes(3 * 1024 * 1024, 1))
+      // changing the gear table, masks or sizes changes this CID: that is a format change
+      assert.equal((await store.addPath(path)).toString(), ROOT_OF_3_MIB)
+    } finally {
+      await store.close()
+      await files.remove()
+    }
+  })
+})
+
+const ROOT_OF_3_MIB = 'bafybeici3ccypjx5kg45oy53cews6tn4iohxfyo2r5dz5v5wha2o74hvzi'
