@@ -1,0 +1,257 @@
+import * as dagCbor from '@ipld/dag-cbor'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import {
+  CHUNKS_PER_LIST_BLOCK, MAX_CHUNK_LISTS_PER_FILE, MAX_ID_LENGTH, MAX_INLINE_CHUNKS, MAX_LINK_TARGET_BYTES,
+  MAX_PAGE_ENTRIES, MAX_PATH_BYTES, MAX_SNAPSHOT_BLOCK_BYTES, MAX_SNAPSHOT_ENTRIES, MAX_SNAPSHOT_PAGES,
+  MAX_VERSION_VECTOR_DEVICES, PAGE_BOUNDARY_MASK, PAGE_TARGET_BYTES
+} from './constants.js'
+import { IntegrityError, InvalidParametersError, InvalidSnapshotError, LimitExceededError } from './errors.js'
+import { isVersionVector } from './version-vector.js'
+import type { ChunkRef, EntryType, ShareEntry } from './entry.js'
+import type { AbortOptions } from '@homecloud/interface'
+
+/*
+ * A snapshot is a small tree of dag-cbor blocks, each ≤ 1 MiB:
+ *   root:       { v: 1, n: <entries>, pages: [CID…] }
+ *   page:       { e: [entry…] }   entries sorted by path, strictly increasing across pages
+ *   entry:      { p: path, t: 0 file | 1 dir | 2 symlink, s: size, m: mtime ms, o: mode,
+ *                 v: version vector, b: modifiedBy,
+ *                 c: [chunk CID…], l: [chunk length…]   (files, ≤ 1,024 chunks inline)
+ *                 x: [chunk list CID…]                  (files with more chunks)
+ *                 k: link target, d: true (tombstone) }
+ *   chunk list: { c: [CID…], l: [length…] }
+ * Pages end where a hash of the path hits a mask, so adding one file changes
+ * one page and every other page keeps its CID (unchanged pages are not sent again).
+ */
+
+/** A block of a snapshot. */
+export interface SnapshotBlock {
+  cid: CID
+  bytes: Uint8Array
+}
+
+export interface EncodedSnapshot {
+  root: CID
+  /** Every block, the root last: store or serve them all. */
+  blocks: SnapshotBlock[]
+}
+
+/** Where `readSnapshot` gets blocks (the block store, or the exchange for a remote snapshot). */
+export interface SnapshotBlocks {
+  get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
+}
+
+const TYPES: EntryType[] = ['file', 'dir', 'symlink']
+const encoder = new TextEncoder()
+
+async function makeBlock (value: unknown): Promise<SnapshotBlock> {
+  const bytes = dagCbor.encode(value)
+  if (bytes.byteLength > MAX_SNAPSHOT_BLOCK_BYTES) throw new LimitExceededError(`snapshot block of ${bytes.byteLength} bytes`)
+  return { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes }
+}
+
+/** FNV-1a over the UTF-16 units of the path: a stable, cheap page boundary test. */
+function isBoundary (path: string): boolean {
+  let h = 0x811c9dc5
+  for (let i = 0; i < path.length; i++) {
+    h ^= path.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return ((h >>> 0) & PAGE_BOUNDARY_MASK) === 0
+}
+
+function comparePaths (a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0
+}
+
+/** Encodes a share's entries (any order; paths must be unique) as snapshot blocks. */
+export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<EncodedSnapshot> {
+  const sorted = [...entries].sort((a, b) => comparePaths(a.path, b.path))
+  if (sorted.length > MAX_SNAPSHOT_ENTRIES) throw new LimitExceededError(`${sorted.length} entries, over the cap of ${MAX_SNAPSHOT_ENTRIES}`)
+  const blocks: SnapshotBlock[] = []
+  const pages: CID[] = []
+  let page: unknown[] = []
+  let pageBytes = 0
+  const flush = async (): Promise<void> => {
+    if (page.length === 0) return
+    const block = await makeBlock({ e: page })
+    blocks.push(block)
+    pages.push(block.cid)
+    page = []
+    pageBytes = 0
+  }
+  for (let i = 0; i < sorted.length; i++) {
+    const entry = sorted[i]
+    if (i > 0 && sorted[i - 1].path === entry.path) throw new InvalidParametersError(`duplicate path ${entry.path} in snapshot`)
+    const encoded = await encodeEntry(entry, blocks)
+    const size = dagCbor.encode(encoded).byteLength
+    if (pageBytes + size > PAGE_TARGET_BYTES) await flush()
+    page.push(encoded)
+    pageBytes += size
+    if (isBoundary(entry.path) || page.length >= MAX_PAGE_ENTRIES) await flush()
+  }
+  await flush()
+  if (pages.length > MAX_SNAPSHOT_PAGES) throw new LimitExceededError(`${pages.length} snapshot pages`)
+  const root = await makeBlock({ v: 1, n: sorted.length, pages })
+  blocks.push(root)
+  return { root: root.cid, blocks }
+}
+
+async function encodeEntry (e: ShareEntry, blocks: SnapshotBlock[]): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {
+    p: e.path, t: TYPES.indexOf(e.type), s: e.size, m: e.mtime, o: e.mode, v: e.version, b: e.modifiedBy
+  }
+  if (e.deleted === true) {
+    out.d = true
+    return out
+  }
+  if (e.type === 'symlink') out.k = e.target ?? ''
+  if (e.type !== 'file') return out
+  const chunks = e.chunks ?? []
+  if (chunks.length <= MAX_INLINE_CHUNKS) {
+    out.c = chunks.map(c => c.cid)
+    out.l = chunks.map(c => c.length)
+    return out
+  }
+  const lists: CID[] = []
+  for (let i = 0; i < chunks.length; i += CHUNKS_PER_LIST_BLOCK) {
+    const part = chunks.slice(i, i + CHUNKS_PER_LIST_BLOCK)
+    const block = await makeBlock({ c: part.map(c => c.cid), l: part.map(c => c.length) })
+    blocks.push(block)
+    lists.push(block.cid)
+  }
+  if (lists.length > MAX_CHUNK_LISTS_PER_FILE) throw new LimitExceededError(`${e.path} has ${chunks.length} chunks`)
+  out.x = lists
+  return out
+}
+
+/** Fetches a snapshot block and checks its size, codec and hash before decoding it. */
+async function getBlock (cid: CID, blocks: SnapshotBlocks, options: AbortOptions): Promise<Record<string, unknown>> {
+  if (cid.version !== 1 || cid.code !== dagCbor.code || cid.multihash.code !== sha256.code) {
+    throw new InvalidSnapshotError(`snapshot block ${cid.toString()} is not CIDv1 dag-cbor sha2-256`)
+  }
+  const bytes = await blocks.get(cid, options)
+  if (bytes.byteLength > MAX_SNAPSHOT_BLOCK_BYTES) throw new LimitExceededError(`snapshot block ${cid.toString()} has ${bytes.byteLength} bytes`)
+  const digest = await sha256.digest(bytes)
+  if (!equalBytes(digest.bytes, cid.multihash.bytes)) throw new IntegrityError(`snapshot block ${cid.toString()} does not match its hash`)
+  let value: unknown
+  try {
+    value = dagCbor.decode(bytes)
+  } catch (err) {
+    throw new InvalidSnapshotError(`snapshot block ${cid.toString()} is not valid dag-cbor: ${(err as Error).message}`, { cause: err })
+  }
+  if (!isRecord(value)) throw new InvalidSnapshotError(`snapshot block ${cid.toString()} is not a map`)
+  return value
+}
+
+/**
+ * The entries of the snapshot at `root`, in path order. Every block is
+ * hash-checked and size-capped, every field type-checked; a malformed
+ * snapshot throws `InvalidSnapshotError` (or `LimitExceededError`,
+ * `IntegrityError`). Paths are not policy-checked here: `planPull` does that
+ * per entry so one bad name fails alone.
+ */
+export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options: AbortOptions = {}): AsyncGenerator<ShareEntry> {
+  const top = await getBlock(root, blocks, options)
+  const bad = (why: string): never => { throw new InvalidSnapshotError(`snapshot ${root.toString()}: ${why}`) }
+  if (top.v !== 1) bad(`unsupported version ${String(top.v)}`)
+  if (!Number.isSafeInteger(top.n) || (top.n as number) < 0) bad('bad entry count')
+  const count = top.n as number
+  if (count > MAX_SNAPSHOT_ENTRIES) throw new LimitExceededError(`snapshot has ${count} entries, over the cap of ${MAX_SNAPSHOT_ENTRIES}`)
+  const pages = cidList(top.pages, MAX_SNAPSHOT_PAGES, dagCbor.code) ?? bad('bad page list')
+  let seen = 0
+  let last: string | undefined
+  for (const pageCid of pages) {
+    options.signal?.throwIfAborted()
+    const page = await getBlock(pageCid, blocks, options)
+    if (!Array.isArray(page.e) || page.e.length === 0 || page.e.length > MAX_PAGE_ENTRIES) bad('bad page')
+    for (const value of page.e as unknown[]) {
+      if (++seen > count) bad('more entries than the root says')
+      const entry = await decodeEntry(value, blocks, options) ?? bad(`malformed entry ${seen}`)
+      if (last !== undefined && comparePaths(last, entry.path) >= 0) bad(`entries not strictly sorted at ${JSON.stringify(entry.path.slice(0, 200))}`)
+      last = entry.path
+      yield entry
+    }
+  }
+  if (seen !== count) bad(`${seen} entries, the root says ${count}`)
+}
+
+/** All entries of a snapshot (bounded by MAX_SNAPSHOT_ENTRIES). */
+export async function loadSnapshot (root: CID, blocks: SnapshotBlocks, options: AbortOptions = {}): Promise<ShareEntry[]> {
+  const entries: ShareEntry[] = []
+  for await (const e of readSnapshot(root, blocks, options)) entries.push(e)
+  return entries
+}
+
+async function decodeEntry (v: unknown, blocks: SnapshotBlocks, options: AbortOptions): Promise<ShareEntry | undefined> {
+  if (!isRecord(v)) return undefined
+  const { p, t, s, m, o, b } = v
+  if (typeof p !== 'string' || p.length === 0 || encoder.encode(p).byteLength > MAX_PATH_BYTES) return undefined
+  if (t !== 0 && t !== 1 && t !== 2) return undefined
+  if (!Number.isSafeInteger(s) || (s as number) < 0 || !Number.isSafeInteger(m)) return undefined
+  if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > 0o777) return undefined
+  if (typeof b !== 'string' || b.length === 0 || b.length > MAX_ID_LENGTH) return undefined
+  if (!isVersionVector(v.v, MAX_VERSION_VECTOR_DEVICES) || Object.keys(v.v).some(k => k.length > MAX_ID_LENGTH)) return undefined
+  const entry: ShareEntry = { path: p, type: TYPES[t], size: s as number, mtime: m as number, mode: o as number, version: v.v, modifiedBy: b }
+  if (v.d !== undefined) {
+    if (v.d !== true || v.c !== undefined || v.x !== undefined || v.k !== undefined || s !== 0) return undefined
+    entry.deleted = true
+    return entry
+  }
+  if (entry.type === 'symlink') {
+    if (typeof v.k !== 'string' || v.k === '' || encoder.encode(v.k).byteLength > MAX_LINK_TARGET_BYTES || s !== 0) return undefined
+    entry.target = v.k
+  }
+  if (entry.type !== 'file') {
+    return v.c === undefined && v.l === undefined && v.x === undefined && (entry.type === 'symlink' || v.k === undefined) && s === 0 ? entry : undefined
+  }
+  if (v.k !== undefined) return undefined
+  let chunks: ChunkRef[] | undefined
+  if (v.x !== undefined) {
+    if (v.c !== undefined || v.l !== undefined) return undefined
+    const lists = cidList(v.x, MAX_CHUNK_LISTS_PER_FILE, dagCbor.code)
+    if (lists == null || lists.length === 0) return undefined
+    chunks = []
+    for (const cid of lists) {
+      const part = chunkList(await getBlock(cid, blocks, options), CHUNKS_PER_LIST_BLOCK)
+      if (part == null) return undefined
+      chunks.push(...part)
+    }
+  } else {
+    chunks = chunkList(v, MAX_INLINE_CHUNKS)
+  }
+  if (chunks == null || chunks.reduce((sum, c) => sum + c.length, 0) !== s) return undefined
+  entry.chunks = chunks
+  return entry
+}
+
+function chunkList (v: Record<string, unknown>, max: number): ChunkRef[] | undefined {
+  const cids = cidList(v.c, max, raw.code)
+  const lengths = v.l
+  if (cids == null || !Array.isArray(lengths) || lengths.length !== cids.length) return undefined
+  if (!lengths.every(n => Number.isSafeInteger(n) && n > 0)) return undefined
+  return cids.map((cid, i) => ({ cid, length: lengths[i] as number }))
+}
+
+function cidList (v: unknown, max: number, codec: number): CID[] | undefined {
+  if (!Array.isArray(v) || v.length > max) return undefined
+  const out: CID[] = []
+  for (const x of v) {
+    const cid = CID.asCID(x)
+    if (cid == null || cid.version !== 1 || cid.code !== codec || cid.multihash.code !== sha256.code) return undefined
+    out.push(cid)
+  }
+  return out
+}
+
+function isRecord (v: unknown): v is Record<string, unknown> {
+  return v != null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Uint8Array) && CID.asCID(v) == null
+}
+
+export function equalBytes (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.byteLength !== b.byteLength) return false
+  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false
+  return true
+}

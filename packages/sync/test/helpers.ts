@@ -1,0 +1,75 @@
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
+import * as raw from 'multiformats/codecs/raw'
+import { sha256 } from 'multiformats/hashes/sha2'
+import type { ChunkFile, ChunkFileFn, ShareFs } from '../src/index.js'
+
+/** A fresh temp directory; remove it with `rm(dir, { recursive: true })`. */
+export async function tempDir (prefix = 'hc-sync-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+export async function removeDir (dir: string): Promise<void> {
+  await rm(dir, { recursive: true, force: true })
+}
+
+export async function rawCid (bytes: Uint8Array): Promise<CID> {
+  return CID.createV1(raw.code, await sha256.digest(bytes))
+}
+
+/**
+ * Test double of the store's chunker: fixed-size chunks, sha2-256 raw CIDs,
+ * read through a ShareFs. Counts calls so tests can see what was rehashed.
+ */
+export function fixedChunker (fs: ShareFs, size = 4): ChunkFileFn & { calls: string[], blocks: Map<string, Uint8Array> } {
+  const calls: string[] = []
+  const blocks = new Map<string, Uint8Array>()
+  const fn = async (path: string): Promise<ChunkFile> => {
+    calls.push(path)
+    const handle = await fs.openRead(path)
+    const chunks: ChunkFile['chunks'] = []
+    try {
+      for (let offset = 0; ; offset += size) {
+        const buf = new Uint8Array(size)
+        const n = await handle.read(buf, offset)
+        if (n === 0) break
+        const bytes = buf.slice(0, n)
+        const cid = await rawCid(bytes)
+        blocks.set(cid.toString(), bytes)
+        chunks.push({ cid, offset, length: n })
+        if (n < size) break
+      }
+    } finally {
+      await handle.close()
+    }
+    return { chunks }
+  }
+  return Object.assign(fn, { calls, blocks })
+}
+
+/** mulberry32: a small seeded PRNG so property tests are reproducible. */
+export function prng (seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/** Waits until `fn` returns a truthy value, or fails after `timeout` ms. */
+export async function waitFor<T> (fn: () => T | Promise<T>, { timeout = 10_000, interval = 10 } = {}): Promise<T> {
+  const end = Date.now() + timeout
+  for (;;) {
+    const v = await fn()
+    if (v) return v
+    if (Date.now() > end) throw new Error('waitFor: condition not met in time')
+    await new Promise(resolve => setTimeout(resolve, interval))
+  }
+}
+
+export const text = (s: string): Uint8Array => new TextEncoder().encode(s)

@@ -1,0 +1,166 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import { parseIgnore, planPull, PathRejectedError, type ChunkRef, type LocalEntry, type PlanStep, type ShareEntry } from '../src/index.js'
+import { rawCid, text } from './helpers.js'
+
+const ME = '12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe1'
+const PEER = '12D3KooWPeerPeerPeerPeerPeerPeerPeerPeerPeerPeerPeer2'
+
+async function chunks (...parts: string[]): Promise<ChunkRef[]> {
+  return Promise.all(parts.map(async p => ({ cid: await rawCid(text(p)), length: text(p).byteLength })))
+}
+
+async function file (path: string, parts: string[], init: Partial<LocalEntry> = {}): Promise<LocalEntry> {
+  const c = await chunks(...parts)
+  return { path, type: 'file', size: c.reduce((s, x) => s + x.length, 0), mtime: 1000, mode: 0o644, version: { [ME]: 1 }, modifiedBy: ME, chunks: c, local: { ino: 1, mtimeMs: 1000 }, ...init }
+}
+
+function remote (e: LocalEntry, init: Partial<ShareEntry> = {}): ShareEntry {
+  const { local: _l, ...rest } = e
+  return { ...rest, ...init }
+}
+
+function index (...entries: LocalEntry[]): Map<string, LocalEntry> {
+  return new Map(entries.map(e => [e.path, e]))
+}
+
+function summary (steps: PlanStep[]): string[] {
+  return steps.map(s => `${s.action} ${s.path}`)
+}
+
+describe('planPull', () => {
+  it('a rename or move transfers no file data', async () => {
+    const old = await file('old/name.bin', ['aaaa', 'bbbb', 'cccc'])
+    const local = index(old)
+    const moved = remote(old, { path: 'new/place.bin', version: { [PEER]: 1 }, modifiedBy: PEER })
+    const tomb = remote(old, { deleted: true, size: 0, chunks: undefined, version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const plan = await planPull({ local, remote: [moved, tomb] })
+    assert.deepEqual(plan.fetch, [])
+    assert.equal(plan.bytesToFetch, 0)
+    assert.equal(plan.bytesLocal, 12)
+    assert.deepEqual(summary(plan.steps), ['write-file new/place.bin', 'delete old/name.bin'], 'the copy is written before the source is deleted')
+    const write = plan.steps[0] as Extract<PlanStep, { action: 'write-file' }>
+    assert.deepEqual(write.chunks.map(c => c.source), [
+      { path: 'old/name.bin', offset: 0, length: 4 },
+      { path: 'old/name.bin', offset: 4, length: 4 },
+      { path: 'old/name.bin', offset: 8, length: 4 }
+    ])
+    assert.equal(write.expect, undefined)
+  })
+
+  it('an insert transfers only the new chunk; a chunk used twice is fetched once', async () => {
+    const local = index(await file('f', ['aaaa', 'bbbb']))
+    const edited = remote(await file('f', ['NEW!', 'aaaa', 'bbbb', 'NEW!']), { version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const plan = await planPull({ local, remote: [edited] })
+    assert.equal(plan.fetch.length, 1)
+    assert.equal(plan.fetch[0].toString(), (await rawCid(text('NEW!'))).toString())
+    assert.equal(plan.bytesToFetch, 4)
+    assert.equal(plan.bytesLocal, 8)
+    const write = plan.steps[0] as Extract<PlanStep, { action: 'write-file' }>
+    assert.deepEqual(write.chunks.map(c => c.offset), [0, 4, 8, 12])
+    assert.equal(write.expect?.path, 'f', 'the local version is the one it may replace')
+  })
+
+  it('chunks in the block store are not fetched', async () => {
+    const c = (await chunks('zzzz'))[0]
+    const plan = await planPull({
+      local: index(),
+      remote: [remote(await file('z', ['zzzz']), { version: { [PEER]: 1 } })],
+      has: (cid) => cid.equals(c.cid)
+    })
+    assert.deepEqual(plan.fetch, [])
+    assert.equal(plan.bytesLocal, 4)
+  })
+
+  it('follows version vectors: newer remote applied, older or equal remote ignored, whatever the mtimes', async () => {
+    const mine = await file('a', ['1111'], { version: { [ME]: 2, [PEER]: 1 }, mtime: 1 })
+    const older = remote(await file('a', ['0000']), { version: { [ME]: 1, [PEER]: 1 }, mtime: 9e12 })
+    assert.deepEqual((await planPull({ local: index(mine), remote: [older] })).steps, [])
+    assert.deepEqual((await planPull({ local: index(mine), remote: [remote(mine)] })).steps, [])
+    const newer = remote(await file('a', ['2222']), { version: { [ME]: 2, [PEER]: 2 }, modifiedBy: PEER, mtime: 0 })
+    assert.deepEqual(summary((await planPull({ local: index(mine), remote: [newer] })).steps), ['write-file a'])
+  })
+
+  it('tombstones: a dominating delete removes the file; one for an unknown path is only recorded', async () => {
+    const mine = await file('a', ['1111'])
+    const tomb = remote(mine, { deleted: true, size: 0, chunks: undefined, version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const unknown = remote(await file('never', ['x']), { deleted: true, size: 0, chunks: undefined, version: { [PEER]: 1 } })
+    const plan = await planPull({ local: index(mine), remote: [tomb, unknown] })
+    assert.deepEqual(summary(plan.steps), ['delete a', 'record never'])
+    // after a partition heals, an old copy of the file does not bring it back
+    const healed = await planPull({ local: index({ ...remote(tomb), local: undefined }), remote: [remote(mine)] })
+    assert.deepEqual(healed.steps, [])
+  })
+
+  it('concurrent edits: both devices plan the same winner and the same conflict copy', async () => {
+    const base = { [ME]: 1, [PEER]: 1 }
+    const onMe = await file('doc.txt', ['mine'], { version: { ...base, [ME]: 2 }, modifiedBy: ME, mtime: Date.UTC(2024, 0, 1, 0, 0, 1) })
+    const onPeer = await file('doc.txt', ['them'], { version: { ...base, [PEER]: 2 }, modifiedBy: PEER, mtime: Date.UTC(2024, 0, 1, 0, 0, 2) })
+    const planMe = await planPull({ local: index(onMe), remote: [remote(onPeer)] })
+    const planPeer = await planPull({ local: index(onPeer), remote: [remote(onMe)] })
+    const copy = `doc.conflict-${ME.slice(-8)}-20240101-000001.txt`
+    assert.deepEqual(planMe.conflicts, [{ path: 'doc.txt', winner: 'remote', conflictPath: copy }])
+    assert.deepEqual(planPeer.conflicts, [{ path: 'doc.txt', winner: 'local', conflictPath: copy }])
+    // on me: keep my version as the copy (from my own file: nothing fetched for it), then take theirs
+    assert.deepEqual(summary(planMe.steps), [`write-file ${copy}`, 'write-file doc.txt'])
+    const [keep, take] = planMe.steps as Array<Extract<PlanStep, { action: 'write-file' }>>
+    assert.equal(keep.chunks[0].source?.path, 'doc.txt')
+    assert.deepEqual(keep.entry.version, onMe.version)
+    assert.deepEqual(take.entry.version, { [ME]: 2, [PEER]: 2 })
+    // on the peer: fetch my version into the copy, keep its own with the merged version
+    assert.deepEqual(summary(planPeer.steps), [`write-file ${copy}`, 'record doc.txt'])
+    const [copyOnPeer, rec] = planPeer.steps
+    assert.deepEqual(copyOnPeer.entry.version, onMe.version)
+    assert.deepEqual(rec.entry.version, { [ME]: 2, [PEER]: 2 })
+    assert.equal('local' in copyOnPeer.entry, false, 'no local stat leaks into a share entry')
+  })
+
+  it('edit beats delete in both directions', async () => {
+    const edit = await file('x', ['edit'], { version: { [ME]: 2 } })
+    const del = remote(await file('x', []), { deleted: true, size: 0, chunks: undefined, version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER, mtime: 9e12 })
+    const p1 = await planPull({ local: index(edit), remote: [del] })
+    assert.deepEqual(summary(p1.steps), ['record x'])
+    assert.deepEqual(p1.steps[0].entry.version, { [ME]: 2, [PEER]: 1 })
+    assert.equal(p1.steps[0].entry.deleted, undefined)
+    const p2 = await planPull({ local: index({ ...del, local: undefined }), remote: [remote(edit)] })
+    assert.deepEqual(summary(p2.steps), ['write-file x'])
+    assert.deepEqual(p2.steps[0].entry.version, { [ME]: 2, [PEER]: 1 })
+  })
+
+  it('same content under concurrent versions is no conflict: versions merge', async () => {
+    const a = await file('same', ['data'], { version: { [ME]: 1 } })
+    const b = remote(await file('same', ['data']), { version: { [PEER]: 1 }, modifiedBy: PEER })
+    const plan = await planPull({ local: index(a), remote: [b] })
+    assert.deepEqual(plan.conflicts, [])
+    assert.deepEqual(summary(plan.steps), ['record same'])
+    assert.deepEqual(plan.steps[0].entry.version, { [ME]: 1, [PEER]: 1 })
+  })
+
+  it('hostile and colliding names fail alone; directories come first, deletes deepest first', async () => {
+    const p = (path: string, type: ShareEntry['type'] = 'file'): ShareEntry => ({ path, type, size: 0, mtime: 1, mode: 0o755, version: { [PEER]: 1 }, modifiedBy: PEER, ...(type === 'file' ? { chunks: [] } : {}) })
+    const local = index(await file('Readme.md', ['r']), await file('d/inner/f', ['1']), { ...p('d', 'dir'), local: { ino: 2, mtimeMs: 1 } }, { ...p('d/inner', 'dir'), local: { ino: 3, mtimeMs: 1 } })
+    const plan = await planPull({
+      local,
+      remote: [
+        p('../../etc/passwd'), p('/abs'), p('C:\\x'), p('nul\u0000'), p('README.md'), p('cafe\u0301'), p('caf\u00e9'),
+        p('ok/a'), p('ok', 'dir'), p('ok/sub', 'dir'), p('.homecloudignore'), p('skip.tmp'),
+        { ...p('d/inner/f'), deleted: true, version: { [ME]: 1, [PEER]: 1 } },
+        { ...p('d/inner', 'dir'), deleted: true, version: { [ME]: 1, [PEER]: 1 } }
+      ],
+      ignore: parseIgnore('*.tmp')
+    })
+    const errors = new Map(plan.errors.map(e => [e.path, (e.error as PathRejectedError).reason]))
+    assert.deepEqual(Object.fromEntries(errors), {
+      '../../etc/passwd': 'dot-segment',
+      '/abs': 'absolute',
+      'C:\\x': 'backslash',
+      'nul\u0000': 'control-char',
+      '.homecloudignore': 'internal-name',
+      'README.md': 'collision',
+      'caf\u00e9': 'collision' // NFD spelling sorts first and is kept
+    })
+    assert.deepEqual(summary(plan.steps), [
+      'mkdir ok', 'mkdir ok/sub', 'write-file cafe\u0301', 'write-file ok/a', 'delete d/inner/f', 'delete d/inner'
+    ])
+  })
+})

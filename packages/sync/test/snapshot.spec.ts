@@ -1,0 +1,187 @@
+import assert from 'node:assert/strict'
+import { describe, it } from 'node:test'
+import * as dagCbor from '@ipld/dag-cbor'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
+import { CID } from 'multiformats/cid'
+import { sha256 } from 'multiformats/hashes/sha2'
+import {
+  encodeSnapshot, InvalidHeadError, InvalidSnapshotError, loadSnapshot, signHead, verifyHead,
+  type ShareEntry, type SnapshotBlock, type SnapshotBlocks
+} from '../src/index.js'
+import { rawCid, text } from './helpers.js'
+
+const DEV = '12D3KooWDeviceDeviceDeviceDeviceDeviceDeviceDeviceDevi'
+
+function blockMap (blocks: SnapshotBlock[]): SnapshotBlocks & { map: Map<string, Uint8Array> } {
+  const map = new Map(blocks.map(b => [b.cid.toString(), b.bytes]))
+  return {
+    map,
+    get: async (cid) => {
+      const b = map.get(cid.toString())
+      if (b == null) throw new Error(`no block ${cid.toString()}`)
+      return b
+    }
+  }
+}
+
+async function fileEntry (path: string, parts: string[], init: Partial<ShareEntry> = {}): Promise<ShareEntry> {
+  const chunks = await Promise.all(parts.map(async p => ({ cid: await rawCid(text(p)), length: text(p).byteLength })))
+  return { path, type: 'file', size: chunks.reduce((s, c) => s + c.length, 0), mtime: 1_700_000_000_123, mode: 0o644, version: { [DEV]: 1 }, modifiedBy: DEV, chunks, ...init }
+}
+
+async function dagBlock (value: unknown): Promise<SnapshotBlock> {
+  const bytes = dagCbor.encode(value)
+  return { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes }
+}
+
+describe('snapshot encoding', () => {
+  it('round-trips files, directories, links, tombstones and big chunk lists', async () => {
+    const many = await Promise.all(Array.from({ length: 2500 }, async (_, i) => ({ cid: await rawCid(text(`c${i}`)), length: 1000 + i })))
+    const entries: ShareEntry[] = [
+      await fileEntry('b.txt', ['hello ', 'world']),
+      { path: 'a', type: 'dir', size: 0, mtime: 5, mode: 0o755, version: { [DEV]: 2 }, modifiedBy: DEV },
+      { path: 'a/link', type: 'symlink', size: 0, mtime: 6, mode: 0o777, version: { [DEV]: 1 }, modifiedBy: DEV, target: '../../etc' },
+      { path: 'gone', type: 'file', size: 0, mtime: 7, mode: 0o644, version: { [DEV]: 3, x: 1 }, modifiedBy: 'x', deleted: true },
+      { path: 'big.iso', type: 'file', size: many.reduce((s, c) => s + c.length, 0), mtime: 8, mode: 0o600, version: { [DEV]: 1 }, modifiedBy: DEV, chunks: many },
+      await fileEntry('empty', [])
+    ]
+    const enc = await encodeSnapshot(entries)
+    assert.ok(enc.blocks.every(b => b.bytes.byteLength <= 1024 * 1024))
+    assert.ok(enc.blocks.length >= 3, 'root, page and chunk list blocks')
+    const back = await loadSnapshot(enc.root, blockMap(enc.blocks))
+    assert.deepEqual(back.map(e => e.path), ['a', 'a/link', 'b.txt', 'big.iso', 'empty', 'gone'])
+    const byPath = new Map(back.map(e => [e.path, e]))
+    for (const e of entries) {
+      const got = byPath.get(e.path) as ShareEntry
+      assert.equal(got.type, e.type)
+      assert.equal(got.size, e.size)
+      assert.equal(got.mtime, e.mtime)
+      assert.deepEqual(got.version, e.version)
+      assert.equal(got.target, e.target)
+      assert.equal(got.deleted, e.deleted)
+      assert.deepEqual(got.chunks?.map(c => `${c.cid.toString()}:${c.length}`), e.chunks?.map(c => `${c.cid.toString()}:${c.length}`))
+    }
+  })
+
+  it('is canonical and pages are stable: one added file changes few blocks', async () => {
+    const entries = await Promise.all(Array.from({ length: 5000 }, async (_, i) => fileEntry(`dir/file-${String(i).padStart(5, '0')}`, [`x${i}`])))
+    const a = await encodeSnapshot(entries)
+    const again = await encodeSnapshot([...entries].reverse())
+    assert.equal(a.root.toString(), again.root.toString(), 'same entries, same CID, whatever the order')
+    const b = await encodeSnapshot([...entries, await fileEntry('dir/file-02500x', ['new'])])
+    const before = new Set(a.blocks.map(x => x.cid.toString()))
+    const changed = b.blocks.filter(x => !before.has(x.cid.toString()))
+    assert.ok(a.blocks.length > 5, `several pages (${a.blocks.length})`)
+    assert.ok(changed.length <= 3, `only the root and one or two pages are new (${changed.length})`)
+  })
+
+  it('refuses duplicates on encode', async () => {
+    const e = await fileEntry('x', ['1'])
+    await assert.rejects(encodeSnapshot([e, e]), { code: 'ERR_INVALID_PARAMETERS' })
+  })
+
+  it('rejects malformed snapshots with a clear error', async () => {
+    const good = await fileEntry('f', ['abc'])
+    const enc = await encodeSnapshot([good])
+    const page = enc.blocks[0]
+
+    // a block that does not match its CID
+    const tampered = blockMap(enc.blocks)
+    const bytes = tampered.map.get(page.cid.toString()) as Uint8Array
+    tampered.map.set(page.cid.toString(), Uint8Array.from(bytes, (b, i) => i === bytes.length - 1 ? b ^ 1 : b))
+    await assert.rejects(loadSnapshot(enc.root, tampered), { code: 'ERR_INTEGRITY' })
+
+    const cases: Array<[string, unknown[], number?]> = [
+      ['unsorted entries', [{ p: 'b', t: 0, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd', c: [], l: [] }, { p: 'a', t: 0, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd', c: [], l: [] }]],
+      ['duplicate entries', [{ p: 'a', t: 1, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }, { p: 'a', t: 1, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }]],
+      ['size not the sum of chunks', [{ p: 'a', t: 0, s: 99, m: 1, o: 420, v: { d: 1 }, b: 'd', c: [good.chunks?.[0].cid], l: [3] }]],
+      ['wrong type code', [{ p: 'a', t: 7, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }]],
+      ['mode with setuid', [{ p: 'a', t: 1, s: 0, m: 1, o: 0o4755, v: { d: 1 }, b: 'd' }]],
+      ['zero counter', [{ p: 'a', t: 1, s: 0, m: 1, o: 420, v: { d: 0 }, b: 'd' }]],
+      ['path not a string', [{ p: 5, t: 1, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }]],
+      ['chunk not raw', [{ p: 'a', t: 0, s: 3, m: 1, o: 420, v: { d: 1 }, b: 'd', c: [enc.root], l: [3] }]],
+      ['tombstone with chunks', [{ p: 'a', t: 0, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd', d: true, c: [], l: [] }]],
+      ['symlink without target', [{ p: 'a', t: 2, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }]],
+      ['count mismatch', [{ p: 'a', t: 1, s: 0, m: 1, o: 420, v: { d: 1 }, b: 'd' }], 2]
+    ]
+    for (const [name, entries, n] of cases) {
+      const p = await dagBlock({ e: entries })
+      const root = await dagBlock({ v: 1, n: n ?? entries.length, pages: [p.cid] })
+      await assert.rejects(loadSnapshot(root.cid, blockMap([p, root])), (err: unknown) => {
+        assert.ok(err instanceof InvalidSnapshotError, `${name}: ${String(err)}`)
+        assert.equal(err.code, 'ERR_INVALID_SNAPSHOT')
+        return true
+      })
+    }
+
+    const huge = await dagBlock({ v: 1, n: 2_000_000, pages: [] })
+    await assert.rejects(loadSnapshot(huge.cid, blockMap([huge])), { code: 'ERR_LIMIT_EXCEEDED' })
+    const notCbor = { cid: CID.createV1(dagCbor.code, await sha256.digest(text('nope'))), bytes: text('nope') }
+    await assert.rejects(loadSnapshot(notCbor.cid, blockMap([notCbor])), { code: 'ERR_INVALID_SNAPSHOT' })
+    const big = new Uint8Array(1024 * 1024 + 1)
+    const bigBlock = { cid: CID.createV1(dagCbor.code, await sha256.digest(big)), bytes: big }
+    await assert.rejects(loadSnapshot(bigBlock.cid, blockMap([bigBlock])), { code: 'ERR_LIMIT_EXCEEDED' })
+    await assert.rejects(loadSnapshot(await rawCid(text('x')), blockMap([])), { code: 'ERR_INVALID_SNAPSHOT' })
+  })
+
+  it('a fuzzed page never crashes the decoder with anything but a clear error', async () => {
+    const enc = await encodeSnapshot([await fileEntry('f', ['abc']), await fileEntry('g', ['d'])])
+    const page = enc.blocks[0].bytes
+    let seed = 1
+    for (let i = 0; i < 300; i++) {
+      const bytes = page.slice()
+      for (let j = 0; j < 3; j++) {
+        seed = (seed * 1103515245 + 12345) >>> 0
+        bytes[seed % bytes.length] = seed >>> 24
+      }
+      const p = { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes }
+      const root = await dagBlock({ v: 1, n: 2, pages: [p.cid] })
+      try {
+        await loadSnapshot(root.cid, blockMap([p, root]))
+      } catch (err) {
+        assert.ok(['ERR_INVALID_SNAPSHOT', 'ERR_LIMIT_EXCEEDED'].includes((err as { code?: string }).code ?? ''), String(err))
+      }
+    }
+  })
+})
+
+describe('signed heads', () => {
+  it('signs and verifies; rejects forged, tampered, replayed and misdirected heads', async () => {
+    const key = await generateKeyPair('Ed25519')
+    const other = await generateKeyPair('Ed25519')
+    const device = peerIdFromPrivateKey(key).toString()
+    const snapshot = (await dagBlock({ v: 1, n: 0, pages: [] })).cid
+    const head = { share: 'photos', device, seq: 7, snapshot }
+    const bytes = await signHead(head, key)
+    const got = await verifyHead(bytes, { share: 'photos', device, lastSeq: 6 })
+    assert.deepEqual({ ...got, snapshot: got.snapshot.toString() }, { ...head, snapshot: snapshot.toString() })
+
+    await assert.rejects(signHead(head, other), { code: 'ERR_INVALID_PARAMETERS' })
+    const reason = async (p: Promise<unknown>): Promise<string> => {
+      try {
+        await p
+        return 'accepted'
+      } catch (err) {
+        assert.ok(err instanceof InvalidHeadError)
+        assert.equal(err.code, 'ERR_INVALID_HEAD')
+        return err.reason
+      }
+    }
+    assert.equal(await reason(verifyHead(bytes, { lastSeq: 7 })), 'stale-seq')
+    assert.equal(await reason(verifyHead(bytes, { lastSeq: 9 })), 'stale-seq')
+    assert.equal(await reason(verifyHead(bytes, { share: 'docs' })), 'wrong-share')
+    assert.equal(await reason(verifyHead(bytes, { device: peerIdFromPrivateKey(other).toString() })), 'wrong-device')
+
+    // another key's signature over a head naming this device
+    const decoded = dagCbor.decode<{ head: Record<string, unknown>, sig: Uint8Array }>(bytes)
+    const forgedSig = await other.sign(new Uint8Array([...text('homecloud-sync-head-v1:'), ...dagCbor.encode(decoded.head)]))
+    assert.equal(await reason(verifyHead(dagCbor.encode({ head: decoded.head, sig: forgedSig }))), 'bad-signature')
+    // a changed seq under the old signature
+    assert.equal(await reason(verifyHead(dagCbor.encode({ head: { ...decoded.head, seq: 8 }, sig: decoded.sig }))), 'bad-signature')
+    assert.equal(await reason(verifyHead(dagCbor.encode({ head: { ...decoded.head, seq: 0 }, sig: decoded.sig }))), 'malformed')
+    assert.equal(await reason(verifyHead(dagCbor.encode({ head: { ...decoded.head, device: 'not-a-peer' }, sig: decoded.sig }))), 'malformed')
+    assert.equal(await reason(verifyHead(text('garbage'))), 'malformed')
+    assert.equal(await reason(verifyHead(new Uint8Array(5000))), 'too-large')
+  })
+})
