@@ -17,6 +17,11 @@ export interface ApiClient {
   readonly url: string
   get(route: string, options?: AbortOptions): Promise<unknown>
   post(route: string, body: unknown, options?: AbortOptions): Promise<unknown>
+  /**
+   * A long POST (add, get, gc, verify) with its progress: NDJSON lines, each
+   * `progress` line handed to `onProgress`; resolves to the `result` line.
+   */
+  stream(route: string, body: unknown, onProgress: (progress: Record<string, unknown>) => void, options?: AbortOptions): Promise<unknown>
 }
 
 /** Find the daemon of a repo; DaemonNotRunningError when there is none. */
@@ -37,6 +42,15 @@ export async function connectToDaemon (paths: Pick<RepoPaths, 'root' | 'api' | '
 }
 
 export function createApiClient (url: string, token: string, repoRoot: string): ApiClient {
+  function daemonGone (err: unknown): never {
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ECONNREFUSED' || code === 'ECONNRESET') {
+      // the api file outlived its daemon (killed with -9, power loss), or it died during the request
+      throw new DaemonNotRunningError(repoRoot, { cause: err })
+    }
+    throw err
+  }
+
   async function call (method: 'GET' | 'POST', route: string, body: unknown, options: AbortOptions): Promise<unknown> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body), 'utf8')
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, accept: 'application/json' }
@@ -44,14 +58,27 @@ export function createApiClient (url: string, token: string, repoRoot: string): 
       headers['content-type'] = 'application/json'
       headers['content-length'] = String(payload.byteLength)
     }
-    const { status, text } = await send(new URL(`/api/v1/${route}`, url), method, headers, payload, options).catch((err: unknown) => {
-      const code = (err as NodeJS.ErrnoException).code
-      if (code === 'ECONNREFUSED' || code === 'ECONNRESET') {
-        // the api file outlived its daemon (killed with -9, power loss)
-        throw new DaemonNotRunningError(repoRoot, { cause: err })
-      }
-      throw err
-    })
+    const { status, text } = await send(new URL(`/api/v1/${route}`, url), method, headers, payload, options).catch(daemonGone)
+    return decode(status, text)
+  }
+
+  async function stream (route: string, body: unknown, onProgress: (progress: Record<string, unknown>) => void, options: AbortOptions): Promise<unknown> {
+    const payload = Buffer.from(JSON.stringify(body), 'utf8')
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${token}`,
+      accept: 'application/x-ndjson, application/json',
+      'content-type': 'application/json',
+      'content-length': String(payload.byteLength)
+    }
+    const answer = await sendNdjson(new URL(`/api/v1/${route}`, url), headers, payload, onProgress, options).catch(daemonGone)
+    if ('result' in answer) {
+      return answer.result
+    }
+    // an error before any progress comes as plain JSON with its status
+    return decode(answer.status, answer.text)
+  }
+
+  function decode (status: number, text: string): unknown {
     let json: unknown
     try {
       json = JSON.parse(text)
@@ -72,7 +99,8 @@ export function createApiClient (url: string, token: string, repoRoot: string): 
   return {
     url,
     get: async (route, options = {}) => call('GET', route, undefined, options),
-    post: async (route, body, options = {}) => call('POST', route, body, options)
+    post: async (route, body, options = {}) => call('POST', route, body, options),
+    stream: async (route, body, onProgress, options = {}) => stream(route, body, onProgress, options)
   }
 }
 
@@ -91,6 +119,88 @@ async function send (target: URL, method: string, headers: Record<string, string
       })
       res.on('end', () => { resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }) })
       res.on('error', reject)
+    })
+    req.on('error', reject)
+    req.end(payload)
+  })
+}
+
+type StreamAnswer = { result: unknown } | { status: number, text: string }
+
+/**
+ * One request whose answer is NDJSON (progress lines, then a result or an
+ * error line) or, for an early error, one JSON body. Lines are bounded; the
+ * stream as a whole is not (a long get sends many progress lines).
+ */
+async function sendNdjson (
+  target: URL, headers: Record<string, string>, payload: Buffer,
+  onProgress: (progress: Record<string, unknown>) => void, options: AbortOptions
+): Promise<StreamAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request(target, { method: 'POST', headers, signal: options.signal, agent: false }, (res) => {
+      const status = res.statusCode ?? 0
+      const ndjson = status === 200 && /^application\/x-ndjson/i.test(res.headers['content-type'] ?? '')
+      let buffered = ''
+      let settled = false
+      const fail = (err: Error): void => {
+        settled = true
+        req.destroy(err)
+        reject(err)
+      }
+      const onLine = (line: string): void => {
+        if (line.trim() === '' || settled) return
+        let message: { type?: unknown, result?: unknown, error?: { code?: unknown, message?: unknown, status?: unknown } }
+        try {
+          message = JSON.parse(line)
+        } catch (err) {
+          fail(new ControlApiError('the daemon sent an unreadable progress line', 'ERR_BAD_RESPONSE', status, { cause: err }))
+          return
+        }
+        if (message.type === 'progress') {
+          const { type: _type, ...progress } = message as Record<string, unknown>
+          onProgress(progress)
+        } else if (message.type === 'result') {
+          settled = true
+          resolve({ result: message.result })
+        } else if (message.type === 'error') {
+          const error = message.error ?? {}
+          fail(new ControlApiError(
+            typeof error.message === 'string' ? error.message : 'the daemon reported an error',
+            typeof error.code === 'string' ? error.code : 'ERR_HTTP',
+            typeof error.status === 'number' ? error.status : status
+          ))
+        }
+      }
+      res.setEncoding('utf8')
+      res.on('data', (text: string) => {
+        buffered += text
+        if (buffered.length > MAX_RESPONSE_BYTES) {
+          fail(new ControlApiError(`the daemon sent a line longer than ${MAX_RESPONSE_BYTES} bytes`, 'ERR_BAD_RESPONSE', status))
+          return
+        }
+        if (!ndjson) return
+        let end: number
+        while ((end = buffered.indexOf('\n')) !== -1) {
+          onLine(buffered.slice(0, end))
+          buffered = buffered.slice(end + 1)
+        }
+      })
+      res.on('end', () => {
+        if (ndjson) {
+          onLine(buffered)
+          if (!settled) {
+            settled = true
+            reject(new ControlApiError('the daemon ended the answer without a result', 'ERR_BAD_RESPONSE', status))
+          }
+          return
+        }
+        settled = true
+        resolve({ status, text: buffered })
+      })
+      res.on('error', (err) => { if (!settled) fail(err) })
+      res.on('close', () => {
+        if (!settled) fail(Object.assign(new Error('the daemon closed the connection'), { code: 'ECONNRESET' }))
+      })
     })
     req.on('error', reject)
     req.end(payload)

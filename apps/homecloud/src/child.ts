@@ -22,6 +22,8 @@ export interface CliResult {
 export interface ChildOptions {
   env?: NodeJS.ProcessEnv
   timeoutMs?: number
+  /** Working folder of the child (relative paths on its command line resolve against it). */
+  cwd?: string
 }
 
 /** Environment for a child: the parent's, without a repo or debug selection leaking in. */
@@ -34,6 +36,7 @@ function childEnv (env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
 export async function runCli (args: string[], options: ChildOptions = {}): Promise<CliResult> {
   const child = spawn(process.execPath, [BIN_PATH, ...args], {
     env: childEnv(options.env),
+    cwd: options.cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
     timeout: options.timeoutMs ?? 60_000
   })

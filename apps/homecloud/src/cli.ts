@@ -10,11 +10,15 @@ import { connect } from './commands/connect.js'
 import { init } from './commands/init.js'
 import { id, peers, status } from './commands/read.js'
 import { start } from './commands/start.js'
+import { swarm } from './commands/swarm.js'
+import { add } from './commands/add.js'
+import { get } from './commands/get.js'
+import { blocks } from './commands/blocks.js'
 import { UsageError } from './errors.js'
 import { table } from './output.js'
 import { resolveRepoPath } from './repo.js'
 
-export const COMMANDS: readonly Command[] = [init, start, id, status, peers, connect]
+export const COMMANDS: readonly Command[] = [init, start, id, status, peers, connect, swarm, add, get, blocks]
 
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
@@ -56,6 +60,7 @@ export function commandHelp (command: Command): string {
     command.summary,
     '',
     ...(command.flags.length > 0 ? ['flags:', table(command.flags.map(([flag, text]) => [`  ${flag}`, text])), ''] : []),
+    ...(command.subcommands !== undefined ? ['subcommands:', table(command.subcommands.map((sub) => [`  ${sub.name}`, sub.summary])), ''] : []),
     'global flags:',
     table(GLOBAL_FLAGS.map(([flag, text]) => [`  ${flag}`, text])),
     ''
@@ -78,7 +83,8 @@ function findCommand (argv: string[]): number {
 export const defaultIo: Io = {
   stdout: (text) => { process.stdout.write(text) },
   stderr: (text) => { process.stderr.write(text) },
-  env: process.env
+  env: process.env,
+  stderrIsTty: process.stderr.isTTY
 }
 
 /** Run one command line; resolves to the process exit code. */
@@ -104,7 +110,11 @@ export async function main (argv: string[], io: Io = defaultIo): Promise<number>
     if (command === undefined) {
       throw new UsageError(`unknown command ${JSON.stringify(name)}`)
     }
-    const { values, positionals } = parse(rest, { ...GLOBAL_OPTIONS, ...command.options })
+    let args = rest
+    if (command.subcommands !== undefined) {
+      ;({ command, args } = pickSubcommand(command, rest, rest.includes('--help') || rest.includes('-h')))
+    }
+    const { values, positionals } = parse(args, { ...GLOBAL_OPTIONS, ...command.options })
     if (values.help === true) {
       io.stdout(commandHelp(command))
       return EXIT_OK
@@ -131,8 +141,34 @@ function help (names: string[], io: Io): number {
   if (command === undefined) {
     return report(new UsageError(`unknown command ${JSON.stringify(names[0])}`), undefined, false, io)
   }
-  io.stdout(commandHelp(command))
+  try {
+    io.stdout(commandHelp(command.subcommands === undefined ? command : pickSubcommand(command, names.slice(1), true).command))
+  } catch (err) {
+    return report(err, command, false, io)
+  }
   return EXIT_OK
+}
+
+/**
+ * The subcommand of a group named by the first word of `args` (renamed `group sub` for help and
+ * errors), and `args` without that word. Without such a word: the group itself if `orGroup`
+ * (to show its help), else a usage error.
+ */
+function pickSubcommand (group: Command, args: string[], orGroup: boolean): { command: Command, args: string[] } {
+  const subcommands = group.subcommands ?? []
+  const names = subcommands.map((sub) => sub.name).join(', ')
+  const at = findCommand(args)
+  if (at === -1) {
+    if (orGroup) {
+      return { command: group, args }
+    }
+    throw new UsageError(`missing subcommand: one of ${names}`)
+  }
+  const sub = subcommands.find((candidate) => candidate.name === args[at])
+  if (sub === undefined) {
+    throw new UsageError(`unknown subcommand ${JSON.stringify(args[at])} of ${group.name}: one of ${names}`)
+  }
+  return { command: { ...sub, name: `${group.name} ${sub.name}` }, args: [...args.slice(0, at), ...args.slice(at + 1)] }
 }
 
 function parse (args: string[], options: ParseArgsOptionsConfig): ReturnType<typeof parseArgs<{ options: ParseArgsOptionsConfig, allowPositionals: true }>> {

@@ -9,6 +9,8 @@ export interface Io {
   stdout(text: string): void
   stderr(text: string): void
   env: NodeJS.ProcessEnv
+  /** Is stderr a terminal? Progress bars are drawn only then. */
+  stderrIsTty?: boolean
 }
 
 export interface CommandContext {
@@ -34,6 +36,8 @@ export interface Command {
   positionals: string[]
   /** Resolves to the exit code. */
   run(ctx: CommandContext): Promise<number>
+  /** A command group (`homecloud swarm create ...`): the word after the command picks one of these. */
+  subcommands?: readonly Command[]
 }
 
 /** The `--json` flag every read command has. */

@@ -32,6 +32,8 @@ export interface DaemonOptions {
   mdns?: boolean
   upnp?: boolean
   relayServer?: boolean
+  /** Kademlia DHT mode; the device's default (`auto`) when undefined. */
+  dht?: 'auto' | 'server' | 'client' | 'off'
   debug?: boolean
   io: Io
 }
@@ -66,12 +68,15 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
       privateKey: repo.privateKey,
       name: config.name,
       datastorePath: paths.datastore,
+      swarmDatastorePath: paths.swarms,
+      storePath: paths.store,
       listen: options.listen ?? config.listen,
       bootstrap: options.bootstrap ?? config.bootstrap,
       services: {
         mdns: options.mdns ?? config.services.mdns,
         upnp: options.upnp ?? config.services.upnp,
-        relayServer: options.relayServer ?? config.services.relayServer
+        relayServer: options.relayServer ?? config.services.relayServer,
+        dht: options.dht
       }
     })
     undo.push(async () => { await node.stop() })

@@ -8,6 +8,8 @@
  *   key              ed25519 private key, libp2p protobuf (kubo's format), 0600
  *   token            control API bearer token, 0600
  *   datastore/       LevelDB: peer store and DHT records
+ *   swarms/          LevelDB: private swarms (rosters, secrets)
+ *   store/           LevelDB: chunk index (files referenced in place), DAG nodes, pins
  *   lock             pid of the running daemon
  *   api              URL of the running daemon's control API
  * ```
@@ -30,6 +32,8 @@ export interface RepoPaths {
   key: string
   token: string
   datastore: string
+  swarms: string
+  store: string
   lock: string
   api: string
 }
@@ -42,6 +46,8 @@ export function repoPaths (root: string): RepoPaths {
     key: join(dir, 'key'),
     token: join(dir, 'token'),
     datastore: join(dir, 'datastore'),
+    swarms: join(dir, 'swarms'),
+    store: join(dir, 'store'),
     lock: join(dir, 'lock'),
     api: join(dir, 'api')
   }

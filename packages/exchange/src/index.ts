@@ -39,7 +39,7 @@ export { encodeMessage, decodeMessage, FrameReader, WIRE_LIMITS } from './wire.j
 export { blockMatches, isVerifiable } from './verify.js'
 export * from './errors.js'
 export {
-  PROTOCOL, MAX_MESSAGE_BYTES, MAX_BLOCK_BYTES, MAX_WANTS_PER_PEER, MAX_ENTRIES_PER_MESSAGE, MAX_CID_BYTES
+  PROTOCOL, MAX_MESSAGE_BYTES, MAX_BLOCK_BYTES, MAX_WANTS_PER_PEER, MAX_ENTRIES_PER_MESSAGE, MAX_CID_BYTES, MAX_PEERS_PER_FETCH
 } from './constants.js'
 export { ChunkExchangeService }
 

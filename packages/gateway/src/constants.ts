@@ -42,3 +42,14 @@ export const MIN_TOKEN_LENGTH = 16
 
 /** Longest multiaddr accepted by `POST connect`. */
 export const MAX_MULTIADDR_LENGTH = 1024
+
+/** Longest string field of a swarm route (names, invite codes, PeerIds); the swarm service checks each more closely. */
+export const MAX_SWARM_FIELD_LENGTH = 256
+
+/** Progress lines of a long route (NDJSON) are sent at most this often. */
+export const PROGRESS_INTERVAL_MS = 100
+
+/** Longest path, CID and `from` list accepted by the content routes. */
+export const MAX_PATH_LENGTH = 4096
+export const MAX_CID_LENGTH = 256
+export const MAX_FROM_ADDRESSES = 64

@@ -15,11 +15,16 @@ import type { ControlApiLimits } from './constants.js'
 import { MethodNotAllowedError, NotStartedError, RequestTooLargeError, UnauthenticatedError } from './errors.js'
 import { allowedHostHeaders, checkHost, createTokenCheck, hostForm, readJsonBody } from './guards.js'
 import { httpStatusFor } from './http-status.js'
+import { swarmRoutes } from './swarm-routes.js'
+import type { SwarmRoutesNode } from './swarm-routes.js'
+import { contentRoutes } from './content-routes.js'
+import type { ContentRoutesNode } from './content-routes.js'
+import { streamNdjson, wantsNdjson } from './ndjson.js'
 
 const log = logger('homecloud:gateway')
 
 /** The parts of a device the control API asks questions of. */
-export type ControlApiNode = Pick<HomecloudNode, 'identity' | 'status' | 'peers' | 'connect'>
+export type ControlApiNode = Pick<HomecloudNode, 'identity' | 'status' | 'peers' | 'connect'> & SwarmRoutesNode & ContentRoutesNode
 
 export interface ControlApiInit {
   node: ControlApiNode
@@ -41,13 +46,17 @@ export interface ControlApi {
   stop(): Promise<void>
 }
 
-interface RouteContext {
+export interface RouteContext {
   req: IncomingMessage
   signal: AbortSignal
+  /** Set on a long route whose client asked for NDJSON: where its progress goes. */
+  progress?: (detail: object) => void
 }
 
-interface Route {
+export interface Route {
   method: 'GET' | 'POST'
+  /** Long work (add, get, gc, verify): no operation timeout, NDJSON progress on request (`ndjson.ts`). */
+  long?: boolean
   run(ctx: RouteContext): Promise<unknown>
 }
 
@@ -93,11 +102,17 @@ export function createControlApi (init: ControlApiInit): ControlApi {
   async function handle (req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestController = new AbortController()
     res.once('close', () => { requestController.abort() })
-    const signal = AbortSignal.any([requestController.signal, stopController.signal, AbortSignal.timeout(limits.operationTimeoutMs)])
+    const cancel = [requestController.signal, stopController.signal]
     try {
       checkHost(req, allowedHosts)
       checkToken(req)
       const route = findRoute(routes, req)
+      // long work lasts while the client waits for it: closing the connection (or stop) cancels it
+      const signal = AbortSignal.any(route.long === true ? cancel : [...cancel, AbortSignal.timeout(limits.operationTimeoutMs)])
+      if (route.long === true && wantsNdjson(req)) {
+        await streamNdjson(res, async (progress) => route.run({ req, signal, progress }), sendError)
+        return
+      }
       sendJson(res, 200, await route.run({ req, signal }))
     } catch (err) {
       sendError(res, err)
@@ -181,7 +196,9 @@ function createRoutes (node: ControlApiNode, limits: ControlApiLimits): Map<stri
         const options: AbortOptions = { signal }
         return node.connect(multiaddr, options)
       }
-    }]
+    }],
+    ...swarmRoutes(node, limits),
+    ...contentRoutes(node, limits)
   ])
 }
 

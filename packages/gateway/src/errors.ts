@@ -50,3 +50,12 @@ export class NotStartedError extends HomecloudError {
     this.name = 'NotStartedError'
   }
 }
+
+/** The device behind the API lacks the part a route needs (e.g. private swarms). */
+export class NotImplementedError extends HomecloudError {
+  static readonly code = 'ERR_NOT_IMPLEMENTED'
+  constructor (message = 'not implemented by this device', options?: ErrorOptions) {
+    super(message, NotImplementedError.code, options)
+    this.name = 'NotImplementedError'
+  }
+}

@@ -18,6 +18,27 @@ export const HTTP_STATUS_BY_CODE: Readonly<Record<string, number>> = Object.free
   // @homecloud/node
   ERR_DIAL_FAILED: 502,
   ERR_NODE_NOT_STARTED: 503,
+  ERR_NO_PROVIDERS: 404,
+  ERR_OUTPUT_EXISTS: 409,
+  ERR_BAD_DAG: 502,
+  ERR_UNSAFE_NAME: 502,
+  // @homecloud/store and @homecloud/exchange (through @homecloud/node)
+  ERR_FILE_CHANGED: 409,
+  ERR_UNSUPPORTED_HASH: 400,
+  ERR_STORE_CLOSED: 503,
+  ERR_NO_PEERS: 502,
+  ERR_PEERS_FAILED: 502,
+  ERR_PEER_STALLED: 504,
+  // @homecloud/swarm (through @homecloud/node)
+  ERR_INVITE_INVALID: 400,
+  ERR_INVITE_UNKNOWN: 403,
+  ERR_WRONG_SWARM: 403,
+  ERR_NOT_A_MEMBER: 403,
+  ERR_INVITE_USED: 409,
+  ERR_SWARM_EXISTS: 409,
+  ERR_INVITE_EXPIRED: 410,
+  ERR_JOIN_FAILED: 502,
+  ERR_PROTOCOL: 502,
   // @homecloud/gateway
   ERR_UNAUTHENTICATED: 401,
   ERR_METHOD_NOT_ALLOWED: 405,

@@ -2,7 +2,9 @@
  * @packageDocumentation
  *
  * HTTP for a device. Today: the control API the `homecloud` CLI talks to, under
- * `/api/v1/` (`GET id`, `GET status`, `GET peers`, `POST connect`). Every request
+ * `/api/v1/` (`GET id`, `GET status`, `GET peers`, `POST connect`, and the private
+ * swarm routes under `swarm/`: see `swarm-routes.ts`; content: `POST add`, `POST get`,
+ * `blocks/stat|gc|verify`, with NDJSON progress: see `content-routes.ts`). Every request
  * needs `Authorization: Bearer <token>` and a Host header naming the API itself;
  * errors are `{ "error": { "code", "message" } }` with the status taken from
  * `HTTP_STATUS_BY_CODE`.
@@ -20,6 +22,9 @@
  */
 export { createControlApi } from './control-api.js'
 export type { ControlApi, ControlApiInit, ControlApiNode } from './control-api.js'
+export type { SwarmRoutesNode } from './swarm-routes.js'
+export type { ContentRoutesNode } from './content-routes.js'
+export { NDJSON_TYPE } from './ndjson.js'
 export { DEFAULT_CONTROL_API_LIMITS, DEFAULT_CONTROL_API_HOST, API_PREFIX } from './constants.js'
 export type { ControlApiLimits } from './constants.js'
 export { HTTP_STATUS_BY_CODE, httpStatusFor } from './http-status.js'

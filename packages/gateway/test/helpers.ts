@@ -24,7 +24,7 @@ export async function request (url: string, path: string, options: RequestOption
     const req = httpRequest({
       host: target.hostname,
       port: target.port,
-      path: target.pathname,
+      path: target.pathname + target.search,
       method: options.method ?? 'GET',
       headers: options.headers,
       agent: false,

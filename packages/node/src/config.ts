@@ -2,7 +2,8 @@ import { InvalidParametersError } from '@homecloud/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_TCP_LISTEN, DEFAULT_WS_LISTEN, MAX_CONFIG_ADDRESSES, MAX_NAME_LENGTH } from './constants.js'
 import { resolveLimits, type DeviceLimits } from './limits.js'
-import type { DeviceServices, HomecloudNodeConfig } from './types.js'
+import { resolveSwarmConfig } from './swarm-wiring.js'
+import type { DeviceServices, HomecloudNodeConfig, SwarmTuning } from './types.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 /** Services of a device when the config says nothing: everything on except serving as a relay. */
@@ -30,6 +31,8 @@ export interface ResolvedConfig {
   services: DeviceServices
   limits: DeviceLimits
   start: boolean
+  swarmDatastorePath?: string
+  swarm: SwarmTuning
 }
 
 /**
@@ -81,7 +84,8 @@ export function resolveConfig (config: HomecloudNodeConfig): ResolvedConfig {
     bootstrap,
     services,
     limits: resolveLimits(config.limits),
-    start: config.start ?? true
+    start: config.start ?? true,
+    ...resolveSwarmConfig(config, services)
   }
 }
 

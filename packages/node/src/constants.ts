@@ -30,3 +30,33 @@ export const MDNS_SERVICE_TAG = '_homecloud._udp.local'
 
 /** Kademlia protocol: the IPFS Amino DHT, so publications are findable from IPFS (D3). */
 export const DHT_PROTOCOL = '/ipfs/kad/1.0.0'
+
+/** Relay reservations kept for members of this device's swarms on top of `maxRelayReservations` (D4). */
+export const FAMILY_RELAY_RESERVATIONS = 32
+
+/** Default period of rendezvous (announce + look up members in the DHT) for each private swarm. */
+export const SWARM_RENDEZVOUS_INTERVAL_MS = 5 * 60 * 1000
+
+// bounds of content operations (add, get), D8
+
+/** How long `add` waits for the DHT announce of a new root before it answers (the announce is then given up and logged). */
+export const PROVIDE_TIMEOUT_MS = 15_000
+
+/** How long `get` looks for providers in the DHT, and how many it keeps. */
+export const FIND_PROVIDERS_TIMEOUT_MS = 15_000
+export const MAX_PROVIDERS = 16
+
+/** Bound on dialling one peer of a `get`. */
+export const GET_DIAL_TIMEOUT_MS = 15_000
+
+/** File chunks handed to the exchange per fetch: bounds the bookkeeping of one step of a large get. */
+export const GET_BATCH_CHUNKS = 2048
+
+/** Files of a get held open at once while chunks are written. */
+export const GET_OPEN_FILES = 32
+
+/** Depth of the file nodes of one UnixFS file (a balanced 174-ary tree of 2^53 bytes is 7 levels). */
+export const MAX_FILE_DAG_DEPTH = 32
+
+/** Longest name of a directory entry in bytes (Linux NAME_MAX). */
+export const MAX_ENTRY_NAME_BYTES = 255

@@ -38,3 +38,39 @@ export function toListenError (err: Error, listen: string[]): ListenError {
   const detail = reasons.length > 0 ? reasons.join('; ') : err.message.split('\n')[0]
   return new ListenError(`could not listen on ${listen.join(', ')}: ${detail}`, { cause: err })
 }
+
+/** `get` was given no peers and the DHT knows no (reachable) provider of the root. */
+export class NoProvidersError extends HomecloudError {
+  static readonly code = 'ERR_NO_PROVIDERS'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, NoProvidersError.code, options)
+    this.name = 'NoProvidersError'
+  }
+}
+
+/** `get` would overwrite something: the output exists, or another get writes there now. */
+export class OutputExistsError extends HomecloudError {
+  static readonly code = 'ERR_OUTPUT_EXISTS'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, OutputExistsError.code, options)
+    this.name = 'OutputExistsError'
+  }
+}
+
+/** A fetched DAG is not a UnixFS tree this device can write: malformed, inconsistent sizes, unsafe names, unsupported kinds. */
+export class BadDagError extends HomecloudError {
+  static readonly code = 'ERR_BAD_DAG'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, BadDagError.code, options)
+    this.name = 'BadDagError'
+  }
+}
+
+/** A fetched directory names an entry that is not a plain file name (`..`, `/`, NUL, empty, too long, a duplicate). Nothing is written. */
+export class UnsafeNameError extends HomecloudError {
+  static readonly code = 'ERR_UNSAFE_NAME'
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, UnsafeNameError.code, options)
+    this.name = 'UnsafeNameError'
+  }
+}

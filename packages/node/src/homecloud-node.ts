@@ -12,8 +12,13 @@ import { DialFailedError, NodeNotStartedError, toListenError } from './errors.js
 import { deviceLibp2pOptions, SERVICE } from './libp2p-options.js'
 import { PeerRecordGuard, type PeerRecordVerdict } from './peer-record-guard.js'
 import { isRelayed, reachabilityOf, type NodeAddresses } from './reachability.js'
+import { DeviceSwarms } from './swarm-wiring.js'
+import { DeviceContent, resolveContentConfig } from './content.js'
+import type { AddContentResult, BlocksApi, ContentOptions, GetContentOptions, GetContentResult } from './content-types.js'
+import type { ChunkStore } from '@homecloud/store'
 import type { DeviceLimits } from './limits.js'
 import type { HomecloudNode, HomecloudNodeConfig } from './types.js'
+import type { RosterGate, SwarmService } from '@homecloud/swarm'
 import type { AbortOptions, DeviceIdentity, DeviceStatus, PeerConnectionInfo, Reachability } from '@homecloud/interface'
 import type { KadDHT } from '@libp2p/kad-dht'
 import type { Connection, Libp2p, PeerId, PeerInfo, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
@@ -29,6 +34,7 @@ const log = logger(LOG_SCOPE)
  */
 export async function createHomecloudNode (config: HomecloudNodeConfig): Promise<HomecloudNode> {
   const resolved = resolveConfig(config)
+  const content = new DeviceContent(resolveContentConfig(config))
   const guard = new PeerRecordGuard({
     maxRecordBytes: resolved.limits.maxIdentifyMessageBytes,
     maxAddressesPerPeer: resolved.limits.maxAddressesPerPeer
@@ -43,9 +49,11 @@ export async function createHomecloudNode (config: HomecloudNodeConfig): Promise
       config: resolved,
       guard,
       datastore,
-      onLanPeer: (peer) => { device?.dialLanPeer(peer) }
+      onLanPeer: (peer) => { device?.dialLanPeer(peer) },
+      isMember: (peer) => device?.swarmWiring.isMember(peer) ?? false,
+      chunks: content.exchangeService()
     }))
-    device = new Device(libp2p, resolved, guard, datastore)
+    device = new Device(libp2p, resolved, guard, datastore, content)
   } catch (err) {
     await datastore?.close()
     throw err
@@ -78,8 +86,15 @@ class Device implements HomecloudNode {
   private lifecycle: Promise<void> = Promise.resolve()
   /** Latency measured by `peers()` itself, for connections libp2p has not pinged yet. */
   private readonly measuredRtt = new WeakMap<Connection, number>()
+  /** Private swarms: started after libp2p, stopped before it. */
+  readonly swarmWiring: DeviceSwarms
 
-  constructor (libp2p: Libp2p, config: ResolvedConfig, guard: PeerRecordGuard, datastore?: LevelDatastore) {
+  /** The chunk store and exchange, and add/get/blocks (issue 3). */
+  readonly content: DeviceContent
+
+  constructor (libp2p: Libp2p, config: ResolvedConfig, guard: PeerRecordGuard, datastore: LevelDatastore | undefined, content: DeviceContent) {
+    this.content = content
+    content.bind(libp2p)
     this.libp2p = libp2p
     this.config = config
     this.name = config.name
@@ -87,10 +102,40 @@ class Device implements HomecloudNode {
     this.peerRecordGuard = guard
     this.datastore = datastore
     this.datastoreOpen = datastore != null
+    this.swarmWiring = new DeviceSwarms(libp2p, {
+      privateKey: config.privateKey,
+      deviceName: config.name,
+      datastorePath: config.swarmDatastorePath,
+      ...config.swarm
+    })
+  }
+
+  get swarms (): SwarmService {
+    return this.swarmWiring.service
+  }
+
+  get gate (): RosterGate {
+    return this.swarmWiring.service.gate
   }
 
   get peerId (): PeerId {
     return this.libp2p.peerId
+  }
+
+  get store (): ChunkStore {
+    return this.content.store
+  }
+
+  get blocks (): BlocksApi {
+    return this.content.blocks
+  }
+
+  async add (path: string, options?: ContentOptions): Promise<AddContentResult> {
+    return this.content.add(path, options)
+  }
+
+  async get (cid: string, output: string, options?: GetContentOptions): Promise<GetContentResult> {
+    return this.content.get(cid, output, options)
   }
 
   async start (): Promise<void> {
@@ -100,12 +145,16 @@ class Device implements HomecloudNode {
         this.datastoreOpen = true
       }
 
+      await this.content.open()
+
       try {
         await this.libp2p.start()
       } catch (err) {
         const name = (err as Error).name
         throw name === 'UnsupportedListenAddressesError' || name === 'NoValidAddressesError' ? toListenError(err as Error, this.config.listen) : err
       }
+
+      await this.swarmWiring.start()
 
       if (this.startedAt == null) {
         this.startedAt = Date.now()
@@ -120,7 +169,9 @@ class Device implements HomecloudNode {
     await this.serialise(async () => {
       this.run?.abort()
       this.run = undefined
+      await this.swarmWiring.stop()
       await this.libp2p.stop()
+      await this.content.close()
 
       if (this.datastore != null && this.datastoreOpen) {
         await this.datastore.close()

@@ -5,7 +5,11 @@
  * (TCP + WebSockets, Noise, Yamux, identify with signed peer records, ping,
  * Kademlia DHT, mDNS, AutoNAT v2, UPnP, circuit relay v2, DCUtR), with every
  * bound in {@link DEFAULT_LIMITS} and a device's addresses believed only from
- * its signed peer record (D2, {@link PeerRecordGuard}).
+ * its signed peer record (D2, {@link PeerRecordGuard}). Every device carries its
+ * private swarms (`device.swarms`, state in `swarmDatastorePath`) and their access
+ * gate (`device.gate`) for private protocols; as a relay server it relays without
+ * limits between members of its swarms and with libp2p's defaults for everyone
+ * else ({@link familyRelayServer}).
  *
  * @example
  *
@@ -17,6 +21,8 @@
  *   privateKey: await generateKeyPair('Ed25519'),
  *   name: 'living-room-pi',
  *   datastorePath: '/home/pi/.homecloud/datastore',
+ *   swarmDatastorePath: '/home/pi/.homecloud/swarms',
+ *   storePath: '/home/pi/.homecloud/store',
  *   listen: ['/ip4/0.0.0.0/tcp/4001'],
  *   services: { relayServer: false }
  * })
@@ -24,6 +30,8 @@
  * console.log(device.identity())   // { peerId, name, addresses, reachability }
  * await device.connect('/ip4/192.168.1.20/tcp/4001/p2p/12D3Koo...')
  * console.log(await device.peers()) // [{ peerId, address, path: 'direct', direction, latencyMs }]
+ * const { cid } = await device.add('/home/pi/Photos')             // indexed in place, announced in the DHT
+ * await device.get(cid, '/home/pi/Copy', { from: ['/ip4/192.168.1.20/tcp/4001/p2p/12D3Koo...'] })
  * await device.stop()
  * ```
  */
@@ -35,4 +43,18 @@ export { PeerRecordGuard, PEER_RECORD_REJECTIONS, type PeerRecordGuardInit, type
 export { identifyPeerStore, withPeerRecordGuard } from './identify-guard.js'
 export { reachabilityOf, isRelayed } from './reachability.js'
 export { NodeNotStartedError, DialFailedError, ListenError, InvalidParametersError, AbortError } from './errors.js'
+// content (issue 3): add, get, blocks
+export { NoProvidersError, OutputExistsError, BadDagError, UnsafeNameError } from './errors.js'
+export type * from './content-types.js'
+export { DeviceContent, resolveContentConfig, partialPathFor, SERVE_WHAT_IS_HELD, type DeviceContentInit } from './content.js'
+export { walkTree, fileLeaves, checkEntryName, type TreeEntry, type Leaf, type InlineData } from './unixfs-tree.js'
+export type { ServePolicy, PeerRate } from '@homecloud/exchange'
+export type { StoreStat, ChunkStore } from '@homecloud/store'
+export { familyRelayServer, FamilyRelayPolicy, RELAY_DEFAULT_DATA_LIMIT, RELAY_DEFAULT_DURATION_LIMIT_MS, type FamilyRelayInit } from './family-relay.js'
+export { DeviceSwarms, resolveSwarmConfig, type DeviceSwarmsInit } from './swarm-wiring.js'
+// the swarm package's shapes, for the HTTP layer and the CLI (which depend on this package only)
+export { renderInviteQr, JOIN_PROTOCOL, ROSTER_SYNC_PROTOCOL } from '@homecloud/swarm'
+export type {
+  SwarmService, RosterGate, SwarmInfo, SwarmMemberInfo, SwarmInviteInfo, CreatedInvite, SwarmStats, GatedStreamHandler, GateContext
+} from '@homecloud/swarm'
 export * from './constants.js'

@@ -5,7 +5,7 @@
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { autoNATv2 } from '@libp2p/autonat-v2'
-import { circuitRelayServer, circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { identify, identifyPush } from '@libp2p/identify'
 import { kadDHT, passthroughMapper, type KadDHTComponents } from '@libp2p/kad-dht'
@@ -14,12 +14,13 @@ import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
-import { DHT_PROTOCOL, MDNS_SERVICE_TAG } from './constants.js'
+import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, MDNS_SERVICE_TAG } from './constants.js'
+import { familyRelayServer } from './family-relay.js'
 import { withPeerRecordGuard } from './identify-guard.js'
 import { nodeAddresses } from './reachability.js'
 import type { ResolvedConfig } from './config.js'
 import type { PeerRecordGuard } from './peer-record-guard.js'
-import type { PeerDiscovery, PeerInfo } from '@libp2p/interface'
+import type { PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
 
@@ -30,6 +31,10 @@ export interface DeviceLibp2pInit {
   datastore?: Datastore
   /** Called for every peer mDNS finds on the LAN. */
   onLanPeer(peer: PeerInfo): void
+  /** Is `peer` a member of one of this device's swarms? (the relay server's policy) */
+  isMember(peer: PeerId): boolean
+  /** The chunk exchange service (content.ts), serving from the device's store. */
+  chunks?: ServiceFactoryMap[string]
 }
 
 /** Service names on `libp2p.services`; optional ones are absent when turned off. */
@@ -42,7 +47,8 @@ export const SERVICE = {
   upnp: 'upnp',
   relayServer: 'relay',
   dcutr: 'dcutr',
-  addresses: 'nodeAddresses'
+  addresses: 'nodeAddresses',
+  chunks: 'chunks'
 } as const
 
 export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
@@ -90,9 +96,16 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
   }
 
   if (on.relayServer) {
-    services[SERVICE.relayServer] = circuitRelayServer({
-      reservations: { maxReservations: limits.maxRelayReservations }
+    // unlimited for the family, libp2p's defaults for everyone else (D4)
+    services[SERVICE.relayServer] = familyRelayServer({
+      maxReservations: limits.maxRelayReservations,
+      memberReservations: FAMILY_RELAY_RESERVATIONS,
+      isMember: init.isMember
     })
+  }
+
+  if (init.chunks != null) {
+    services[SERVICE.chunks] = init.chunks
   }
 
   if (on.dcutr) {

@@ -2,6 +2,9 @@ import type { DeviceIdentity, DeviceStatus, PeerConnectionInfo, AbortOptions } f
 import type { PeerRecordGuard, PeerRecordVerdict } from './peer-record-guard.js'
 import type { Libp2p, PeerId, PrivateKey, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { DeviceLimits } from './limits.js'
+import type { RosterGate, SwarmService } from '@homecloud/swarm'
+import type { DeviceContentApi } from './content-types.js'
+import type { ServePolicy } from '@homecloud/exchange'
 
 /** Which libp2p services a device runs; each can be turned off. */
 export interface DeviceServices {
@@ -39,10 +42,26 @@ export interface HomecloudNodeConfig {
   limits?: Partial<DeviceLimits>
   /** Start the device before `createHomecloudNode` returns (like `createLibp2p`); default true. */
   start?: boolean
+  /** LevelDB folder for private swarms (rosters, secrets); in memory when absent (tests). */
+  swarmDatastorePath?: string
+  /** Tuning of the private swarms; the defaults suit a device. */
+  swarm?: Partial<SwarmTuning>
+  /** LevelDB folder of the chunk store (absolute; the app uses `<repo>/store`); in memory when absent (tests). */
+  storePath?: string
+  /** Which peer may be served which block; default: anything the store holds (`SERVE_WHAT_IS_HELD`). */
+  servePolicy?: ServePolicy
 }
 
-/** One running device: its libp2p node and the questions the CLI asks of it. */
-export interface HomecloudNode {
+/** Timing of the private swarms. */
+export interface SwarmTuning {
+  /** Period of rendezvous in the DHT (announce, look up members); 0 turns it off. Off when the DHT is. */
+  rendezvousIntervalMs: number
+  /** Time for one join or roster sync exchange with a member. */
+  protocolTimeoutMs: number
+}
+
+/** One running device: its libp2p node, the questions the CLI asks of it, and its content (`add`, `get`, `blocks`). */
+export interface HomecloudNode extends DeviceContentApi {
   readonly libp2p: Libp2p
   readonly peerId: PeerId
   readonly name: string
@@ -50,6 +69,10 @@ export interface HomecloudNode {
   readonly limits: Readonly<DeviceLimits>
   /** The one door for signed peer records (D2); its rejection counts are in `status()`. */
   readonly peerRecordGuard: PeerRecordGuard
+  /** The private swarms of this device: create, invite, join, members, remove, leave (issue 4). */
+  readonly swarms: SwarmService
+  /** The access gate every private protocol registers through (`swarms.gate`, D1). */
+  readonly gate: RosterGate
   start(): Promise<void>
   stop(): Promise<void>
   /** What `homecloud id` prints. */

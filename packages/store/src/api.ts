@@ -55,6 +55,13 @@ export interface VerifyResult {
   bad: BadEntry[]
 }
 
+/** A chunk of a local file, for `indexFile`. */
+export interface IndexedChunk {
+  cid: CID
+  offset: number
+  length: number
+}
+
 /**
  * Chunks and blocks by CID: raw chunks of local files (referenced in place,
  * D6) and a block store for blocks that live in no local file. Every byte
@@ -69,6 +76,13 @@ export interface ChunkStore {
   put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
   /** Indexes a file or a folder in place and returns its UnixFS root. */
   addPath(path: string, options?: AddOptions): Promise<CID>
+  /**
+   * Records the chunks of a file written from blocks that were already
+   * verified (a fetch): no read, no re-chunking. `chunks` are raw chunks in
+   * file order, not overlapping, within the file's size (DAG nodes with inline
+   * data may leave gaps). The file's size, mtime and inode are taken now.
+   */
+  indexFile(path: string, chunks: IndexedChunk[], options?: AbortOptions): Promise<void>
   /** Recursive pin: GC keeps every stored block reachable from `cid`. Pin first, then fetch. */
   pin(cid: CID, options?: AbortOptions): Promise<void>
   unpin(cid: CID, options?: AbortOptions): Promise<void>

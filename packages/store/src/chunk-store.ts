@@ -1,15 +1,16 @@
+import { isAbsolute } from 'node:path'
 import { CustomProgressEvent } from '@homecloud/interface'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { addPath } from './add.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
-import { BlockNotFoundError, FileChangedError, IntegrityError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
-import { isUnchanged, openIndexedFile, readRange } from './file-source.js'
+import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
+import { fileRecord, isUnchanged, openIndexedFile, openNoFollow, readRange } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
 import { blockLinks } from './links.js'
 import { GcLock } from './lock.js'
-import type { AddOptions, BadEntry, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
+import type { AddOptions, BadEntry, IndexedChunk, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
 import type { FileLocation, StoreIndex } from './store-index.js'
 import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
 
@@ -109,6 +110,31 @@ export class IndexedChunkStore implements ChunkStore {
       if (options.pin !== false) await index.addPin(root.toV1().toString())
       return root
     })
+  }
+
+  async indexFile (path: string, chunks: IndexedChunk[], options: AbortOptions = {}): Promise<void> {
+    const index = this.#open(options)
+    if (!isAbsolute(path)) throw new InvalidParametersError(`indexFile needs an absolute path, got ${path}`)
+    const handle = await openNoFollow(path)
+    try {
+      const st = await handle.stat({ bigint: true })
+      if (!st.isFile()) throw new InvalidParametersError(`${path} is not a regular file`)
+      const record = fileRecord(path, st)
+      let end = 0
+      const refs = chunks.map(c => {
+        assertSupportedHash(c.cid)
+        if (c.cid.code !== raw.code) throw new InvalidParametersError(`${c.cid.toString()} is not a raw chunk`)
+        if (!Number.isSafeInteger(c.offset) || !Number.isSafeInteger(c.length) || c.offset < end || c.length < 0 || c.length > MAX_BLOCK_SIZE) {
+          throw new InvalidParametersError(`chunk ${c.cid.toString()} at ${c.offset}+${c.length} overlaps, is out of order or too large`)
+        }
+        end = c.offset + c.length
+        return { key: blockKey(c.cid), offset: c.offset, length: c.length }
+      })
+      if (end > record.size) throw new InvalidParametersError(`chunks of ${path} end at ${end}, past its size ${record.size}`)
+      await this.#lock.shared(async () => { await index.setFile(record, refs) })
+    } finally {
+      await handle.close()
+    }
   }
 
   async pin (cid: CID, options: AbortOptions = {}): Promise<void> {

@@ -169,6 +169,25 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         assert.equal(await store.has(chunks[0]), false)
       })
 
+      it('indexFile records chunks of an already verified file without reading it; refuses bad chunk lists', async () => {
+        const data = pseudoRandomBytes(2 * CHUNK_MAX + 5, 7)
+        const path = join(files.dir, 'fetched.bin')
+        await writeBytes(path, data)
+        const cut = [0, CHUNK_MAX, 2 * CHUNK_MAX, data.length]
+        const chunks = await Promise.all([0, 1, 2].map(async i => ({
+          cid: await chunkCid(data.subarray(cut[i], cut[i + 1])), offset: cut[i], length: cut[i + 1] - cut[i]
+        })))
+        await assert.rejects(store.indexFile(path, [chunks[1], chunks[0]]), { code: 'ERR_INVALID_PARAMETERS' })
+        await assert.rejects(store.indexFile(path, [{ ...chunks[2], length: chunks[2].length + 1 }]), { code: 'ERR_INVALID_PARAMETERS' })
+        await assert.rejects(store.indexFile('fetched.bin', chunks), { code: 'ERR_INVALID_PARAMETERS' })
+        assert.equal((await store.stat()).files, 0, 'nothing recorded by the refused calls')
+        await store.indexFile(path, chunks)
+        const stat = await store.stat()
+        assert.deepEqual([stat.files, stat.fileChunks, stat.fileBytes, stat.blocks], [1, 3, data.length, 0])
+        assert.deepEqual(await store.get(chunks[2].cid), data.subarray(cut[2]))
+        assert.deepEqual((await store.verify()).bad, [])
+      })
+
       it('verify reports chunks of changed files and bad blocks', async () => {
         const { path, chunks } = await addedFile(2 * CHUNK_AVG)
         assert.deepEqual((await store.verify()).bad, [])

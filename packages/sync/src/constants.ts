@@ -47,3 +47,37 @@ export const MAX_LINK_TARGET_BYTES = 4096
 export const MAX_HEAD_BYTES = 4096
 /** Signatures over heads are made over this prefix + the dag-cbor head, so they mean nothing elsewhere. */
 export const HEAD_SIGNATURE_DOMAIN = 'homecloud-sync-head-v1:'
+
+/** The share protocol (heads, offers, snapshot blocks), gated by the swarm roster. */
+export const SHARE_PROTOCOL = '/homecloud/share/1.0.0'
+/** Largest share protocol message: one snapshot block (≤ 1 MiB) plus framing. */
+export const MAX_SHARE_MESSAGE_BYTES = MAX_SNAPSHOT_BLOCK_BYTES + 64 * 1024
+/** Shares listed in one announce. */
+export const MAX_ANNOUNCED_SHARES = 256
+/** Snapshot blocks asked for in one request. */
+export const MAX_BLOCKS_PER_REQUEST = 64
+/** Bytes of one remote snapshot held while it is read (a hostile peer cannot make us hold more). */
+export const MAX_REMOTE_SNAPSHOT_BYTES = 256 * 1024 * 1024
+/** Share streams per connection, each way. */
+export const MAX_SHARE_STREAMS = 32
+/** Offers from other members remembered (not yet accepted). */
+export const MAX_OFFERS = 1024
+/** Longest share name (bytes of UTF-8). */
+export const MAX_SHARE_NAME_BYTES = 255
+/** Path errors kept per share for status. */
+export const MAX_STATUS_PATH_ERRORS = 100
+
+/** One share protocol exchange, end to end. */
+export const DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS = 10_000
+/** The watcher waits this long after a change before scanning (≤ 1 s). */
+export const DEFAULT_WATCH_DEBOUNCE_MS = 200
+/** Full rescan period while the watcher runs. */
+export const DEFAULT_RESCAN_INTERVAL_MS = 60 * 60 * 1000
+/** Rescan period when the watcher failed (overflow, inotify limit). */
+export const DEFAULT_POLL_INTERVAL_MS = 10_000
+/** A paused (disk full) or failed pull is retried this often. */
+export const DEFAULT_RETRY_INTERVAL_MS = 5_000
+/** Replaced and deleted versions are kept this long. */
+export const DEFAULT_HISTORY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
+/** Bytes of kept versions per share; the oldest go first. */
+export const DEFAULT_HISTORY_MAX_BYTES = 10 * 1024 * 1024 * 1024

@@ -127,3 +127,43 @@ export class ScanEntryError extends HomecloudError {
     this.path = path
   }
 }
+
+/** No share (or offer) by that id or name on this device. */
+export class ShareNotFoundError extends HomecloudError {
+  static readonly code = 'ERR_SHARE_NOT_FOUND'
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, ShareNotFoundError.code, options)
+    this.name = 'ShareNotFoundError'
+  }
+}
+
+/** The folder is already shared, or lies inside (or around) another share. */
+export class ShareExistsError extends HomecloudError {
+  static readonly code = 'ERR_SHARE_EXISTS'
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, ShareExistsError.code, options)
+    this.name = 'ShareExistsError'
+  }
+}
+
+/** A share protocol message that is malformed, oversize or unexpected; that stream is reset. */
+export class ShareProtocolError extends HomecloudError {
+  static readonly code = 'ERR_SHARE_PROTOCOL'
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, ShareProtocolError.code, options)
+    this.name = 'ShareProtocolError'
+  }
+}
+
+/** The version asked for is not in the share's history. */
+export class VersionNotFoundError extends HomecloudError {
+  static readonly code = 'ERR_VERSION_NOT_FOUND'
+
+  constructor (message: string, options?: ErrorOptions) {
+    super(message, VersionNotFoundError.code, options)
+    this.name = 'VersionNotFoundError'
+  }
+}

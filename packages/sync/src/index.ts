@@ -8,6 +8,11 @@
  * rename, directory fsync, then the index). One path policy guards every
  * name that reaches the disk.
  *
+ * On top of it, `shareService` keeps shares in sync among the members of a
+ * private swarm: watcher and rescans, signed heads, the share protocol
+ * (`/homecloud/share/1.0.0`, through the roster gate), pulls with the chunk
+ * exchange, history and restore, and the exchange's serve policy.
+ *
  * @example
  *
  * ```ts
@@ -17,6 +22,12 @@
  * for await (const r of scanShare({ fs: nodeFs, root, chunkFile, previous: index })) record(r)
  * const plan = await planPull({ local: index, remote: await loadSnapshot(head.snapshot, blocks) })
  * await applyPlan(plan, { fs: nodeFs, root, reader, fetcher, onApplied: async (e) => { index.set(e.path, e) } })
+ *
+ * const shares = shareService({ datastorePath: `${repo}/shares` })({
+ *   peerId, privateKey, gate: swarms.gate, swarms, events: libp2p, store, chunks: exchange
+ * })
+ * await shares.start()
+ * const docs = await shares.addShare('/home/me/Documents', { swarm: 'family' })
  * ```
  */
 export * from './errors.js'
@@ -34,3 +45,13 @@ export * from './snapshot.js'
 export * from './head.js'
 export * from './plan.js'
 export * from './apply.js'
+export * from './share-kv.js'
+export { SHARE_MODES, type ShareMode, type ShareDefinition } from './share-state.js'
+export * from './share-types.js'
+export { ShareService, shareService } from './share-service.js'
+export type { HistoryVersion, HistoryReason, HistoryLimits } from './history.js'
+export {
+  exchangeAnnounce, requestBlocks, serveShareStream, decodeRequest, isShareId, ShareStream,
+  type AnnouncedShare, type ShareRequest, type BlockReply, type ShareProtocolHandlers
+} from './share-protocol.js'
+export { ShareWatcher, type ShareWatcherInit } from './watcher.js'

@@ -3,17 +3,21 @@ import { parseHostPort } from '../config.js'
 import type { Command } from '../command.js'
 import { UsageError } from '../errors.js'
 
+type DhtMode = 'auto' | 'server' | 'client' | 'off'
+const DHT_MODES: readonly DhtMode[] = ['auto', 'server', 'client', 'off']
+
 export const start: Command = {
   name: 'start',
   summary: 'run the daemon in the foreground (stop with Ctrl-C or SIGTERM)',
-  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server]',
+  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server] [--dht MODE]',
   flags: [
     ['--listen MULTIADDR', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4001; tcp/0 picks a free port)'],
     ['--api HOST:PORT', 'control API address (default 127.0.0.1:5780; port 0 picks a free port)'],
     ['--no-mdns', 'do not discover devices on the LAN with mDNS'],
     ['--no-upnp', 'do not ask the router to open a port with UPnP'],
     ['--bootstrap MULTIADDR', 'peer to dial at start, repeatable (default: none)'],
-    ['--relay-server', 'serve circuit relay reservations to other devices']
+    ['--relay-server', 'serve circuit relay reservations to other devices'],
+    ['--dht MODE', 'Kademlia DHT: auto (server once publicly reachable; default), server, client or off']
   ],
   options: {
     listen: { type: 'string', multiple: true },
@@ -21,12 +25,17 @@ export const start: Command = {
     'no-mdns': { type: 'boolean' },
     'no-upnp': { type: 'boolean' },
     bootstrap: { type: 'string', multiple: true },
-    'relay-server': { type: 'boolean' }
+    'relay-server': { type: 'boolean' },
+    dht: { type: 'string' }
   },
   positionals: [],
   async run ({ repoPath, values, debug, io }) {
     const listen = multiaddrs(values.listen as string[] | undefined, '--listen')
     const bootstrap = multiaddrs(values.bootstrap as string[] | undefined, '--bootstrap')
+    const dht = values.dht as string | undefined
+    if (dht !== undefined && !DHT_MODES.includes(dht as DhtMode)) {
+      throw new UsageError(`--dht must be one of ${DHT_MODES.join(', ')}, got ${JSON.stringify(dht)}`)
+    }
     let api: { host: string, port: number } | undefined
     if (values.api !== undefined) {
       try {
@@ -45,6 +54,7 @@ export const start: Command = {
       mdns: values['no-mdns'] === true ? false : undefined,
       upnp: values['no-upnp'] === true ? false : undefined,
       relayServer: values['relay-server'] === true ? true : undefined,
+      dht: dht as DhtMode | undefined,
       debug,
       io
     })

@@ -1,0 +1,595 @@
+/**
+ * The share service: the shares of this device, each kept identical on
+ * every member of one private swarm. It owns the share database, runs one
+ * `ShareSync` per share, speaks the share protocol through the swarm's
+ * roster gate (heads, offers, snapshot blocks), fetches chunks with the
+ * exchange, and answers the exchange's serve policy for share content.
+ * It never constructs libp2p: `packages/node` hands it narrow parts.
+ */
+import { randomBytes } from 'node:crypto'
+import { open as openFile, lstat, mkdir } from 'node:fs/promises'
+import { constants as fsConstants } from 'node:fs'
+import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
+import { InvalidParametersError } from '@homecloud/interface'
+import { ChunkReader } from '@homecloud/store'
+import { logger } from '@libp2p/logger'
+import { peerIdFromString } from '@libp2p/peer-id'
+import { TypedEventEmitter } from 'main-event'
+import { applyStep } from './apply.js'
+import {
+  DEFAULT_HISTORY_MAX_BYTES, DEFAULT_HISTORY_RETENTION_MS, DEFAULT_MIN_FREE_FRACTION, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RESCAN_INTERVAL_MS,
+  DEFAULT_RETRY_INTERVAL_MS, DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS, DEFAULT_WATCH_DEBOUNCE_MS, MAX_OFFERS, MAX_SHARE_NAME_BYTES, MAX_SHARE_STREAMS,
+  SHARE_PROTOCOL
+} from './constants.js'
+import { chunkOffsets, type ShareEntry } from './entry.js'
+import { ShareExistsError, ShareNotFoundError } from './errors.js'
+import { nodeFs } from './fs.js'
+import { verifyHead, type Head } from './head.js'
+import { checkSharePath } from './path-policy.js'
+import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
+import { LevelShareKv, MemoryShareKv, type ShareKv } from './share-kv.js'
+import { exchangeAnnounce, requestBlocks, serveShareStream, type AnnouncedShare } from './share-protocol.js'
+import { SHARE_MODES, ShareRecords, type ShareDefinition, type ShareMode } from './share-state.js'
+import { ShareSync, type ShareSyncConfig, type ShareSyncContext } from './share-sync.js'
+import { loadSnapshot } from './snapshot.js'
+import type { HistoryVersion } from './history.js'
+import type { PlannedChunk } from './plan.js'
+import type { ChunkFile } from './scanner.js'
+import type {
+  AcceptShareOptions, AddShareOptions, RestoreOptions, ShareInfo, ShareOffer, ShareServiceComponents, ShareServiceEvents,
+  ShareServiceInit, ShareStatus
+} from './share-types.js'
+import type { AbortOptions } from '@homecloud/interface'
+import type { GateContext } from '@homecloud/swarm'
+import type { Connection, PeerId, Startable } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
+
+const log = logger('homecloud:sync')
+
+interface Offer extends ShareOffer {
+  /** Verified heads that came with the offer, applied on accept. */
+  heads: Map<string, { head: Head, signed: Uint8Array }>
+}
+
+export class ShareService extends TypedEventEmitter<ShareServiceEvents> implements Startable {
+  readonly [Symbol.toStringTag] = '@homecloud/sync'
+  readonly #components: ShareServiceComponents
+  readonly #init: ShareServiceInit
+  readonly #config: ShareSyncConfig
+  readonly #timeoutMs: number
+  readonly #self: string
+  readonly #shares = new Map<string, ShareSync>()
+  readonly #offers = new Map<string, Offer>()
+  readonly #announcing = new Map<string, { again: boolean }>()
+  readonly #background = new Set<Promise<unknown>>()
+  readonly #reader: ChunkReader
+  #chunking: Promise<unknown> = Promise.resolve()
+  #records?: ShareRecords
+  #controller = new AbortController()
+  #started = false
+  #gcDirty = false
+  #gcRunning = false
+
+  constructor (components: ShareServiceComponents, init: ShareServiceInit = {}) {
+    super()
+    this.#components = components
+    this.#init = init
+    this.#self = components.peerId.toString()
+    this.#timeoutMs = positive(init.protocolTimeoutMs ?? DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS, 'protocolTimeoutMs')
+    const debounce = positive(init.watchDebounceMs ?? DEFAULT_WATCH_DEBOUNCE_MS, 'watchDebounceMs')
+    if (debounce > 1000) throw new InvalidParametersError('watchDebounceMs is at most 1000')
+    const minFreeFraction = init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION
+    if (!(minFreeFraction >= 0 && minFreeFraction < 1)) throw new InvalidParametersError('minFreeFraction must be in [0, 1)')
+    this.#config = {
+      watch: init.watch ?? true,
+      watchDebounceMs: debounce,
+      rescanIntervalMs: positive(init.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS, 'rescanIntervalMs'),
+      pollIntervalMs: positive(init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs'),
+      retryIntervalMs: positive(init.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS, 'retryIntervalMs'),
+      minFreeFraction,
+      history: {
+        retentionMs: positive(init.history?.retentionMs ?? DEFAULT_HISTORY_RETENTION_MS, 'history.retentionMs'),
+        maxBytes: positive(init.history?.maxBytes ?? DEFAULT_HISTORY_MAX_BYTES, 'history.maxBytes')
+      },
+      now: init.now ?? Date.now
+    }
+    if (init.autoAcceptMode != null) checkMode(init.autoAcceptMode)
+    this.#reader = new ChunkReader({ chunking: init.chunking })
+  }
+
+  isStarted (): boolean {
+    return this.#started
+  }
+
+  /** Opens the share database, starts every share, registers the protocol. */
+  async start (): Promise<void> {
+    if (this.#started) return
+    this.#controller = new AbortController()
+    const kv: ShareKv = this.#init.kv ?? (this.#init.datastorePath != null ? await LevelShareKv.open(this.#init.datastorePath) : new MemoryShareKv())
+    this.#records = new ShareRecords(kv)
+    for (const def of await this.#records.definitions()) {
+      try {
+        const sync = await ShareSync.open(def, this.#context())
+        this.#shares.set(def.id, sync)
+      } catch (err) {
+        log.error('could not load share %s: %e', def.name, err)
+      }
+    }
+    await this.#components.gate.handle(SHARE_PROTOCOL, async (stream, _connection, context) => { await this.#serve(stream, context) }, {
+      maxInboundStreams: MAX_SHARE_STREAMS, maxOutboundStreams: MAX_SHARE_STREAMS
+    })
+    this.#components.events.addEventListener('connection:open', this.#onConnection)
+    this.#components.swarms.addEventListener('swarm:change', this.#onSwarmChange)
+    this.#components.swarms.addEventListener('swarm:member-removed', this.#onMemberRemoved)
+    this.#started = true
+    for (const sync of this.#shares.values()) sync.start()
+  }
+
+  /** Stops every share, unregisters, waits for background work, closes the database it opened. */
+  async stop (): Promise<void> {
+    if (!this.#started) return
+    this.#started = false
+    this.#controller.abort()
+    this.#components.events.removeEventListener('connection:open', this.#onConnection)
+    this.#components.swarms.removeEventListener('swarm:change', this.#onSwarmChange)
+    this.#components.swarms.removeEventListener('swarm:member-removed', this.#onMemberRemoved)
+    await this.#components.gate.unhandle(SHARE_PROTOCOL).catch(() => {})
+    await Promise.all([...this.#shares.values()].map(async s => s.stop()))
+    await Promise.allSettled([...this.#background])
+    await this.#chunking.catch(() => {})
+    this.#shares.clear()
+    this.#offers.clear()
+    if (this.#init.kv == null) await this.#records?.kv.close()
+  }
+
+  /** Shares `path` (an existing folder) with the members of a swarm. */
+  async addShare (path: string, options: AddShareOptions): Promise<ShareInfo> {
+    const records = this.#running()
+    const root = await this.#checkFolder(path, false)
+    if (options == null || typeof options.swarm !== 'string') throw new InvalidParametersError('addShare needs options.swarm')
+    const swarm = this.#components.swarms.get(options.swarm).id
+    const name = checkName(options.name ?? basename(root))
+    const def: ShareDefinition = { id: randomBytes(16).toString('hex'), name, swarm, path: root, mode: checkMode(options.mode ?? 'send-receive'), createdAt: this.#config.now() }
+    await records.putDefinition(def)
+    await this.#startShare(def)
+    return info(def)
+  }
+
+  /** Starts replicating a share another member offered into `path` (created when missing). */
+  async acceptShare (shareId: string, path: string, options: AcceptShareOptions = {}): Promise<ShareInfo> {
+    const records = this.#running()
+    if (this.#shares.has(shareId)) throw new ShareExistsError(`share ${shareId} is already on this device`)
+    const offer = this.#offers.get(shareId) ?? [...this.#offers.values()].find(o => o.name === shareId)
+    if (offer == null) throw new ShareNotFoundError(`no member has offered a share "${shareId}"`)
+    const root = await this.#checkFolder(path, true)
+    const def: ShareDefinition = { id: offer.id, name: offer.name, swarm: offer.swarm, path: root, mode: checkMode(options.mode ?? 'send-receive'), createdAt: this.#config.now() }
+    await records.putDefinition(def)
+    this.#offers.delete(offer.id)
+    const sync = await this.#startShare(def)
+    for (const { head, signed } of offer.heads.values()) {
+      if (this.#components.swarms.isMember(def.swarm, peerIdFromString(head.device))) await sync.acceptHead(head, signed)
+    }
+    this.#announceSwarm(def.swarm)
+    return info(def)
+  }
+
+  /** Stops sharing: forgets the share's index, heads and history. The folder stays as it is. */
+  async removeShare (share: string, options: AbortOptions = {}): Promise<void> {
+    const records = this.#running()
+    const sync = this.#resolve(share)
+    await sync.stop()
+    this.#shares.delete(sync.def.id)
+    await sync.history.clear(options)
+    await records.deleteShare(sync.def.id)
+    this.#gcDirty = true
+    this.#maybeGc()
+    this.#changed(sync.def.id)
+  }
+
+  list (): ShareInfo[] {
+    return [...this.#shares.values()].map(s => info(s.def))
+  }
+
+  /** Shares offered by other members that this device does not hold. */
+  offers (): ShareOffer[] {
+    return [...this.#offers.values()].map(({ heads: _h, ...o }) => ({ ...o, from: [...o.from] }))
+  }
+
+  status (share: string): ShareStatus {
+    const sync = this.#resolve(share)
+    let members: Array<{ device: string, name?: string, online: boolean }> = []
+    try {
+      members = this.#components.swarms.members(sync.def.swarm).filter(m => !m.self).map(m => ({ device: m.peerId, name: m.name, online: m.online }))
+    } catch (err) {
+      log('share %s: swarm %s unavailable: %e', sync.def.name, sync.def.swarm, err)
+    }
+    return { share: info(sync.def), ...sync.status(members) }
+  }
+
+  /** Scans the share now and resolves once the scan (and work queued before it) is done. */
+  async rescan (share: string): Promise<void> {
+    const sync = this.#resolve(share)
+    sync.requestScan()
+    await sync.settled()
+  }
+
+  /** Receive-only: puts back the remote version of every local change. Returns how many paths were reverted. */
+  async revert (share: string, options: AbortOptions = {}): Promise<number> {
+    const sync = this.#resolve(share)
+    if (sync.def.mode !== 'receive-only') throw new InvalidParametersError(`share ${sync.def.name} is ${sync.def.mode}: only receive-only shares revert`)
+    const snapshots: Array<{ device: string, entries: ShareEntry[] }> = []
+    for (const [device, head] of sync.peers) {
+      const signal = this.#signal(options)
+      try {
+        const blocks = new RemoteSnapshotBlocks({ local: async (cid) => this.#records?.block(sync.def.id, cid), remote: this.#fetchBlocks(sync.def, device) })
+        await blocks.prefetch(head.snapshot, { signal })
+        snapshots.push({ device, entries: await loadSnapshot(head.snapshot, blocks, { signal }) })
+      } catch (err) {
+        log('revert: snapshot of %s unavailable: %e', device, err)
+      }
+    }
+    if (snapshots.length === 0) throw new ShareNotFoundError(`no member of share ${sync.def.name} is reachable to revert to`)
+    return sync.exclusive(async (signal) => sync.revert(snapshots, AbortSignal.any([signal, ...(options.signal != null ? [options.signal] : [])])))
+  }
+
+  /** Kept versions of a path of the share, newest first (every path when absent). */
+  history (share: string, path?: string): HistoryVersion[] {
+    const sync = this.#resolve(share)
+    if (path !== undefined) checkSharePath(path)
+    return sync.history.list(path)
+  }
+
+  /**
+   * Writes a kept version back: to its place in the share (the current file
+   * goes to history; the change then syncs like any local edit), or to
+   * `options.to`, an absolute path that must not exist. Returns where it went.
+   */
+  async restore (share: string, path: string, options: RestoreOptions = {}): Promise<string> {
+    const sync = this.#resolve(share)
+    checkSharePath(path)
+    const { entry } = await sync.history.entry(path, options.version, options)
+    const offsets = chunkOffsets(entry.chunks ?? [])
+    const chunks: PlannedChunk[] = (entry.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length }))
+    const action = entry.type === 'symlink' ? 'symlink' as const : 'write-file' as const
+    const reader = { get: async (cid: CID, o?: AbortOptions) => this.#components.store.get(cid, o).catch(() => undefined) }
+    if (options.to != null) {
+      if (!isAbsolute(options.to)) throw new InvalidParametersError('restore: `to` must be an absolute path')
+      const to = resolve(options.to)
+      const name = basename(to)
+      await applyStep({ action, path: name, entry: { ...entry, path: name }, chunks }, { fs: nodeFs, root: dirname(to), reader, minFreeFraction: this.#config.minFreeFraction }, options)
+      return to
+    }
+    await sync.exclusive(async (signal) => {
+      const current = sync.index.get(path)
+      const expect = current != null && current.deleted !== true ? current : undefined
+      await applyStep({ action, path, entry, chunks, ...(expect != null ? { expect } : {}) }, {
+        fs: nodeFs,
+        root: sync.def.path,
+        reader,
+        minFreeFraction: this.#config.minFreeFraction,
+        beforeReplace: async (old, o) => sync.history.keep(old, 'replaced', o)
+      }, { signal })
+    })
+    // the restored file is a local change: the scan gives it a new version
+    sync.requestScan()
+    return join(sync.def.path, path)
+  }
+
+  /**
+   * The exchange's serve policy for share content: may `peer` be served
+   * `cid`? Only when a live file of a share holds it and `peer` is on the
+   * roster of that share's swarm. The node combines it with other policies.
+   */
+  policyFor (peer: PeerId, cid: CID): boolean {
+    for (const sync of this.#shares.values()) {
+      if (sync.index.hasChunk(cid) && this.#components.swarms.isMember(sync.def.swarm, peer)) return true
+    }
+    return false
+  }
+
+  // ---- internals ----
+
+  #running (): ShareRecords {
+    if (!this.#started || this.#records == null) throw new InvalidParametersError('the share service is not started')
+    return this.#records
+  }
+
+  #resolve (share: string): ShareSync {
+    const byId = this.#shares.get(share)
+    if (byId != null) return byId
+    const byName = [...this.#shares.values()].filter(s => s.def.name === share)
+    if (byName.length === 1) return byName[0]
+    if (byName.length > 1) throw new InvalidParametersError(`several shares are named "${share}"; use the id`)
+    throw new ShareNotFoundError(`no share "${share}" on this device`)
+  }
+
+  /** An absolute folder that is no share and holds none (created when `create`). */
+  async #checkFolder (path: string, create: boolean): Promise<string> {
+    if (typeof path !== 'string' || !isAbsolute(path)) throw new InvalidParametersError('a share folder must be an absolute path')
+    const root = resolve(path)
+    if (create) await mkdir(root, { recursive: true })
+    let stat
+    try {
+      stat = await lstat(root)
+    } catch (err) {
+      throw new InvalidParametersError(`${root} does not exist`, { cause: err })
+    }
+    if (!stat.isDirectory()) throw new InvalidParametersError(`${root} is not a directory (symlinks are not followed)`)
+    for (const s of this.#shares.values()) {
+      const other = s.def.path
+      if (other === root || root.startsWith(other + sep) || other.startsWith(root + sep)) {
+        throw new ShareExistsError(`${root} overlaps share ${s.def.name} at ${other}`)
+      }
+    }
+    return root
+  }
+
+  async #startShare (def: ShareDefinition): Promise<ShareSync> {
+    const sync = await ShareSync.open(def, this.#context())
+    this.#shares.set(def.id, sync)
+    sync.start()
+    this.#changed(def.id)
+    return sync
+  }
+
+  #context (): ShareSyncContext {
+    return {
+      self: this.#self,
+      privateKey: this.#components.privateKey,
+      records: this.#records as ShareRecords,
+      store: this.#components.store,
+      chunkFile: async (path, options) => this.#chunkFile(path, options),
+      fetchChunks: async (def, cids, first, options) => this.#fetchChunks(def, cids, first, options),
+      fetchBlocks: (def, device) => this.#fetchBlocks(def, device),
+      changed: (share, headChanged) => {
+        this.#changed(share)
+        const sync = this.#shares.get(share)
+        if (headChanged && sync != null) this.#announceSwarm(sync.def.swarm)
+      },
+      gcWanted: () => { this.#gcDirty = true },
+      config: this.#config
+    }
+  }
+
+  /** The store's CDC over one reader (its buffer serves one file at a time), then the file is indexed in place. */
+  async #chunkFile (path: string, options: AbortOptions): Promise<ChunkFile> {
+    const run = this.#chunking.catch(() => {}).then(async () => {
+      const handle = await openFile(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
+      const chunks: ChunkFile['chunks'] = []
+      try {
+        for await (const c of this.#reader.chunks(handle, options)) chunks.push(c)
+      } finally {
+        await handle.close()
+      }
+      return chunks
+    })
+    this.#chunking = run
+    const chunks = await run
+    await this.#components.store.indexFile(path, chunks, options)
+    return { chunks }
+  }
+
+  async #fetchChunks (def: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions): Promise<unknown> {
+    const online = this.#components.swarms.members(def.swarm).filter(m => m.online && !m.self).map(m => m.peerId)
+    online.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0))
+    return this.#components.chunks.fetch(cids, { peers: online.map(p => peerIdFromString(p)), sink: this.#components.store, signal: options.signal })
+  }
+
+  #fetchBlocks (def: ShareDefinition, device: string): FetchBlocks {
+    return async (cids, options) => {
+      const signal = this.#signal(options)
+      const { stream, release } = await this.#components.gate.dial(def.swarm, peerIdFromString(device), SHARE_PROTOCOL, { signal })
+      try {
+        return await requestBlocks(stream, def.id, cids, { signal })
+      } catch (err) {
+        stream.abort(err as Error)
+        throw err
+      } finally {
+        release()
+      }
+    }
+  }
+
+  #signal (options: AbortOptions = {}): AbortSignal {
+    return AbortSignal.any([this.#controller.signal, AbortSignal.timeout(this.#timeoutMs), ...(options.signal != null ? [options.signal] : [])])
+  }
+
+  /** Answers one inbound share stream (already admitted by the gate: the peer shares a swarm with us). */
+  async #serve (stream: Parameters<typeof serveShareStream>[0], context: GateContext): Promise<void> {
+    const peer = context.peer
+    const signal = this.#signal()
+    await serveShareStream(stream, {
+      announce: async (theirs) => {
+        await this.#received(peer, theirs)
+        return this.#announced(peer)
+      },
+      bindShare: (share) => {
+        const sync = this.#shares.get(share)
+        if (sync == null) throw new ShareNotFoundError(`no share ${share}`)
+        context.bind(sync.def.swarm)
+      },
+      block: async (share, cid) => {
+        const sync = this.#shares.get(share)
+        if (sync == null || !sync.servesBlock(cid)) return undefined
+        return this.#records?.block(share, cid)
+      }
+    }, { signal })
+  }
+
+  /** Our shares whose swarm has `peer` on its roster, with our heads (receive-only shares send none). */
+  #announced (peer: PeerId): AnnouncedShare[] {
+    const out: AnnouncedShare[] = []
+    for (const s of this.#shares.values()) {
+      if (!this.#components.swarms.isMember(s.def.swarm, peer)) continue
+      const head = s.def.mode !== 'receive-only' ? s.head?.signed : undefined
+      out.push({ id: s.def.id, name: s.def.name, swarm: s.def.swarm, ...(head != null ? { head } : {}) })
+    }
+    return out
+  }
+
+  /** Heads and offers from `peer`; only for swarms it is on, heads only when it signed them. */
+  async #received (peer: PeerId, shares: AnnouncedShare[]): Promise<void> {
+    const device = peer.toString()
+    for (const s of shares) {
+      if (!this.#components.swarms.isMember(s.swarm, peer)) continue
+      let verified: { head: Head, signed: Uint8Array } | undefined
+      if (s.head != null) {
+        try {
+          verified = { head: await verifyHead(s.head, { share: s.id, device }), signed: s.head }
+        } catch (err) {
+          log('bad head for share %s from %p: %e', s.id, peer, err)
+        }
+      }
+      const sync = this.#shares.get(s.id)
+      if (sync != null) {
+        // the swarm is ours to know: a peer cannot move a share to another swarm
+        if (sync.def.swarm !== s.swarm || verified == null) continue
+        await sync.acceptHead(verified.head, verified.signed)
+        continue
+      }
+      this.#offer(s, device, verified)
+    }
+  }
+
+  #offer (s: AnnouncedShare, device: string, verified?: { head: Head, signed: Uint8Array }): void {
+    let offer = this.#offers.get(s.id)
+    if (offer == null) {
+      if (this.#offers.size >= MAX_OFFERS) return
+      offer = { id: s.id, name: s.name, swarm: s.swarm, from: [], offeredAt: this.#config.now(), heads: new Map() }
+      this.#offers.set(s.id, offer)
+    }
+    if (offer.swarm !== s.swarm) return
+    offer.offeredAt = this.#config.now()
+    if (!offer.from.includes(device)) offer.from.push(device)
+    if (verified != null && (offer.heads.get(device)?.head.seq ?? 0) < verified.head.seq) offer.heads.set(device, verified)
+    this.safeDispatchEvent('share:offer', { detail: { ...offer, from: [...offer.from] } })
+    if (this.#init.autoAcceptDir != null) this.#autoAccept(offer)
+  }
+
+  #autoAccept (offer: Offer): void {
+    let name = offer.name
+    try {
+      checkSharePath(name)
+      if (name.includes('/')) throw new InvalidParametersError('nested name')
+    } catch {
+      name = offer.id
+    }
+    const path = join(this.#init.autoAcceptDir as string, name)
+    this.#inBackground(async () => this.acceptShare(offer.id, path, { mode: this.#init.autoAcceptMode ?? 'receive-only' }))
+  }
+
+  /** Sends our announce to every online member of a swarm. */
+  #announceSwarm (swarm: string): void {
+    let members
+    try {
+      members = this.#components.swarms.members(swarm)
+    } catch {
+      return
+    }
+    for (const m of members) {
+      if (m.online && !m.self) this.#announceTo(peerIdFromString(m.peerId), swarm)
+    }
+  }
+
+  /** One announce exchange with `peer` at a time; a request while one runs makes it run once more. */
+  #announceTo (peer: PeerId, swarm: string): void {
+    const key = peer.toString()
+    const running = this.#announcing.get(key)
+    if (running != null) {
+      running.again = true
+      return
+    }
+    const state = { again: false }
+    this.#announcing.set(key, state)
+    this.#inBackground(async () => {
+      try {
+        do {
+          state.again = false
+          const { stream, release } = await this.#components.gate.dial(swarm, peer, SHARE_PROTOCOL, { signal: this.#signal() })
+          try {
+            const theirs = await exchangeAnnounce(stream, this.#announced(peer), { signal: this.#signal() })
+            await this.#received(peer, theirs)
+          } catch (err) {
+            stream.abort(err as Error)
+            throw err
+          } finally {
+            release()
+          }
+        } while (state.again && this.#started)
+      } finally {
+        this.#announcing.delete(key)
+      }
+    })
+  }
+
+  readonly #onConnection = (event: CustomEvent<Connection>): void => {
+    // the dialling side asks; the answer carries the other side's shares, so one exchange serves both
+    if (event.detail.direction !== 'outbound') return
+    const peer = event.detail.remotePeer
+    const [swarm] = this.#components.swarms.swarmsOf(peer)
+    if (swarm != null) this.#announceTo(peer, swarm)
+  }
+
+  readonly #onSwarmChange = (event: CustomEvent<{ swarmId: string }>): void => {
+    this.#announceSwarm(event.detail.swarmId)
+  }
+
+  readonly #onMemberRemoved = (event: CustomEvent<{ swarmId: string, peerId: string }>): void => {
+    for (const sync of this.#shares.values()) {
+      if (sync.def.swarm === event.detail.swarmId) this.#inBackground(async () => sync.forgetPeer(event.detail.peerId))
+    }
+  }
+
+  #changed (shareId: string): void {
+    this.safeDispatchEvent('share:change', { detail: { shareId } })
+    if (this.#gcDirty) setTimeout(() => { this.#maybeGc() }, 0).unref?.()
+  }
+
+  /** GC when no share is pulling: fetched blocks now live in files, unpinned history can go. */
+  #maybeGc (): void {
+    if (!this.#gcDirty || this.#gcRunning || !this.#started || this.#init.gcAfterSync === false) return
+    if ([...this.#shares.values()].some(s => s.busy)) return
+    this.#gcDirty = false
+    this.#gcRunning = true
+    this.#inBackground(async () => {
+      try {
+        await this.#components.store.gc({ signal: this.#controller.signal })
+      } finally {
+        this.#gcRunning = false
+      }
+    })
+  }
+
+  #inBackground (fn: () => Promise<unknown>): void {
+    const p = fn().catch(err => { if (this.#started) log('background task failed: %e', err) })
+    this.#background.add(p)
+    void p.finally(() => this.#background.delete(p))
+  }
+}
+
+/** The service as a factory over its components, like every libp2p service. */
+export function shareService (init: ShareServiceInit = {}): (components: ShareServiceComponents) => ShareService {
+  return (components) => new ShareService(components, init)
+}
+
+function info (def: ShareDefinition): ShareInfo {
+  return { id: def.id, name: def.name, swarm: def.swarm, path: def.path, mode: def.mode, createdAt: def.createdAt }
+}
+
+function checkMode (mode: unknown): ShareMode {
+  if (!SHARE_MODES.includes(mode as ShareMode)) throw new InvalidParametersError(`share mode must be one of ${SHARE_MODES.join(', ')}`)
+  return mode as ShareMode
+}
+
+function checkName (name: unknown): string {
+  // eslint-disable-next-line no-control-regex
+  if (typeof name !== 'string' || name.trim() === '' || /[\u0000-\u001f\u007f]/.test(name) || new TextEncoder().encode(name).byteLength > MAX_SHARE_NAME_BYTES) {
+    throw new InvalidParametersError(`a share name has 1 to ${MAX_SHARE_NAME_BYTES} bytes and no control characters`)
+  }
+  return name
+}
+
+function positive (n: number, what: string): number {
+  if (!Number.isSafeInteger(n) || n <= 0) throw new InvalidParametersError(`${what} must be a positive integer`)
+  return n
+}
