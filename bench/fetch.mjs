@@ -10,9 +10,12 @@
 //        node bench/fetch.mjs 256M --only exchange   one side only (for profiling)
 // The source and sink are in memory and flat: chunk i is a fixed random buffer
 // with i written in its first 8 bytes, built on demand; the sink only counts.
+//
+// Imported by other benchmarks (bench/get.mjs) for the plain-stream baseline:
+// `plainStreamRates(total, rounds)`.
 import { fork } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
 import { chunkExchange } from '@homecloud/exchange'
@@ -50,13 +53,13 @@ function chunkAt (base, i, size) {
   return buf
 }
 
-async function provider (total) {
+async function provider (total, plainOnly) {
   const count = Math.ceil(total / CHUNK)
   const base = randomBytes(CHUNK)
   const sizeOf = i => (i === count - 1 ? total - CHUNK * (count - 1) : CHUNK)
   const index = new Map()
   const cids = []
-  for (let i = 0; i < count; i++) {
+  for (let i = 0; i < count && !plainOnly; i++) {
     const cid = CID.createV1(0x55, Digest.create(0x12, createHash('sha256').update(chunkAt(base, i, sizeOf(i))).digest()))
     index.set(cid.toString(), i)
     cids.push(cid.toString())
@@ -89,12 +92,62 @@ async function provider (total) {
   })
 }
 
-async function fetcher (total, rounds, only) {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', String(total)], { stdio: 'inherit' })
+/** Forks the provider process; resolves with it and its addresses (and CIDs unless plainOnly). */
+async function startProvider (total, plainOnly = false) {
+  const args = ['--serve', String(total), ...(plainOnly ? ['--plain-only'] : [])]
+  const child = fork(fileURLToPath(import.meta.url), args, { stdio: 'inherit' })
   const ready = await new Promise((resolve, reject) => {
     child.once('message', resolve)
     child.once('exit', code => { reject(new Error(`provider exited with ${code}`)) })
   })
+  return { child, ready }
+}
+
+/** Receives `total` bytes pushed by the provider on a plain libp2p stream; bytes per second. */
+async function plainRate (node, peer, total) {
+  const stream = await node.dialProtocol(peer, PUSH)
+  let bytes = 0
+  const start = performance.now()
+  for await (const chunk of stream) {
+    bytes += chunk.byteLength
+  }
+  const seconds = (performance.now() - start) / 1000
+  if (bytes !== total) throw new Error(`plain stream moved ${bytes} of ${total} bytes`)
+  return total / seconds
+}
+
+/**
+ * The baseline of the other transfer benchmarks: a provider process pushes
+ * `total` bytes over one plain libp2p stream (tcp+noise+yamux, loopback) to
+ * this process, `rounds` times on one connection. Per round: `rate` in bytes
+ * per second and the CPU seconds each side used (`receiverCpu`, `senderCpu`).
+ */
+export async function plainStreamRates (total, rounds = 1) {
+  const { child, ready } = await startProvider(total, true)
+  const node = await createNode()
+  const childCpu = async () => {
+    child.send('cpu')
+    return new Promise(resolve => child.once('message', m => { resolve(m.cpu) }))
+  }
+  try {
+    const conn = await node.dial(ready.addrs.map(a => multiaddr(a)))
+    const results = []
+    for (let round = 0; round < rounds; round++) {
+      const sender = await childCpu()
+      const receiver = process.cpuUsage()
+      const rate = await plainRate(node, conn.remotePeer, total)
+      const used = process.cpuUsage(receiver)
+      results.push({ rate, receiverCpu: (used.user + used.system) / 1e6, senderCpu: (await childCpu()) - sender })
+    }
+    return results
+  } finally {
+    await node.stop()
+    child.send('stop')
+  }
+}
+
+async function fetcher (total, rounds, only) {
+  const { child, ready } = await startProvider(total)
   let received = 0
   const sink = {
     async has () { return false },
@@ -105,17 +158,7 @@ async function fetcher (total, rounds, only) {
     const conn = await node.dial(ready.addrs.map(a => multiaddr(a)))
     const peer = conn.remotePeer
     const cids = ready.cids.map(c => CID.parse(c))
-    const plain = async () => {
-      const stream = await node.dialProtocol(peer, PUSH)
-      let bytes = 0
-      const start = performance.now()
-      for await (const chunk of stream) {
-        bytes += chunk.byteLength
-      }
-      const seconds = (performance.now() - start) / 1000
-      if (bytes !== total) throw new Error(`plain stream moved ${bytes} of ${total} bytes`)
-      return total / seconds
-    }
+    const plain = async () => plainRate(node, peer, total)
     const exchange = async () => {
       received = 0
       const start = performance.now()
@@ -167,10 +210,12 @@ async function fetcher (total, rounds, only) {
   }
 }
 
+// run only as a script (or as the forked provider), not when imported
+const isMain = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href
 const args = process.argv.slice(2)
-if (args[0] === '--serve') {
-  await provider(Number(args[1]))
-} else {
+if (isMain && args[0] === '--serve') {
+  await provider(Number(args[1]), args[2] === '--plain-only')
+} else if (isMain) {
   const roundsAt = args.indexOf('--rounds')
   const onlyAt = args.indexOf('--only')
   // several alternating rounds: a 2-core machine shared with other work is noisy

@@ -14,11 +14,14 @@ import { swarm } from './commands/swarm.js'
 import { add } from './commands/add.js'
 import { get } from './commands/get.js'
 import { blocks } from './commands/blocks.js'
+import { share } from './commands/share.js'
+import { history } from './commands/history.js'
+import { restore } from './commands/restore.js'
 import { UsageError } from './errors.js'
 import { table } from './output.js'
 import { resolveRepoPath } from './repo.js'
 
-export const COMMANDS: readonly Command[] = [init, start, id, status, peers, connect, swarm, add, get, blocks]
+export const COMMANDS: readonly Command[] = [init, start, id, status, peers, connect, swarm, add, get, blocks, share, history, restore]
 
 export const EXIT_OK = 0
 export const EXIT_FAILURE = 1
@@ -122,8 +125,9 @@ export async function main (argv: string[], io: Io = defaultIo): Promise<number>
     if (positionals.length < command.positionals.length) {
       throw new UsageError(`missing ${command.positionals.slice(positionals.length).join(' ')}`)
     }
-    if (positionals.length > command.positionals.length) {
-      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[command.positionals.length])}`)
+    const most = command.positionals.length + (command.optionalPositionals?.length ?? 0)
+    if (positionals.length > most) {
+      throw new UsageError(`unexpected argument ${JSON.stringify(positionals[most])}`)
     }
     const repoPath = resolveRepoPath(values.repo as string | undefined, io.env)
     return await command.run({ repoPath, values, positionals, debug, io })

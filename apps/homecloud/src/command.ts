@@ -34,6 +34,8 @@ export interface Command {
   options: ParseArgsOptionsConfig
   /** Names of the positional arguments, all required. */
   positionals: string[]
+  /** Names of optional positional arguments, after the required ones. */
+  optionalPositionals?: string[]
   /** Resolves to the exit code. */
   run(ctx: CommandContext): Promise<number>
   /** A command group (`homecloud swarm create ...`): the word after the command picks one of these. */

@@ -24,6 +24,8 @@ export interface Config {
     upnp: boolean
     relayServer: boolean
   }
+  /** IP ranges (CIDR) counted as public although libp2p calls them private: a company LAN, a NAT lab. Optional; none by default. */
+  publicAddressRanges?: string[]
 }
 
 export const DEFAULT_LISTEN = ['/ip4/0.0.0.0/tcp/4001']
@@ -111,8 +113,14 @@ export function validateConfig (raw: RawConfig): Config {
       fail(`services.${key}`, 'true or false')
     }
   }
+  const { publicAddressRanges } = raw
+  // optional, so version 1 files without it stay valid; the device checks the CIDR syntax
+  if (publicAddressRanges !== undefined && !isStringArray(publicAddressRanges)) {
+    fail('publicAddressRanges', 'a list of CIDR ranges such as "10.77.0.0/24"')
+  }
   return {
     version: raw.version,
+    ...(publicAddressRanges === undefined ? {} : { publicAddressRanges: publicAddressRanges as string[] }),
     name: name as string,
     listen: listen as string[],
     api: api as string,

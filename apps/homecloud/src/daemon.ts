@@ -29,11 +29,15 @@ export interface DaemonOptions {
   listen?: string[]
   api?: { host: string, port: number }
   bootstrap?: string[]
+  /** CIDR ranges counted as public (`--public-range`); replaces the config's list when given. */
+  publicAddressRanges?: string[]
   mdns?: boolean
   upnp?: boolean
   relayServer?: boolean
   /** Kademlia DHT mode; the device's default (`auto`) when undefined. */
   dht?: 'auto' | 'server' | 'client' | 'off'
+  /** Accept every share offered by a member into `<autoAccept>/<share>` (absolute). */
+  autoAccept?: string
   debug?: boolean
   io: Io
 }
@@ -70,8 +74,11 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
       datastorePath: paths.datastore,
       swarmDatastorePath: paths.swarms,
       storePath: paths.store,
+      shareDatastorePath: paths.shares,
+      ...(options.autoAccept === undefined ? {} : { shares: { autoAcceptDir: options.autoAccept } }),
       listen: options.listen ?? config.listen,
       bootstrap: options.bootstrap ?? config.bootstrap,
+      publicAddressRanges: options.publicAddressRanges ?? config.publicAddressRanges,
       services: {
         mdns: options.mdns ?? config.services.mdns,
         upnp: options.upnp ?? config.services.upnp,

@@ -10,6 +10,7 @@
  *   datastore/       LevelDB: peer store and DHT records
  *   swarms/          LevelDB: private swarms (rosters, secrets)
  *   store/           LevelDB: chunk index (files referenced in place), DAG nodes, pins
+ *   shares/          LevelDB: shares (definitions, file indexes, heads, kept-version records)
  *   lock             pid of the running daemon
  *   api              URL of the running daemon's control API
  * ```
@@ -34,6 +35,7 @@ export interface RepoPaths {
   datastore: string
   swarms: string
   store: string
+  shares: string
   lock: string
   api: string
 }
@@ -48,6 +50,7 @@ export function repoPaths (root: string): RepoPaths {
     datastore: join(dir, 'datastore'),
     swarms: join(dir, 'swarms'),
     store: join(dir, 'store'),
+    shares: join(dir, 'shares'),
     lock: join(dir, 'lock'),
     api: join(dir, 'api')
   }

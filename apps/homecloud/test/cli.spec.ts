@@ -41,6 +41,7 @@ describe('homecloud CLI', async () => {
       [['id', 'extra'], /unexpected argument "extra"/],
       [['start', '--api', 'localhost'], /--api must be HOST:PORT/],
       [['start', '--listen', 'tcp/4001'], /--listen "tcp\/4001" is not a multiaddr/],
+      [['start', '--public-range', '10.77.0.1/24'], /--public-range: "10\.77\.0\.1\/24" has host bits set/],
       [['init', '--name'], /argument missing/]
     ]
     for (const [args, message] of cases) {

@@ -62,11 +62,18 @@ describe('config', () => {
       [{ api: 5780 }, /"api"/],
       [{ api: 'localhost' }, /HOST:PORT/],
       [{ bootstrap: null }, /"bootstrap"/],
-      [{ services: { mdns: 'yes', upnp: true, relayServer: false } }, /services\.mdns/]
+      [{ services: { mdns: 'yes', upnp: true, relayServer: false } }, /services\.mdns/],
+      [{ publicAddressRanges: '10.77.0.0/24' }, /"publicAddressRanges"/]
     ]
     for (const [change, message] of cases) {
       assert.throws(() => validateConfig({ ...good, ...change }), message, JSON.stringify(change))
     }
+  })
+
+  it('keeps the optional publicAddressRanges, and files without it stay valid', () => {
+    const good = defaultConfig('box') as unknown as RawConfig
+    assert.equal(validateConfig(good).publicAddressRanges, undefined)
+    assert.deepEqual(validateConfig({ ...good, publicAddressRanges: ['10.77.0.0/24'] }).publicAddressRanges, ['10.77.0.0/24'])
   })
 
   it('refuses text that is not JSON', () => {

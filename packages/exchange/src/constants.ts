@@ -23,8 +23,12 @@ export const MAX_CID_BYTES = 128
 /** Inbound/outbound exchange streams per connection; one is normal, a few cover reconnect races. */
 export const MAX_STREAMS_PER_CONNECTION = 4
 
-/** Blocks read from the source at once for one stream while serving. */
-export const SERVE_CONCURRENCY = 4
+/**
+ * Blocks read from the source at once for one stream while serving. A read is
+ * a few thread-pool round trips; on a busy box each waits for a core, so
+ * enough of them in flight keep the stream full (16 blocks: ~4 MiB of memory).
+ */
+export const SERVE_CONCURRENCY = 16
 
 /** Wants a fetch gives a peer before its rate is known. */
 export const INITIAL_WINDOW = 8
@@ -61,6 +65,9 @@ export const SESSION_IDLE_MS = 30_000
 
 /** Received blocks a fetch may hold before they are stored (bounds memory when the sink is slow). */
 export const MAX_BUFFERED_BYTES = 64 * 1024 * 1024
+
+/** Sink checks (`has`: is it here already?) a fetch runs at once before asking peers. */
+export const CHECK_CONCURRENCY = 16
 
 /** Peers one fetch accepts. */
 export const MAX_PEERS_PER_FETCH = 64

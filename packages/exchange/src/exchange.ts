@@ -17,7 +17,6 @@ import type { FetchConfig } from './fetch.js'
 import { PeerPenalties } from './penalties.js'
 import type { PeerPenalty } from './penalties.js'
 import { ChunkServer } from './server.js'
-import { HashWorker } from './hash-worker.js'
 import { PeerSession } from './session.js'
 import type { ChunkExchange, ChunkExchangeComponents, ChunkExchangeInit, ChunkSink, ExchangeStats, FetchOptions, FetchResult } from './types.js'
 import { isVerifiable } from './verify.js'
@@ -34,7 +33,6 @@ export class ChunkExchangeService implements ChunkExchange {
   private readonly sessions = new Map<string, PeerSession>()
   private readonly fetches = new Set<Fetch>()
   private readonly server?: ChunkServer
-  private readonly hasher = new HashWorker()
   private started = false
 
   constructor (components: ChunkExchangeComponents, init: ChunkExchangeInit = {}) {
@@ -81,7 +79,6 @@ export class ChunkExchangeService implements ChunkExchange {
     for (const session of [...this.sessions.values()]) {
       session.close()
     }
-    await this.hasher.close()
   }
 
   async fetch (cids: CID | Iterable<CID>, options: FetchOptions): Promise<FetchResult> {
@@ -144,7 +141,6 @@ export class ChunkExchangeService implements ChunkExchange {
       counters: this.counters,
       log: log.newScope('session'),
       idleTimeout: this.init.sessionIdleTimeout ?? SESSION_IDLE_MS,
-      hasher: this.hasher,
       onClosed: closed => {
         if (this.sessions.get(closed.key) === closed) {
           this.sessions.delete(closed.key)

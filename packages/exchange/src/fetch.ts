@@ -10,7 +10,7 @@ import { AbortError, CustomProgressEvent, InvalidParametersError, NotFoundError 
 import type { Logger } from '@libp2p/logger'
 import type { PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { MAX_BUFFERED_BYTES, MAX_WINDOW_BYTES, WINDOW_SECONDS } from './constants.js'
+import { CHECK_CONCURRENCY, MAX_BUFFERED_BYTES, MAX_WINDOW_BYTES, WINDOW_SECONDS } from './constants.js'
 import { PeersFailedError, PeerStalledError } from './errors.js'
 import type { PeerSession, SessionListener } from './session.js'
 import { errorMessage } from './session.js'
@@ -59,6 +59,13 @@ interface FetchPeer {
   waitingSince: number
   stalls: number
   dropped?: string
+}
+
+interface Checked {
+  chunk: Chunk
+  held: boolean
+  bytes?: Uint8Array
+  error?: unknown
 }
 
 /** Assumed block size until blocks are seen (the store's average chunk). */
@@ -196,17 +203,23 @@ export class Fetch implements SessionListener {
     }
   }
 
-  /** Skips what the sink already holds (a resumed fetch moves only what is missing). */
+  /**
+   * Skips what the sink already holds (a resumed fetch moves only what is
+   * missing). Several checks run at once (each may be a few disk or index
+   * lookups), their results are taken in order, so chunks are still asked for
+   * in the order they were found.
+   */
   private async checkLoop (): Promise<void> {
+    const running: Array<Promise<Checked>> = []
     try {
-      for (let i = 0; i < this.toCheck.length && !this.finished; i++) {
-        const chunk = this.toCheck[i]
-        let held = await this.sink.has(chunk.cid, { signal: this.signal })
-        let bytes: Uint8Array | undefined
-        if (held && this.links !== undefined) {
-          // its links are needed: read it back (a DAG node already held may link to missing chunks)
-          bytes = await this.sink.get?.(chunk.cid, { signal: this.signal })
-          held = bytes !== undefined
+      let next = 0
+      while (!this.finished && (next < this.toCheck.length || running.length > 0)) {
+        while (running.length < CHECK_CONCURRENCY && next < this.toCheck.length) {
+          running.push(this.check(this.toCheck[next++]))
+        }
+        const { chunk, held, bytes, error } = await (running.shift() as Promise<Checked>)
+        if (error !== undefined) {
+          throw error instanceof Error ? error : new Error(String(error))
         }
         if (this.finished) {
           return
@@ -228,9 +241,27 @@ export class Fetch implements SessionListener {
       this.toCheck.length = 0
     } finally {
       this.checking = false
+      // checks still running after a failure settle on their own (check() never rejects)
+      running.length = 0
     }
     this.pump()
     this.maybeFinish()
+  }
+
+  /** Does the sink hold `chunk` (and, when links are walked, its bytes)? Never rejects. */
+  private async check (chunk: Chunk): Promise<Checked> {
+    try {
+      let held = await this.sink.has(chunk.cid, { signal: this.signal })
+      let bytes: Uint8Array | undefined
+      if (held && this.links !== undefined) {
+        // its links are needed: read it back (a DAG node already held may link to missing chunks)
+        bytes = await this.sink.get?.(chunk.cid, { signal: this.signal })
+        held = bytes !== undefined
+      }
+      return { chunk, held, bytes }
+    } catch (error) {
+      return { chunk, held: false, error }
+    }
   }
 
   private follow (cid: CID, bytes: Uint8Array): void {

@@ -195,8 +195,7 @@ export function decodeMessage (body: Uint8Array, limits: Readonly<WireLimits> = 
 
 function parseCid (bytes: Uint8Array): CID {
   try {
-    // copied (a Buffer's slice() would not copy) so a CID neither pins the
-    // message buffer nor breaks when that buffer is handed to the hash worker
+    // copied (a Buffer's slice() would not copy) so a CID does not pin the message buffer
     return CID.decode(new Uint8Array(bytes))
   } catch (err) {
     throw new MessageDecodeError('malformed CID', { cause: err })
@@ -204,9 +203,9 @@ function parseCid (bytes: Uint8Array): CID {
 }
 
 /**
- * Message bodies at least this big are copied into a buffer of their own, so
- * the buffer can be handed over (transferred to a worker) without touching
- * anyone else's bytes.
+ * Message bodies at least this big (blocks) are copied into a buffer of their
+ * own: a block a sink keeps then pins only its own bytes, never the
+ * connection's read buffers around it.
  */
 export const OWNED_BODY_BYTES = 64 * 1024
 

@@ -154,7 +154,7 @@ describe('misbehaving providers (real libp2p on loopback)', () => {
 
 describe('bans', () => {
   it('a peer that keeps sending wrong blocks is banned; a fetch with only it fails clearly', async () => {
-    // 128 KiB blocks are hashed on the worker thread, the 16 KiB ones above in place: both paths catch liars
+    // 128 KiB blocks arrive as bodies of their own (FrameReader copies them out), the 16 KiB ones above as views: both are checked
     const chunks = makeChunks(4, 128 * 1024)
     const liar = await createBareNode()
     const fetcher = await createNode({ banAfterFaults: 2 })

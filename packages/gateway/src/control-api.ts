@@ -19,12 +19,14 @@ import { swarmRoutes } from './swarm-routes.js'
 import type { SwarmRoutesNode } from './swarm-routes.js'
 import { contentRoutes } from './content-routes.js'
 import type { ContentRoutesNode } from './content-routes.js'
+import { shareRoutes } from './share-routes.js'
+import type { ShareRoutesNode } from './share-routes.js'
 import { streamNdjson, wantsNdjson } from './ndjson.js'
 
 const log = logger('homecloud:gateway')
 
 /** The parts of a device the control API asks questions of. */
-export type ControlApiNode = Pick<HomecloudNode, 'identity' | 'status' | 'peers' | 'connect'> & SwarmRoutesNode & ContentRoutesNode
+export type ControlApiNode = Pick<HomecloudNode, 'identity' | 'status' | 'peers' | 'connect'> & SwarmRoutesNode & ContentRoutesNode & ShareRoutesNode
 
 export interface ControlApiInit {
   node: ControlApiNode
@@ -198,7 +200,8 @@ function createRoutes (node: ControlApiNode, limits: ControlApiLimits): Map<stri
       }
     }],
     ...swarmRoutes(node, limits),
-    ...contentRoutes(node, limits)
+    ...contentRoutes(node, limits),
+    ...shareRoutes(node, limits)
   ])
 }
 

@@ -4,7 +4,8 @@
  * HTTP for a device. Today: the control API the `homecloud` CLI talks to, under
  * `/api/v1/` (`GET id`, `GET status`, `GET peers`, `POST connect`, and the private
  * swarm routes under `swarm/`: see `swarm-routes.ts`; content: `POST add`, `POST get`,
- * `blocks/stat|gc|verify`, with NDJSON progress: see `content-routes.ts`). Every request
+ * `blocks/stat|gc|verify`, with NDJSON progress: see `content-routes.ts`; shares under `share/`,
+ * `history` and `restore`: see `share-routes.ts`). Every request
  * needs `Authorization: Bearer <token>` and a Host header naming the API itself;
  * errors are `{ "error": { "code", "message" } }` with the status taken from
  * `HTTP_STATUS_BY_CODE`.
@@ -24,6 +25,7 @@ export { createControlApi } from './control-api.js'
 export type { ControlApi, ControlApiInit, ControlApiNode } from './control-api.js'
 export type { SwarmRoutesNode } from './swarm-routes.js'
 export type { ContentRoutesNode } from './content-routes.js'
+export type { ShareRoutesNode } from './share-routes.js'
 export { NDJSON_TYPE } from './ndjson.js'
 export { DEFAULT_CONTROL_API_LIMITS, DEFAULT_CONTROL_API_HOST, API_PREFIX } from './constants.js'
 export type { ControlApiLimits } from './constants.js'

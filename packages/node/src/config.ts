@@ -1,6 +1,7 @@
 import { InvalidParametersError } from '@homecloud/interface'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_TCP_LISTEN, DEFAULT_WS_LISTEN, MAX_CONFIG_ADDRESSES, MAX_NAME_LENGTH } from './constants.js'
+import { parsePublicAddressRanges } from './address-ranges.js'
 import { resolveLimits, type DeviceLimits } from './limits.js'
 import { resolveSwarmConfig } from './swarm-wiring.js'
 import type { DeviceServices, HomecloudNodeConfig, SwarmTuning } from './types.js'
@@ -26,6 +27,8 @@ export interface ResolvedConfig {
   datastorePath?: string
   listen: string[]
   announce: string[]
+  /** CIDR ranges counted as public, normalised (`config.publicAddressRanges`). */
+  publicAddressRanges: string[]
   /** Bootstrap peers, each with its `/p2p/<id>`. */
   bootstrap: Multiaddr[]
   services: DeviceServices
@@ -81,6 +84,7 @@ export function resolveConfig (config: HomecloudNodeConfig): ResolvedConfig {
     datastorePath,
     listen: listen.map(ma => ma.toString()),
     announce: announce.map(ma => ma.toString()),
+    publicAddressRanges: parsePublicAddressRanges(config.publicAddressRanges ?? []),
     bootstrap,
     services,
     limits: resolveLimits(config.limits),

@@ -60,3 +60,9 @@ export const MAX_FILE_DAG_DEPTH = 32
 
 /** Longest name of a directory entry in bytes (Linux NAME_MAX). */
 export const MAX_ENTRY_NAME_BYTES = 255
+
+/** Public chunks (reachable from a pinned UnixFS root) the serve policy remembers: ~128 GB of content at the 256 KiB average chunk, ~35 MB of memory (D8). */
+export const MAX_PUBLIC_CHUNKS = 500_000
+
+/** A miss in the public set looks at the pins again at most this often (pins made outside `add`/`get`, DAGs still arriving). */
+export const PUBLIC_RECHECK_MS = 1_000

@@ -272,6 +272,7 @@ export class DeviceContent implements DeviceContentApi {
       dagBlocks = result.chunks
     }
 
+    log('get %c: %d DAG blocks fetched', root, dagBlocks)
     // 2. totals, and every name, size and kind checked before anything is written
     const getBlock: GetBlock = async (cid, o) => store.get(cid, o)
     const totals = { files: 0, directories: 0, symlinks: 0, bytes: 0, chunks: 0 }
@@ -286,6 +287,7 @@ export class DeviceContent implements DeviceContentApi {
       emit(options, { phase: 'scan', bytes: 0, bytesTotal: totals.bytes, chunks: 0, chunksTotal: totals.chunks, files: totals.files })
     }
 
+    log('get %c: %d files, %d bytes in %d chunks to place', root, totals.files, totals.bytes, totals.chunks)
     // 3. the tree and its file chunks, in batches, into the partial output
     const done = { receivedChunks: 0, receivedBytes: 0, reusedChunks: 0, reusedBytes: 0 }
     let peerRates: PeerRate[] = []
@@ -349,6 +351,7 @@ export class DeviceContent implements DeviceContentApi {
       await partial.close()
     }
 
+    log('get %c: all chunks in place, making them durable', root)
     // 4. durable, then in place, then indexed (D7)
     emit(options, { ...progress(), phase: 'finish' })
     for await (const entry of walkTree(getBlock, root, options)) {
@@ -357,6 +360,7 @@ export class DeviceContent implements DeviceContentApi {
     }
     if (await exists(output)) throw new OutputExistsError(`${output} appeared during the get; the result stays in ${partialRoot}`)
     await rename(partialRoot, output)
+    log('get %c: renamed into place, indexing', root)
     await syncDirectory(dirname(output))
     for await (const entry of walkTree(getBlock, root, options)) {
       if (entry.kind !== 'file') continue

@@ -11,9 +11,12 @@ import { BOOTSTRAP_DIAL_TIMEOUT_MS, LATENCY_PING_CONCURRENCY, LATENCY_PING_TIMEO
 import { DialFailedError, NodeNotStartedError, toListenError } from './errors.js'
 import { deviceLibp2pOptions, SERVICE } from './libp2p-options.js'
 import { PeerRecordGuard, type PeerRecordVerdict } from './peer-record-guard.js'
-import { isRelayed, reachabilityOf, type NodeAddresses } from './reachability.js'
+import { isRelayed, type NodeAddresses } from './reachability.js'
 import { DeviceSwarms } from './swarm-wiring.js'
 import { DeviceContent, resolveContentConfig } from './content.js'
+import { PublicContent } from './public-content.js'
+import { DeviceShares, deviceServePolicy, resolveShareConfig } from './share-wiring.js'
+import type { ShareService, ShareServiceInit } from '@homecloud/sync'
 import type { AddContentResult, BlocksApi, ContentOptions, GetContentOptions, GetContentResult } from './content-types.js'
 import type { ChunkStore } from '@homecloud/store'
 import type { DeviceLimits } from './limits.js'
@@ -34,15 +37,18 @@ const log = logger(LOG_SCOPE)
  */
 export async function createHomecloudNode (config: HomecloudNodeConfig): Promise<HomecloudNode> {
   const resolved = resolveConfig(config)
-  const content = new DeviceContent(resolveContentConfig(config))
+  const contentInit = resolveContentConfig(config)
+  const sharesInit = resolveShareConfig(config)
+  let device: Device | undefined
+  // public content to anyone, share content to the share's roster (the shares exist once the device does)
+  const publicContent = new PublicContent({ store: () => storeIfOpen(device?.content) })
+  const content = new DeviceContent({ ...contentInit, servePolicy: deviceServePolicy(contentInit.servePolicy, publicContent, () => device?.shares) })
   const guard = new PeerRecordGuard({
     maxRecordBytes: resolved.limits.maxIdentifyMessageBytes,
     maxAddressesPerPeer: resolved.limits.maxAddressesPerPeer
   })
   const datastore = resolved.datastorePath == null ? undefined : new LevelDatastore(resolved.datastorePath)
   await datastore?.open()
-
-  let device: Device | undefined
 
   try {
     const libp2p = await createLibp2p(deviceLibp2pOptions({
@@ -53,7 +59,7 @@ export async function createHomecloudNode (config: HomecloudNodeConfig): Promise
       isMember: (peer) => device?.swarmWiring.isMember(peer) ?? false,
       chunks: content.exchangeService()
     }))
-    device = new Device(libp2p, resolved, guard, datastore, content)
+    device = new Device(libp2p, resolved, guard, datastore, content, { publicContent, shares: sharesInit })
   } catch (err) {
     await datastore?.close()
     throw err
@@ -91,8 +97,12 @@ class Device implements HomecloudNode {
 
   /** The chunk store and exchange, and add/get/blocks (issue 3). */
   readonly content: DeviceContent
+  /** Shares: started after the swarms and the exchange, stopped before them (issue 5). */
+  readonly shareWiring: DeviceShares
+  private readonly publicContent: PublicContent
 
-  constructor (libp2p: Libp2p, config: ResolvedConfig, guard: PeerRecordGuard, datastore: LevelDatastore | undefined, content: DeviceContent) {
+  constructor (libp2p: Libp2p, config: ResolvedConfig, guard: PeerRecordGuard, datastore: LevelDatastore | undefined, content: DeviceContent,
+    sharing: { publicContent: PublicContent, shares: ShareServiceInit }) {
     this.content = content
     content.bind(libp2p)
     this.libp2p = libp2p
@@ -108,6 +118,12 @@ class Device implements HomecloudNode {
       datastorePath: config.swarmDatastorePath,
       ...config.swarm
     })
+    this.publicContent = sharing.publicContent
+    this.shareWiring = new DeviceShares(libp2p, this.swarmWiring.service, content, { privateKey: config.privateKey, ...sharing.shares })
+  }
+
+  get shares (): ShareService {
+    return this.shareWiring.service
   }
 
   get swarms (): SwarmService {
@@ -131,11 +147,20 @@ class Device implements HomecloudNode {
   }
 
   async add (path: string, options?: ContentOptions): Promise<AddContentResult> {
-    return this.content.add(path, options)
+    try {
+      return await this.content.add(path, options)
+    } finally {
+      // a new pin: its chunks are public now
+      this.publicContent.invalidate()
+    }
   }
 
   async get (cid: string, output: string, options?: GetContentOptions): Promise<GetContentResult> {
-    return this.content.get(cid, output, options)
+    try {
+      return await this.content.get(cid, output, options)
+    } finally {
+      this.publicContent.invalidate()
+    }
   }
 
   async start (): Promise<void> {
@@ -146,6 +171,8 @@ class Device implements HomecloudNode {
       }
 
       await this.content.open()
+      // before libp2p starts: mDNS answers to its first query arrive during start, and dialLanPeer needs a run
+      this.run ??= new AbortController()
 
       try {
         await this.libp2p.start()
@@ -155,10 +182,10 @@ class Device implements HomecloudNode {
       }
 
       await this.swarmWiring.start()
+      await this.shareWiring.start()
 
       if (this.startedAt == null) {
         this.startedAt = Date.now()
-        this.run = new AbortController()
         this.dialBootstrap(this.run.signal)
         log('device %s (%p) started, listening on %s', this.name, this.peerId, this.libp2p.getMultiaddrs().map(String).join(' '))
       }
@@ -169,6 +196,7 @@ class Device implements HomecloudNode {
     await this.serialise(async () => {
       this.run?.abort()
       this.run = undefined
+      await this.shareWiring.stop()
       await this.swarmWiring.stop()
       await this.libp2p.stop()
       await this.content.close()
@@ -315,8 +343,7 @@ class Device implements HomecloudNode {
       return 'unknown'
     }
 
-    const addresses = this.libp2p.services[SERVICE.addresses] as NodeAddresses
-    return reachabilityOf(addresses.withMetadata())
+    return (this.libp2p.services[SERVICE.addresses] as NodeAddresses).reachability()
   }
 
   private async describe (conn: Connection, options: AbortOptions): Promise<PeerConnectionInfo> {
@@ -382,6 +409,15 @@ class Device implements HomecloudNode {
     const next = this.lifecycle.catch(() => {}).then(fn)
     this.lifecycle = next
     await next
+  }
+}
+
+/** The chunk store while it is open (the serve policy answers "not public" while it is closed). */
+function storeIfOpen (content: DeviceContent | undefined): ChunkStore | undefined {
+  try {
+    return content?.store
+  } catch {
+    return undefined
   }
 }
 

@@ -9,7 +9,10 @@
  * private swarms (`device.swarms`, state in `swarmDatastorePath`) and their access
  * gate (`device.gate`) for private protocols; as a relay server it relays without
  * limits between members of its swarms and with libp2p's defaults for everyone
- * else ({@link familyRelayServer}).
+ * else ({@link familyRelayServer}). Its shares (`device.shares`, state in
+ * `shareDatastorePath`) keep folders identical on the members of a swarm; the
+ * chunk exchange serves public content (what `add` pinned) to anyone and share
+ * content only to the roster of the share's swarm ({@link deviceServePolicy}).
  *
  * @example
  *
@@ -42,6 +45,7 @@ export { DEFAULT_SERVICES, resolveConfig, parseMultiaddr, type ResolvedConfig } 
 export { PeerRecordGuard, PEER_RECORD_REJECTIONS, type PeerRecordGuardInit, type PeerRecordRejection, type PeerRecordVerdict, type PeerRecordStore } from './peer-record-guard.js'
 export { identifyPeerStore, withPeerRecordGuard } from './identify-guard.js'
 export { reachabilityOf, isRelayed } from './reachability.js'
+export { parsePublicAddressRanges, publicAddressRule, MAX_PUBLIC_ADDRESS_RANGES, type IsPublicAddress } from './address-ranges.js'
 export { NodeNotStartedError, DialFailedError, ListenError, InvalidParametersError, AbortError } from './errors.js'
 // content (issue 3): add, get, blocks
 export { NoProvidersError, OutputExistsError, BadDagError, UnsafeNameError } from './errors.js'
@@ -58,3 +62,10 @@ export type {
   SwarmService, RosterGate, SwarmInfo, SwarmMemberInfo, SwarmInviteInfo, CreatedInvite, SwarmStats, GatedStreamHandler, GateContext
 } from '@homecloud/swarm'
 export * from './constants.js'
+// shares (issue 5): the device's share service and serve policy; the sync package's shapes for the HTTP layer and the CLI
+export { DeviceShares, deviceServePolicy, resolveShareConfig, type DeviceSharesInit } from './share-wiring.js'
+export { PublicContent, type PublicContentInit } from './public-content.js'
+export { SHARE_MODES, ShareNotFoundError, ShareExistsError, VersionNotFoundError, DiskFullError, PathRejectedError } from '@homecloud/sync'
+export type {
+  ShareService, ShareMode, ShareInfo, ShareOffer, ShareStatus, ShareState, SharePeerStatus, SharePathError, HistoryVersion, HistoryReason
+} from '@homecloud/sync'

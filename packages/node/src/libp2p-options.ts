@@ -8,13 +8,16 @@ import { autoNATv2 } from '@libp2p/autonat-v2'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { identify, identifyPush } from '@libp2p/identify'
+import { logger } from '@libp2p/logger'
 import { kadDHT, passthroughMapper, type KadDHTComponents } from '@libp2p/kad-dht'
 import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
 import { uPnPNAT } from '@libp2p/upnp-nat'
 import { webSockets } from '@libp2p/websockets'
-import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, MDNS_SERVICE_TAG } from './constants.js'
+import { dhtAutoMode, publicAddressRule } from './address-ranges.js'
+import { guardEmptyWalks } from './dht-walk-guard.js'
+import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, LOG_SCOPE, MDNS_SERVICE_TAG } from './constants.js'
 import { familyRelayServer } from './family-relay.js'
 import { withPeerRecordGuard } from './identify-guard.js'
 import { nodeAddresses } from './reachability.js'
@@ -23,6 +26,8 @@ import type { PeerRecordGuard } from './peer-record-guard.js'
 import type { PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
+
+const log = logger(`${LOG_SCOPE}:libp2p`)
 
 export interface DeviceLibp2pInit {
   config: ResolvedConfig
@@ -43,6 +48,7 @@ export const SERVICE = {
   identifyPush: 'identifyPush',
   ping: 'ping',
   dht: 'dht',
+  dhtMode: 'dhtAutoMode',
   autonat: 'autonat',
   upnp: 'upnp',
   relayServer: 'relay',
@@ -54,6 +60,7 @@ export const SERVICE = {
 export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
   const { config, guard } = init
   const { services: on, limits } = config
+  const isPublic = publicAddressRule(config.publicAddressRanges)
 
   const services: ServiceFactoryMap = {
     // identify, identify-push and ping are always on: DHT, AutoNAT, relay and DCUtR depend on them
@@ -69,14 +76,15 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     }), guard),
     // the ping spec: at most one outbound stream per peer, two inbound
     [SERVICE.ping]: ping({ maxInboundStreams: 2, maxOutboundStreams: 1 }),
-    [SERVICE.addresses]: nodeAddresses()
+    [SERVICE.addresses]: nodeAddresses({ isPublic })
   }
 
   if (on.dht !== 'off') {
     const dht = kadDHT({
       protocol: DHT_PROTOCOL,
-      // 'auto' leaves clientMode unset: kad-dht then switches to server once the device has a public address (D3)
-      clientMode: on.dht === 'auto' ? undefined : on.dht === 'client',
+      // 'auto' starts as a client; dhtAutoMode below switches to server once the device has a public
+      // address (D3). kad-dht's own switch is left off: it hardcodes libp2p's private ranges.
+      clientMode: on.dht !== 'server',
       // the default mapper drops private addresses, which makes a LAN or loopback DHT empty
       peerInfoMapper: passthroughMapper,
       allowQueryWithZeroPeers: true,
@@ -84,7 +92,16 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
       maxOutboundStreams: limits.maxStreamsPerProtocol
     })
     // kad-dht reads the ping service from its components, which libp2p's ServiceFactoryMap type cannot express
-    services[SERVICE.dht] = (components) => dht(components as unknown as KadDHTComponents)
+    // guarded: an empty routing table would make libp2p's random walk spin (dht-walk-guard.ts)
+    services[SERVICE.dht] = (components) => guardEmptyWalks(dht(components as unknown as KadDHTComponents))
+
+    if (on.dht === 'auto') {
+      services[SERVICE.dhtMode] = dhtAutoMode({
+        isPublic,
+        service: SERVICE.dht,
+        onError: (err) => { log.error('could not switch the DHT mode - %e', err) }
+      })
+    }
   }
 
   if (on.autonat) {

@@ -50,6 +50,8 @@ const FILE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW
 interface OpenFile {
   handle: FileHandle
   users: number
+  /** Its size: taken at open, then kept by this writer (the only one), so `holds` needs no fstat. */
+  size: number
 }
 
 export class PartialOutput {
@@ -93,10 +95,10 @@ export class PartialOutput {
   }
 
   /** Runs `fn` with the open file at `path`, opening it (created if missing, never through a symlink) if needed. */
-  async use <T> (path: string, fn: (handle: FileHandle) => Promise<T>): Promise<T> {
+  async use <T> (path: string, fn: (handle: FileHandle, file: OpenFile) => Promise<T>): Promise<T> {
     const file = await this.acquire(path)
     try {
-      return await fn(file.handle)
+      return await fn(file.handle, file)
     } finally {
       file.users--
       await this.trim()
@@ -123,7 +125,12 @@ export class PartialOutput {
   private async openFile (path: string): Promise<void> {
     try {
       const handle = await open(path, FILE_FLAGS, 0o644)
-      this.files.set(path, { handle, users: 0 })
+      try {
+        this.files.set(path, { handle, users: 0, size: (await handle.stat()).size })
+      } catch (err) {
+        await handle.close()
+        throw err
+      }
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       throw code === 'ELOOP' || code === 'EISDIR' ? this.conflict(path, err as Error) : err
@@ -146,23 +153,29 @@ export class PartialOutput {
     if (placement.length !== undefined && bytes.length !== placement.length) {
       throw new BadDagError(`chunk ${cid.toString()} has ${bytes.length} bytes; the DAG gives it ${placement.length} at ${placement.file}:${placement.offset}`)
     }
-    await this.use(placement.file, async handle => {
+    await this.use(placement.file, async (handle, file) => {
+      const end = placement.offset + bytes.length
       for (let done = 0; done < bytes.length;) {
         const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, placement.offset + done)
         done += bytesWritten
       }
+      file.size = Math.max(file.size, end)
       // a one-chunk root has no length in the DAG: what arrived is the whole file
-      if (placement.length === undefined) await handle.truncate(placement.offset + bytes.length)
+      if (placement.length === undefined) {
+        await handle.truncate(end)
+        file.size = end
+      }
     })
   }
 
   /** Do the bytes at `placement` already hash to `cid`? (a resumed get) */
   async holds (placement: Placement, cid: CID): Promise<boolean> {
-    if (!this.files.has(placement.file) && !(await lstat(placement.file).then(() => true, () => false))) return false
+    // past the end of the file (the usual case: a fresh get checks each chunk before it arrives) without a syscall
+    const size = this.files.get(placement.file)?.size ?? (await lstat(placement.file).catch(() => undefined))?.size
+    if (size === undefined) return false
+    const length = placement.length ?? size - placement.offset
+    if (placement.offset + length > size || length < 0 || length > MAX_BLOCK_SIZE) return false
     return this.use(placement.file, async handle => {
-      const { size } = await handle.stat()
-      const length = placement.length ?? size - placement.offset
-      if (placement.offset + length > size || length < 0 || length > MAX_BLOCK_SIZE) return false
       const bytes = new Uint8Array(length)
       for (let done = 0; done < length;) {
         const { bytesRead } = await handle.read(bytes, done, length - done, placement.offset + done)

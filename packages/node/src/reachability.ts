@@ -1,4 +1,5 @@
 import { isPrivate } from '@libp2p/utils'
+import type { IsPublicAddress } from './address-ranges.js'
 import type { Reachability } from '@homecloud/interface'
 import type { AddressManager, NodeAddress } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -17,13 +18,16 @@ export function isRelayed (ma: Multiaddr): boolean {
  *   first check (always the case while AutoNAT is off);
  * - `private`: every public candidate failed its check, or there is none at
  *   all (only LAN/loopback and relay addresses: nobody outside can dial it).
+ *
+ * `isPublic` says which addresses are public: libp2p's rule by default, or the
+ * one of `config.publicAddressRanges` (`publicAddressRule`).
  */
-export function reachabilityOf (addresses: ReadonlyArray<Pick<NodeAddress, 'multiaddr' | 'verified' | 'expires' | 'lastVerified'>>): Reachability {
+export function reachabilityOf (addresses: ReadonlyArray<Pick<NodeAddress, 'multiaddr' | 'verified' | 'expires' | 'lastVerified'>>, isPublic: IsPublicAddress = (ma) => !isPrivate(ma)): Reachability {
   if (addresses.length === 0) {
     return 'unknown'
   }
 
-  const candidates = addresses.filter(a => !isRelayed(a.multiaddr) && !isPrivate(a.multiaddr))
+  const candidates = addresses.filter(a => !isRelayed(a.multiaddr) && isPublic(a.multiaddr))
 
   if (candidates.some(a => a.verified)) {
     return 'public'
@@ -40,14 +44,17 @@ export function reachabilityOf (addresses: ReadonlyArray<Pick<NodeAddress, 'mult
 /** The one thing the device reads from libp2p's internal address manager. */
 export interface NodeAddresses {
   withMetadata(): NodeAddress[]
+  /** `reachabilityOf` the addresses, with the device's public-address rule. */
+  reachability(): Reachability
 }
 
 /**
  * A libp2p service exposing the address manager's view of the device's own
  * addresses (verified or not), which `Libp2p` does not expose.
  */
-export function nodeAddresses () {
+export function nodeAddresses (init: { isPublic?: IsPublicAddress } = {}) {
   return (components: { addressManager: Pick<AddressManager, 'getAddressesWithMetadata'> }): NodeAddresses => ({
-    withMetadata: () => components.addressManager.getAddressesWithMetadata()
+    withMetadata: () => components.addressManager.getAddressesWithMetadata(),
+    reachability: () => reachabilityOf(components.addressManager.getAddressesWithMetadata(), init.isPublic)
   })
 }

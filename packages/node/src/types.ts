@@ -5,6 +5,7 @@ import type { DeviceLimits } from './limits.js'
 import type { RosterGate, SwarmService } from '@homecloud/swarm'
 import type { DeviceContentApi } from './content-types.js'
 import type { ServePolicy } from '@homecloud/exchange'
+import type { ShareMode, ShareService } from '@homecloud/sync'
 
 /** Which libp2p services a device runs; each can be turned off. */
 export interface DeviceServices {
@@ -36,6 +37,13 @@ export interface HomecloudNodeConfig {
   listen?: string[]
   /** Extra addresses to announce (a port forward the device cannot discover). */
   announce?: string[]
+  /**
+   * IP ranges (CIDR, e.g. `['10.77.0.0/24']`) that count as public although
+   * js-libp2p calls them private: a routed company network, a NAT lab. An
+   * address of the device in one of them makes it `public` and, with the DHT in
+   * `auto` mode, a DHT server. Empty by default (libp2p's rule alone).
+   */
+  publicAddressRanges?: string[]
   /** Peers to dial at start; empty by default (no public bootstrap list, D3). */
   bootstrap?: string[]
   services?: Partial<DeviceServices>
@@ -48,8 +56,38 @@ export interface HomecloudNodeConfig {
   swarm?: Partial<SwarmTuning>
   /** LevelDB folder of the chunk store (absolute; the app uses `<repo>/store`); in memory when absent (tests). */
   storePath?: string
-  /** Which peer may be served which block; default: anything the store holds (`SERVE_WHAT_IS_HELD`). */
+  /**
+   * Which peer may be served which block, on top of the device's own rule
+   * (public content to anyone, share content to the share's roster only);
+   * default: no further limit (`SERVE_WHAT_IS_HELD`).
+   */
   servePolicy?: ServePolicy
+  /** LevelDB folder of the shares (definitions, indexes, heads, history records; absolute); in memory when absent (tests). */
+  shareDatastorePath?: string
+  /** Options of the shares; the defaults suit a device. */
+  shares?: ShareTuning
+}
+
+/** Options of the shares of a device (issue 5). */
+export interface ShareTuning {
+  /** Accept every share offered by a member of this device's swarms into `<autoAcceptDir>/<share name>` (a backup box). */
+  autoAcceptDir?: string
+  /** Mode of auto-accepted shares (default `receive-only`). */
+  autoAcceptMode?: ShareMode
+  /** How long replaced and deleted versions are kept (default 30 days). */
+  historyRetentionMs?: number
+  /** Most bytes of kept versions per share. */
+  historyMaxBytes?: number
+  /** Free space kept on a share's filesystem, as a fraction (default 0.01); below it the share pauses. */
+  minFreeFraction?: number
+  /** Watch share folders (default true); without it, changes are found by periodic rescans. */
+  watch?: boolean
+  /** From the first change of a burst to its scan (ms, at most 1000). */
+  watchDebounceMs?: number
+  /** Full rescan period (ms). */
+  rescanIntervalMs?: number
+  /** Retry period of a paused or failed pull (ms). */
+  retryIntervalMs?: number
 }
 
 /** Timing of the private swarms. */
@@ -73,6 +111,8 @@ export interface HomecloudNode extends DeviceContentApi {
   readonly swarms: SwarmService
   /** The access gate every private protocol registers through (`swarms.gate`, D1). */
   readonly gate: RosterGate
+  /** The shares of this device: folders kept identical on the members of a private swarm (issue 5). */
+  readonly shares: ShareService
   start(): Promise<void>
   stop(): Promise<void>
   /** What `homecloud id` prints. */

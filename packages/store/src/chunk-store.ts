@@ -6,6 +6,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { addPath } from './add.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
 import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
+import { FileReads, invalidatingIndex, NOT_INDEXED } from './file-reads.js'
 import { fileRecord, isUnchanged, openIndexedFile, openNoFollow, readRange } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
 import { blockLinks } from './links.js'
@@ -19,11 +20,13 @@ const log = logger('homecloud:store')
 /** The ChunkStore over a StoreIndex (memory or LevelDB): all store logic lives here. */
 export class IndexedChunkStore implements ChunkStore {
   readonly #index: StoreIndex
+  readonly #reads: FileReads
   readonly #lock = new GcLock()
   #closed = false
 
   constructor (index: StoreIndex) {
-    this.#index = index
+    this.#reads = new FileReads(index)
+    this.#index = invalidatingIndex(index, this.#reads)
   }
 
   #open (options: AbortOptions = {}): StoreIndex {
@@ -45,40 +48,65 @@ export class IndexedChunkStore implements ChunkStore {
   }
 
   async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
-    const index = this.#open(options)
+    this.#open(options)
     assertSupportedHash(cid)
     const key = blockKey(cid)
+    // raw chunks mostly live in files, DAG nodes in the block store: look where it likely is first
+    const sources = cid.code === raw.code
+      ? [async () => this.#fromFiles(cid, key, options), async () => this.#fromBlocks(cid, key)]
+      : [async () => this.#fromBlocks(cid, key), async () => this.#fromFiles(cid, key, options)]
     let failure: Error | undefined
-    const bytes = await index.getBlock(key)
-    if (bytes != null) {
-      if (await matches(cid, bytes)) return bytes
-      failure = new IntegrityError(`stored block ${cid.toString()} does not match its hash`)
-      log.error('dropping corrupt block %c', cid)
-      await index.deleteBlock(key)
-    }
-    for (const location of await index.locations(key)) {
-      options.signal?.throwIfAborted()
-      const read = await this.#readLocation(cid, location)
-      if (read instanceof Uint8Array) return read
-      failure = read
+    for (const source of sources) {
+      const found = await source()
+      if (found instanceof Uint8Array) return found
+      failure = found ?? failure
     }
     throw new BlockNotFoundError(cid, { cause: failure })
   }
 
-  /** A chunk from a local file, hashed again; on any mismatch the file is forgotten until rescanned. */
-  async #readLocation (cid: CID, location: FileLocation): Promise<Uint8Array | Error> {
-    const file = await this.#index.getFile(location.path)
-    if (file == null) return new FileChangedError(location.path, `file ${location.path} is no longer indexed`)
-    const handle = await openIndexedFile(file)
-    if (handle instanceof FileChangedError) return this.#forgetFile(file.path, handle)
-    try {
-      const bytes = await readRange(handle, file.path, location.offset, location.length)
-      if (bytes instanceof FileChangedError) return await this.#forgetFile(file.path, bytes)
-      if (await matches(cid, bytes)) return bytes
-      return await this.#forgetFile(file.path, new IntegrityError(`chunk ${cid.toString()} at ${file.path}:${location.offset} does not match its hash`))
-    } finally {
-      await handle.close()
+  async #fromBlocks (cid: CID, key: string): Promise<Uint8Array | Error | undefined> {
+    const bytes = await this.#index.getBlock(key)
+    if (bytes == null) return undefined
+    if (await matches(cid, bytes)) return bytes
+    log.error('dropping corrupt block %c', cid)
+    await this.#index.deleteBlock(key)
+    return new IntegrityError(`stored block ${cid.toString()} does not match its hash`)
+  }
+
+  async #fromFiles (cid: CID, key: string, options: AbortOptions): Promise<Uint8Array | Error | undefined> {
+    let failure: Error | undefined
+    const ahead = this.#reads.location(key)
+    if (ahead !== undefined) {
+      const read = await this.#readLocation(cid, ahead, true)
+      if (read instanceof Uint8Array) return read
+      failure = read
     }
+    for (const location of await this.#index.locations(key)) {
+      options.signal?.throwIfAborted()
+      const read = await this.#readLocation(cid, location, false)
+      if (read instanceof Uint8Array) return read
+      failure = read
+    }
+    return failure
+  }
+
+  /** A chunk from a local file, hashed again; on any mismatch the file is forgotten until rescanned. */
+  async #readLocation (cid: CID, location: FileLocation, hit: boolean): Promise<Uint8Array | Error> {
+    const generation = this.#reads.generation
+    const bytes = await this.#reads.read(location)
+    if (bytes === NOT_INDEXED) return new FileChangedError(location.path, `file ${location.path} is no longer indexed`)
+    let failure: Error
+    if (bytes instanceof FileChangedError) {
+      failure = bytes
+    } else if (await matches(cid, bytes)) {
+      this.#reads.readAhead(location, hit)
+      return bytes
+    } else {
+      failure = new IntegrityError(`chunk ${cid.toString()} at ${location.path}:${location.offset} does not match its hash`)
+    }
+    // a read that raced a change of the index proves nothing about the file as indexed now
+    if (generation !== this.#reads.generation) return failure
+    return this.#forgetFile(location.path, failure)
   }
 
   /** The file changed under the index: its chunks are missing until the file is rescanned. */
@@ -267,6 +295,7 @@ export class IndexedChunkStore implements ChunkStore {
   async close (): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#reads.close()
     await this.#index.close()
   }
 }

@@ -38,9 +38,11 @@ interface Batch {
  */
 export class ChunkReader {
   readonly cutter: GearCutter
-  readonly #memory: SharedArrayBuffer
-  readonly #buf: Uint8Array
-  readonly #words: Uint32Array
+  readonly #size: number
+  /** Allocated by the first `chunks()`: a reader that never chunks (a daemon that only fetches) holds no buffer. */
+  #memory?: SharedArrayBuffer
+  #buf: Uint8Array = new Uint8Array(0)
+  #words: Uint32Array = new Uint32Array(0)
   readonly #readSize: number
 
   constructor (init: ChunkReaderInit = {}) {
@@ -48,13 +50,16 @@ export class ChunkReader {
     const { max } = this.cutter.params
     this.#readSize = Math.max(READ_SIZE, max)
     const size = Math.max(init.bufferSize ?? CHUNK_BUFFER_SIZE, 2 * max + this.#readSize)
-    this.#memory = new SharedArrayBuffer(size + 3 - ((size + 3) % 4))
-    this.#buf = new Uint8Array(this.#memory)
-    this.#words = new Uint32Array(this.#memory)
+    this.#size = size + 3 - ((size + 3) % 4)
   }
 
   /** The chunks of the file open on `handle`, in order. */
   async * chunks (handle: FileHandle, options: AbortOptions = {}): AsyncGenerator<FileChunk> {
+    if (this.#memory === undefined) {
+      this.#memory = new SharedArrayBuffer(this.#size)
+      this.#buf = new Uint8Array(this.#memory)
+      this.#words = new Uint32Array(this.#memory)
+    }
     const buf = this.#buf
     const { max } = this.cutter.params
     const batches: Batch[] = []

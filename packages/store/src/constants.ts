@@ -42,3 +42,24 @@ export const MAX_DIRECTORY_NODE_SIZE = 1024 * 1024
 
 /** How often a file that changes while it is being read is read again before giving up. */
 export const FILE_READ_ATTEMPTS = 3
+
+/**
+ * Serving file-backed chunks (file-reads.ts): indexed files kept open between
+ * reads, how long an unused one stays open (a deleted file's space is held
+ * that long at most), how often an open file is compared with its index
+ * record again (every read is hashed regardless), and how many index entries
+ * of a file being read are loaded ahead at once (~256 MiB of chunks; ~100
+ * bytes each in memory).
+ */
+export const MAX_OPEN_FILES = 16
+export const OPEN_FILE_IDLE_MS = 2000
+export const OPEN_FILE_RECHECK_MS = 250
+export const FILE_READ_AHEAD_CHUNKS = 1024
+export const MAX_READ_AHEAD_LOCATIONS = 4 * FILE_READ_AHEAD_CHUNKS
+
+/**
+ * Most chunks of one file written to the LevelDB index in one batch (a batch
+ * costs JS memory in proportion: ~2.5 KiB a chunk): a bigger file is indexed
+ * in several batches (level-index.ts says how that stays safe).
+ */
+export const MAX_INDEX_BATCH_CHUNKS = 2048

@@ -57,7 +57,8 @@ export async function openIndexedFile (file: FileRecord): Promise<FileHandle | F
 
 /** Reads exactly `length` bytes at `offset`; a FileChangedError if the file is shorter. */
 export async function readRange (handle: FileHandle, path: string, offset: number, length: number): Promise<Uint8Array | FileChangedError> {
-  const bytes = new Uint8Array(length)
+  // not zero-filled first (every byte is read over), and a plain Uint8Array of its own ArrayBuffer
+  const bytes = new Uint8Array(Buffer.allocUnsafeSlow(length).buffer, 0, length)
   let done = 0
   while (done < length) {
     const { bytesRead } = await handle.read(bytes, done, length - done, offset + done)

@@ -1,4 +1,4 @@
-import { webcrypto } from 'node:crypto'
+import { createHash, webcrypto } from 'node:crypto'
 import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -34,11 +34,15 @@ export function assertSupportedHash (cid: CID): void {
   }
 }
 
-/** Do `bytes` hash to `cid`'s multihash? */
+/**
+ * Do `bytes` hash to `cid`'s multihash? Hashed in place: for a chunk this
+ * costs less CPU than WebCrypto's copy and thread-pool round trip (sha-256 runs
+ * at ~1 GB/s a core where the CPU has SHA instructions), and `get` is on the
+ * serving path of every chunk.
+ */
 export async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
   assertSupportedHash(cid)
-  const digest = await sha256Digest(bytes)
-  return Digest.equals(digest, cid.multihash)
+  return createHash('sha256').update(bytes).digest().equals(cid.multihash.digest)
 }
 
 /** Index key of a block: its multihash, so CIDv0/v1 and codecs of the same bytes share one entry. */

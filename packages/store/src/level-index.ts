@@ -1,5 +1,8 @@
 import { Level } from 'level'
-import type { FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
+import { MAX_INDEX_BATCH_CHUNKS } from './constants.js'
+import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
+
+type Batch = ReturnType<Level<string, string>['batch']>
 
 function sublevels (db: Level<string, string>) {
   return {
@@ -65,16 +68,51 @@ export class LevelIndex implements StoreIndex {
     }
   }
 
+  /**
+   * One atomic batch when the old and new entries of the file fit in
+   * `MAX_INDEX_BATCH_CHUNKS`; otherwise bounded batches (one batch of a big
+   * file's entries costs JS memory in proportion): the record is removed
+   * first and written last, so a reader never finds a record whose chunks are
+   * half written. A crash in between leaves chunk entries no record points to:
+   * they are never served and go with the next setFile or deleteFile of the path.
+   */
   async setFile (file: FileRecord, chunks: FileChunkRef[]): Promise<void> {
-    const batch = this.#db.batch()
-    await this.#deleteFileOps(file.path, batch)
     const { path, ...rest } = file
-    batch.put(path, JSON.stringify(rest), { sublevel: this.#sub.files })
+    const old: FileChunkRef[] = []
+    let fits = chunks.length <= MAX_INDEX_BATCH_CHUNKS
+    if (fits) {
+      for await (const c of this.fileChunks(path, { limit: MAX_INDEX_BATCH_CHUNKS - chunks.length + 1 })) old.push(c)
+      fits = old.length + chunks.length <= MAX_INDEX_BATCH_CHUNKS
+    }
+    if (fits) {
+      const batch = this.#db.batch()
+      this.#deleteChunkOps(batch, path, old)
+      batch.put(path, JSON.stringify(rest), { sublevel: this.#sub.files })
+      this.#putChunkOps(batch, path, chunks)
+      await batch.write()
+      return
+    }
+    await this.deleteFile(path)
+    for (let i = 0; i < chunks.length; i += MAX_INDEX_BATCH_CHUNKS) {
+      const batch = this.#db.batch()
+      this.#putChunkOps(batch, path, chunks.slice(i, i + MAX_INDEX_BATCH_CHUNKS))
+      await batch.write()
+    }
+    await this.#sub.files.put(path, JSON.stringify(rest))
+  }
+
+  #putChunkOps (batch: Batch, path: string, chunks: FileChunkRef[]): void {
     for (const c of chunks) {
       batch.put(`${path}\0${offsetKey(c.offset)}`, `${c.key}\0${c.length}`, { sublevel: this.#sub.chunks })
       batch.put(`${c.key}\0${path}\0${c.offset}`, String(c.length), { sublevel: this.#sub.locations })
     }
-    await batch.write()
+  }
+
+  #deleteChunkOps (batch: Batch, path: string, chunks: FileChunkRef[]): void {
+    for (const c of chunks) {
+      batch.del(`${path}\0${offsetKey(c.offset)}`, { sublevel: this.#sub.chunks })
+      batch.del(`${c.key}\0${path}\0${c.offset}`, { sublevel: this.#sub.locations })
+    }
   }
 
   async getFile (path: string): Promise<FileRecord | undefined> {
@@ -82,18 +120,19 @@ export class LevelIndex implements StoreIndex {
     return value == null ? undefined : { path, ...JSON.parse(value) as Omit<FileRecord, 'path'> }
   }
 
+  /** The record goes in the first batch (with all the chunk entries of a small file), the rest in bounded batches. */
   async deleteFile (path: string): Promise<void> {
-    const batch = this.#db.batch()
-    await this.#deleteFileOps(path, batch)
-    await batch.write()
-  }
-
-  async #deleteFileOps (path: string, batch: ReturnType<Level<string, string>['batch']>): Promise<void> {
-    for await (const c of this.fileChunks(path)) {
-      batch.del(`${path}\0${offsetKey(c.offset)}`, { sublevel: this.#sub.chunks })
-      batch.del(`${c.key}\0${path}\0${c.offset}`, { sublevel: this.#sub.locations })
+    let first = true
+    for (;;) {
+      const chunks: FileChunkRef[] = []
+      for await (const c of this.fileChunks(path, { limit: MAX_INDEX_BATCH_CHUNKS })) chunks.push(c)
+      if (chunks.length === 0 && !first) return
+      const batch = this.#db.batch()
+      if (first) batch.del(path, { sublevel: this.#sub.files })
+      this.#deleteChunkOps(batch, path, chunks)
+      await batch.write()
+      first = false
     }
-    batch.del(path, { sublevel: this.#sub.files })
   }
 
   async * files (): AsyncGenerator<FileRecord> {
@@ -102,8 +141,9 @@ export class LevelIndex implements StoreIndex {
     }
   }
 
-  async * fileChunks (path: string): AsyncGenerator<FileChunkRef> {
-    for await (const [k, value] of this.#sub.chunks.iterator(under(path))) {
+  async * fileChunks (path: string, range: ChunkRange = {}): AsyncGenerator<FileChunkRef> {
+    const bounds = range.from === undefined ? under(path) : { gte: `${path}\0${offsetKey(range.from)}`, lt: `${path}\x01` }
+    for await (const [k, value] of this.#sub.chunks.iterator({ ...bounds, limit: range.limit ?? -1 })) {
       const [key, length] = value.split('\0')
       yield { key, offset: Number(k.slice(path.length + 1)), length: Number(length) }
     }

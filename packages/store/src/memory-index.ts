@@ -1,4 +1,4 @@
-import type { FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
+import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
 
 /** A StoreIndex in memory: for tests and as a test double. */
 export class MemoryIndex implements StoreIndex {
@@ -65,8 +65,11 @@ export class MemoryIndex implements StoreIndex {
     }
   }
 
-  async * fileChunks (path: string): AsyncGenerator<FileChunkRef> {
-    for (const c of this.#files.get(path)?.chunks ?? []) {
+  async * fileChunks (path: string, range: ChunkRange = {}): AsyncGenerator<FileChunkRef> {
+    // chunks are kept in offset order (setFile takes them in order)
+    const from = range.from ?? 0
+    const chunks = (this.#files.get(path)?.chunks ?? []).filter(c => c.offset >= from)
+    for (const c of chunks.slice(0, range.limit ?? chunks.length)) {
       yield { ...c }
     }
   }

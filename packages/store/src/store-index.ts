@@ -22,6 +22,12 @@ export interface FileChunkRef {
   length: number
 }
 
+/** Part of a file's chunk list: chunks starting at `from` or later, at most `limit` of them. */
+export interface ChunkRange {
+  from?: number
+  limit?: number
+}
+
 /** A place in a local file holding a chunk. */
 export interface FileLocation {
   path: string
@@ -42,7 +48,8 @@ export interface StoreIndex {
   /** Forgets a file and its chunks (it changed: it needs a rescan). */
   deleteFile(path: string): Promise<void>
   files(): AsyncIterable<FileRecord>
-  fileChunks(path: string): AsyncIterable<FileChunkRef>
+  /** A file's chunks in offset order; `range` starts at an offset and stops after `limit` chunks. */
+  fileChunks(path: string, range?: ChunkRange): AsyncIterable<FileChunkRef>
   /** Where the chunk with block key `key` lives in local files. */
   locations(key: string): Promise<FileLocation[]>
 

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { createLevelStore } from '../src/index.js'
+import { writeFile } from 'node:fs/promises'
+import { MAX_INDEX_BATCH_CHUNKS, chunkCid, createLevelStore } from '../src/index.js'
 import { chunkStoreCompliance } from './compliance.js'
 import { pseudoRandomBytes, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
 
@@ -26,6 +27,34 @@ describe('level store', () => {
       assert.deepEqual(await store.stat(), before)
       assert.equal(await store.isPinned(root), true)
       assert.ok(Buffer.from(await readUnixfsFile(store, root)).equals(data))
+      await store.close()
+    } finally {
+      await db.remove()
+      await files.remove()
+    }
+  })
+
+  it('indexes a file of more chunks than one batch holds, and replaces it cleanly', async () => {
+    const db = await tempDir('homecloud-level-')
+    const files = await tempDir()
+    try {
+      const store = await createLevelStore({ path: db.dir })
+      const path = join(files.dir, 'many.bin')
+      const count = MAX_INDEX_BATCH_CHUNKS + 300
+      const data = pseudoRandomBytes(count, 21)
+      await writeFile(path, data)
+      // one-byte chunks: only indexFile allows chunks this small, which makes a big chunk list cheap to test
+      const cids = await Promise.all(Array.from({ length: 256 }, async (_, b) => chunkCid(new Uint8Array([b]))))
+      const chunks = Array.from(data, (b, offset) => ({ cid: cids[b], offset, length: 1 }))
+      await store.indexFile(path, chunks)
+      let stat = await store.stat()
+      assert.deepEqual([stat.files, stat.fileChunks, stat.fileBytes], [1, count, count])
+      assert.deepEqual(await store.get(cids[data[count - 1]]), data.subarray(count - 1))
+      // the same path again with fewer chunks: every old entry is gone
+      await store.indexFile(path, chunks.slice(0, 10))
+      stat = await store.stat()
+      assert.deepEqual([stat.files, stat.fileChunks], [1, 10])
+      assert.deepEqual((await store.verify()).bad, [])
       await store.close()
     } finally {
       await db.remove()

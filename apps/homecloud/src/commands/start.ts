@@ -1,3 +1,4 @@
+import { resolve } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { parseHostPort } from '../config.js'
 import type { Command } from '../command.js'
@@ -9,7 +10,7 @@ const DHT_MODES: readonly DhtMode[] = ['auto', 'server', 'client', 'off']
 export const start: Command = {
   name: 'start',
   summary: 'run the daemon in the foreground (stop with Ctrl-C or SIGTERM)',
-  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server] [--dht MODE]',
+  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server] [--dht MODE] [--public-range CIDR]... [--auto-accept DIR]',
   flags: [
     ['--listen MULTIADDR', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4001; tcp/0 picks a free port)'],
     ['--api HOST:PORT', 'control API address (default 127.0.0.1:5780; port 0 picks a free port)'],
@@ -17,7 +18,9 @@ export const start: Command = {
     ['--no-upnp', 'do not ask the router to open a port with UPnP'],
     ['--bootstrap MULTIADDR', 'peer to dial at start, repeatable (default: none)'],
     ['--relay-server', 'serve circuit relay reservations to other devices'],
-    ['--dht MODE', 'Kademlia DHT: auto (server once publicly reachable; default), server, client or off']
+    ['--dht MODE', 'Kademlia DHT: auto (server once publicly reachable; default), server, client or off'],
+    ['--public-range CIDR', 'count addresses in this IP range as public (a routed company LAN, a NAT lab), repeatable (default: none)'],
+    ['--auto-accept DIR', 'a backup box: accept every share members offer into DIR/<share> (receive-only)']
   ],
   options: {
     listen: { type: 'string', multiple: true },
@@ -26,7 +29,9 @@ export const start: Command = {
     'no-upnp': { type: 'boolean' },
     bootstrap: { type: 'string', multiple: true },
     'relay-server': { type: 'boolean' },
-    dht: { type: 'string' }
+    dht: { type: 'string' },
+    'public-range': { type: 'string', multiple: true },
+    'auto-accept': { type: 'string' }
   },
   positionals: [],
   async run ({ repoPath, values, debug, io }) {
@@ -45,16 +50,25 @@ export const start: Command = {
       }
     }
     // loaded here so that the other commands do not load libp2p
-    const { runDaemon } = await import('../daemon.js')
+    const [{ runDaemon }, { parsePublicAddressRanges }] = await Promise.all([import('../daemon.js'), import('@homecloud/node')])
+    const ranges = values['public-range'] as string[] | undefined
+    let publicAddressRanges: string[] | undefined
+    try {
+      publicAddressRanges = ranges === undefined ? undefined : parsePublicAddressRanges(ranges, '--public-range')
+    } catch (err) {
+      throw new UsageError((err as Error).message, { cause: err })
+    }
     return runDaemon({
       repoPath,
       listen,
       api,
       bootstrap,
+      publicAddressRanges,
       mdns: values['no-mdns'] === true ? false : undefined,
       upnp: values['no-upnp'] === true ? false : undefined,
       relayServer: values['relay-server'] === true ? true : undefined,
       dht: dht as DhtMode | undefined,
+      autoAccept: typeof values['auto-accept'] === 'string' ? resolve(values['auto-accept']) : undefined,
       debug,
       io
     })

@@ -3,15 +3,12 @@
  * `/api/v1/swarm/` routes; the daemon does the work, this prints the answer.
  */
 import type { CreatedInvite, SwarmInfo, SwarmMemberInfo } from '@homecloud/node'
-import { connectToDaemon } from '../api-client.js'
-import type { ApiClient } from '../api-client.js'
-import { JSON_FLAG, printJson } from '../command.js'
-import type { Command, CommandContext } from '../command.js'
+import { apiCommand } from '../api-command.js'
+import { JSON_FLAG } from '../command.js'
+import type { Command } from '../command.js'
 import { UsageError } from '../errors.js'
 import { formatDuration, table } from '../output.js'
-import { repoPaths } from '../repo.js'
 import { CONNECT_TIMEOUT_MS } from './connect.js'
-import { READ_TIMEOUT_MS } from './read.js'
 
 const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
 
@@ -32,37 +29,8 @@ export function parseUses (value: string): number {
   return Number(value)
 }
 
-/** The daemon call a subcommand makes: a GET without a body, a POST with one. */
-interface ApiCall {
-  route: string
-  body?: Record<string, unknown>
-  timeoutMs?: number
-}
-
 /** One swarm subcommand: the call it makes, and how its answer reads for a person. */
-function subcommand (
-  spec: Omit<Command, 'run' | 'options'> & { options?: Command['options'] },
-  call: (ctx: CommandContext) => ApiCall,
-  format: (answer: unknown, ctx: CommandContext) => string
-): Command {
-  return {
-    ...spec,
-    options: { ...spec.options, json: { type: 'boolean' } },
-    async run (ctx) {
-      // built (and its flags checked) before the daemon is looked for: a usage error is one whether it runs or not
-      const { route, body, timeoutMs = READ_TIMEOUT_MS } = call(ctx)
-      const client: ApiClient = await connectToDaemon(repoPaths(ctx.repoPath))
-      const options = { signal: AbortSignal.timeout(timeoutMs) }
-      const answer = body === undefined ? await client.get(route, options) : await client.post(route, body, options)
-      if (ctx.values.json === true) {
-        printJson(ctx.io, answer)
-      } else {
-        ctx.io.stdout(format(answer, ctx))
-      }
-      return 0
-    }
-  }
-}
+const subcommand = apiCommand
 
 const create = subcommand({
   name: 'create',
