@@ -19,7 +19,7 @@ import { InvalidParametersError } from '@homecloud/interface'
 import type { ContentOptions, HomecloudNode } from '@homecloud/node'
 import { MAX_CID_LENGTH, MAX_FROM_ADDRESSES, MAX_MULTIADDR_LENGTH, MAX_PATH_LENGTH } from './constants.js'
 import { NotImplementedError } from './errors.js'
-import { readJsonBody } from './guards.js'
+import { readJsonObject } from './guards.js'
 import type { ControlApiLimits } from './constants.js'
 import type { Route, RouteContext } from './control-api.js'
 
@@ -33,13 +33,7 @@ export function contentRoutes (node: ContentRoutesNode, limits: ControlApiLimits
     if (node.add == null || node.get == null || node.blocks == null) throw new NotImplementedError('this device keeps no content')
     return node as Content
   }
-  const body = async (ctx: RouteContext): Promise<Record<string, unknown>> => {
-    const value = await readJsonBody(ctx.req, limits.maxBodyBytes)
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new InvalidParametersError('request body must be a JSON object')
-    }
-    return value as Record<string, unknown>
-  }
+  const body = async (ctx: RouteContext): Promise<Record<string, unknown>> => await readJsonObject(ctx.req, limits.maxBodyBytes)
   const options = (ctx: RouteContext): ContentOptions => ({
     signal: ctx.signal,
     onProgress: ctx.progress == null ? undefined : (evt) => { ctx.progress?.(evt.detail) }

@@ -96,3 +96,17 @@ export async function readJsonBody (req: IncomingMessage, maxBytes: number): Pro
     throw new InvalidParametersError(`request body is not valid JSON: ${(err as Error).message}`, { cause: err })
   }
 }
+
+/** A JSON request body that must be an object: the shape every POST route takes. */
+export async function readJsonObject (req: IncomingMessage, maxBytes: number): Promise<Record<string, unknown>> {
+  const value = await readJsonBody(req, maxBytes)
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new InvalidParametersError('request body must be a JSON object')
+  }
+  return value as Record<string, unknown>
+}
+
+/** The query parameters of a request (the host part is irrelevant: it was checked already). */
+export function queryOf (req: IncomingMessage): URLSearchParams {
+  return new URL(req.url ?? '/', 'http://control.invalid').searchParams
+}

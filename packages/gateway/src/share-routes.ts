@@ -24,28 +24,21 @@ import { InvalidParametersError } from '@homecloud/interface'
 import type { HomecloudNode, ShareMode, ShareService } from '@homecloud/node'
 import { MAX_PATH_LENGTH, MAX_SWARM_FIELD_LENGTH } from './constants.js'
 import { NotImplementedError } from './errors.js'
-import { readJsonBody } from './guards.js'
+import { queryOf, readJsonObject } from './guards.js'
 import type { ControlApiLimits } from './constants.js'
 import type { Route, RouteContext } from './control-api.js'
 
 /** The part of a device the share routes use; a device without shares answers 501. */
 export type ShareRoutesNode = Partial<Pick<HomecloudNode, 'shares'>>
 
-type Body = Record<string, unknown>
 
 export function shareRoutes (node: ShareRoutesNode, limits: ControlApiLimits): Array<[string, Route]> {
   const shares = (): ShareService => {
     if (node.shares == null) throw new NotImplementedError('this device has no shares')
     return node.shares
   }
-  const body = async (ctx: RouteContext): Promise<Body> => {
-    const value = await readJsonBody(ctx.req, limits.maxBodyBytes)
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new InvalidParametersError('request body must be a JSON object')
-    }
-    return value as Body
-  }
-  const query = (ctx: RouteContext): URLSearchParams => new URL(ctx.req.url ?? '/', 'http://control.invalid').searchParams
+  const body = async (ctx: RouteContext): Promise<Record<string, unknown>> => await readJsonObject(ctx.req, limits.maxBodyBytes)
+  const query = (ctx: RouteContext): URLSearchParams => queryOf(ctx.req)
   return [
     ['share/add', {
       method: 'POST',

@@ -19,27 +19,20 @@ import { renderInviteQr } from '@homecloud/node'
 import type { HomecloudNode, SwarmService } from '@homecloud/node'
 import { MAX_SWARM_FIELD_LENGTH } from './constants.js'
 import { NotImplementedError } from './errors.js'
-import { readJsonBody } from './guards.js'
+import { queryOf, readJsonObject } from './guards.js'
 import type { ControlApiLimits } from './constants.js'
 import type { Route, RouteContext } from './control-api.js'
 
 /** The part of a device the swarm routes use; a device without swarms answers 501. */
 export type SwarmRoutesNode = Partial<Pick<HomecloudNode, 'swarms'>>
 
-type Body = Record<string, unknown>
 
 export function swarmRoutes (node: SwarmRoutesNode, limits: ControlApiLimits): Array<[string, Route]> {
   const swarms = (): SwarmService => {
     if (node.swarms == null) throw new NotImplementedError('this device has no private swarms')
     return node.swarms
   }
-  const body = async (ctx: RouteContext): Promise<Body> => {
-    const value = await readJsonBody(ctx.req, limits.maxBodyBytes)
-    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw new InvalidParametersError('request body must be a JSON object')
-    }
-    return value as Body
-  }
+  const body = async (ctx: RouteContext): Promise<Record<string, unknown>> => await readJsonObject(ctx.req, limits.maxBodyBytes)
   return [
     ['swarm/create', {
       method: 'POST',
@@ -72,7 +65,7 @@ export function swarmRoutes (node: SwarmRoutesNode, limits: ControlApiLimits): A
     ['swarm/members', {
       method: 'GET',
       run: async ({ req }) => {
-        const swarm = text(new URL(req.url ?? '/', 'http://control.invalid').searchParams.get('swarm') ?? undefined, 'swarm (query parameter)')
+        const swarm = text(queryOf(req).get('swarm') ?? undefined, 'swarm (query parameter)')
         const service = swarms()
         return { swarm: service.get(swarm), members: service.members(swarm) }
       }
