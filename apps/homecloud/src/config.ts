@@ -22,7 +22,8 @@ export interface Config {
   services: {
     mdns: boolean
     upnp: boolean
-    relayServer: boolean
+    /** Serve circuit relay reservations: `auto` (only while publicly reachable), `true` (always) or `false` (never). */
+    relayServer: boolean | 'auto'
   }
   /** IP ranges (CIDR) counted as public although libp2p calls them private: a company LAN, a NAT lab. Optional; none by default. */
   publicAddressRanges?: string[]
@@ -41,7 +42,7 @@ export function defaultConfig (name: string): Config {
     listen: [...DEFAULT_LISTEN],
     api: DEFAULT_API,
     bootstrap: [],
-    services: { mdns: true, upnp: true, relayServer: false }
+    services: { mdns: true, upnp: true, relayServer: 'auto' }
   }
 }
 
@@ -108,10 +109,13 @@ export function validateConfig (raw: RawConfig): Config {
     fail('services', 'an object')
   }
   const s = services as Record<string, unknown>
-  for (const key of ['mdns', 'upnp', 'relayServer'] as const) {
+  for (const key of ['mdns', 'upnp'] as const) {
     if (typeof s[key] !== 'boolean') {
       fail(`services.${key}`, 'true or false')
     }
+  }
+  if (typeof s.relayServer !== 'boolean' && s.relayServer !== 'auto') {
+    fail('services.relayServer', 'true, false or "auto"')
   }
   const { publicAddressRanges } = raw
   // optional, so version 1 files without it stay valid; the device checks the CIDR syntax
@@ -125,7 +129,7 @@ export function validateConfig (raw: RawConfig): Config {
     listen: listen as string[],
     api: api as string,
     bootstrap: bootstrap as string[],
-    services: { mdns: s.mdns as boolean, upnp: s.upnp as boolean, relayServer: s.relayServer as boolean }
+    services: { mdns: s.mdns as boolean, upnp: s.upnp as boolean, relayServer: s.relayServer as boolean | 'auto' }
   }
 }
 

@@ -33,6 +33,7 @@ export interface DaemonOptions {
   publicAddressRanges?: string[]
   mdns?: boolean
   upnp?: boolean
+  /** Forces the relay server on or off; the config's choice (by default `auto`) when undefined. */
   relayServer?: boolean
   /** Kademlia DHT mode; the device's default (`auto`) when undefined. */
   dht?: 'auto' | 'server' | 'client' | 'off'

@@ -29,6 +29,7 @@ describe('homecloud CLI', async () => {
     const { code, stdout } = await runCli(['help', 'start'])
     assert.equal(code, 0)
     assert.match(stdout, /--relay-server/)
+    assert.match(stdout, /--no-relay-server/)
   })
 
   it('exits 2 with one line and a hint on usage errors', async () => {
@@ -42,6 +43,7 @@ describe('homecloud CLI', async () => {
       [['start', '--api', 'localhost'], /--api must be HOST:PORT/],
       [['start', '--listen', 'tcp/4001'], /--listen "tcp\/4001" is not a multiaddr/],
       [['start', '--public-range', '10.77.0.1/24'], /--public-range: "10\.77\.0\.1\/24" has host bits set/],
+      [['start', '--relay-server', '--no-relay-server'], /--relay-server and --no-relay-server cannot be used together/],
       [['init', '--name'], /argument missing/]
     ]
     for (const [args, message] of cases) {

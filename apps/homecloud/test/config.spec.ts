@@ -63,10 +63,19 @@ describe('config', () => {
       [{ api: 'localhost' }, /HOST:PORT/],
       [{ bootstrap: null }, /"bootstrap"/],
       [{ services: { mdns: 'yes', upnp: true, relayServer: false } }, /services\.mdns/],
+      [{ services: { mdns: true, upnp: true, relayServer: 'sometimes' } }, /services\.relayServer/],
       [{ publicAddressRanges: '10.77.0.0/24' }, /"publicAddressRanges"/]
     ]
     for (const [change, message] of cases) {
       assert.throws(() => validateConfig({ ...good, ...change }), message, JSON.stringify(change))
+    }
+  })
+
+  it("defaults the relay server to 'auto', and files with true or false stay valid", () => {
+    const good = defaultConfig('box') as unknown as RawConfig
+    assert.equal(validateConfig(good).services.relayServer, 'auto')
+    for (const relayServer of [true, false]) {
+      assert.equal(validateConfig({ ...good, services: { mdns: true, upnp: true, relayServer } }).services.relayServer, relayServer)
     }
   })
 

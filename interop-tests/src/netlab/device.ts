@@ -66,7 +66,7 @@ export class LabDevice {
       ...(mdns ? [] : ['--no-mdns']),
       '--public-range', INTERNET_RANGE,
       '--dht', dht,
-      ...(relayServer ? ['--relay-server'] : []),
+      ...(relayServer ? ['--relay-server'] : ['--no-relay-server']),
       ...bootstrap.flatMap(b => ['--bootstrap', b])
     ]
     this.output = ''

@@ -7,13 +7,13 @@ import { resolveSwarmConfig } from './swarm-wiring.js'
 import type { DeviceServices, HomecloudNodeConfig, SwarmTuning } from './types.js'
 import type { PrivateKey } from '@libp2p/interface'
 
-/** Services of a device when the config says nothing: everything on except serving as a relay. */
+/** Services of a device when the config says nothing: everything on, relaying only while publicly reachable. */
 export const DEFAULT_SERVICES: Readonly<DeviceServices> = Object.freeze({
   mdns: true,
   upnp: true,
   dht: 'auto',
   autonat: true,
-  relayServer: false,
+  relayServer: 'auto',
   dcutr: true,
   websockets: true
 })
@@ -116,6 +116,12 @@ function resolveServices (overrides: Partial<DeviceServices> = {}): DeviceServic
       }
 
       services.dht = value as DeviceServices['dht']
+    } else if (name === 'relayServer') {
+      if (typeof value !== 'boolean' && value !== 'auto') {
+        throw new InvalidParametersError(`config.services.relayServer must be true, false or 'auto', got ${String(value)}`)
+      }
+
+      services.relayServer = value
     } else if (Object.hasOwn(DEFAULT_SERVICES, name)) {
       if (typeof value !== 'boolean') {
         throw new InvalidParametersError(`config.services.${name} must be a boolean, got ${String(value)}`)

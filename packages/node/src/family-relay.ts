@@ -13,6 +13,11 @@
  *
  * Strangers cannot crowd the family out: they hold at most `maxReservations` slots; members get
  * `memberReservations` more.
+ *
+ * A device serves as a relay only while it is publicly reachable (`services.relayServer: 'auto'`):
+ * the service always runs, and `acceptsReservations()` is asked at every RESERVE. While it says no,
+ * the connection gater hook below refuses with the relay's own PERMISSION_DENIED status, so
+ * clients move on to another relay. Existing reservations are kept; they expire as usual.
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { circuitRelayServer, RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
@@ -34,6 +39,8 @@ export interface FamilyRelayInit {
   memberReservations: number
   /** Is `peer` on the roster of one of this device's swarms? */
   isMember(peer: PeerId): boolean
+  /** May the relay take new reservations now? (publicly reachable, in `auto` mode); always when absent. */
+  acceptsReservations?(): boolean
 }
 
 /** Who the relay treats as family: the decisions, apart from the libp2p plumbing below. */
@@ -46,8 +53,12 @@ export class FamilyRelayPolicy {
     return { data: RELAY_DEFAULT_DATA_LIMIT, duration: RELAY_DEFAULT_DURATION_LIMIT_MS }
   }
 
-  /** Refuse a stranger's reservation when strangers already hold `maxReservations` (not counting `peer`'s own). */
+  /**
+   * Refuse every reservation while `acceptsReservations()` says no, and a stranger's when strangers
+   * already hold `maxReservations` (not counting `peer`'s own).
+   */
   denyReservation (peer: PeerId, holders: Iterable<PeerId>): boolean {
+    if (this.init.acceptsReservations?.() === false) return true
     if (this.init.isMember(peer)) return false
     let strangers = 0
     for (const holder of holders) {

@@ -20,9 +20,10 @@ import { guardEmptyWalks } from './dht-walk-guard.js'
 import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, LOG_SCOPE, MDNS_SERVICE_TAG } from './constants.js'
 import { familyRelayServer } from './family-relay.js'
 import { withPeerRecordGuard } from './identify-guard.js'
-import { nodeAddresses } from './reachability.js'
+import { nodeAddresses, reachabilityOf } from './reachability.js'
 import type { ResolvedConfig } from './config.js'
 import type { PeerRecordGuard } from './peer-record-guard.js'
+import type { CircuitRelayServerComponents } from '@libp2p/circuit-relay-v2'
 import type { PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
@@ -112,13 +113,20 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     services[SERVICE.upnp] = uPnPNAT()
   }
 
-  if (on.relayServer) {
+  if (on.relayServer !== false) {
     // unlimited for the family, libp2p's defaults for everyone else (D4)
-    services[SERVICE.relayServer] = familyRelayServer({
+    const relayInit = {
       maxReservations: limits.maxRelayReservations,
       memberReservations: FAMILY_RELAY_RESERVATIONS,
       isMember: init.isMember
-    })
+    }
+    services[SERVICE.relayServer] = on.relayServer === 'auto'
+      // reservations only while publicly reachable, by the same rule as the device's `reachability`
+      ? (components: CircuitRelayServerComponents) => familyRelayServer({
+          ...relayInit,
+          acceptsReservations: () => reachabilityOf(components.addressManager.getAddressesWithMetadata(), isPublic) === 'public'
+        })(components)
+      : familyRelayServer(relayInit)
   }
 
   if (init.chunks != null) {

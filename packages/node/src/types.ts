@@ -17,8 +17,12 @@ export interface DeviceServices {
   dht: 'auto' | 'server' | 'client' | 'off'
   /** AutoNAT v2 reachability checks (client and server). */
   autonat: boolean
-  /** Serve circuit relay v2 reservations to others (D4). The relay transport is always on. */
-  relayServer: boolean
+  /**
+   * Serve circuit relay v2 reservations to others (D4): `auto` = only while the device is publicly
+   * reachable (AutoNAT or UPnP confirmed an address), `true` = always, `false` = never.
+   * The relay transport (using others' relays) is always on.
+   */
+  relayServer: boolean | 'auto'
   /** Direct connection upgrade through relay. */
   dcutr: boolean
   /** A WebSockets listener next to TCP. */

@@ -27,12 +27,12 @@ describe('config', () => {
     })
   }
 
-  it('applies the defaults: TCP 4001 + WebSockets, every service but the relay server, no bootstrap', () => {
+  it('applies the defaults: TCP 4001 + WebSockets, every service (the relay server in auto), no bootstrap', () => {
     const config = resolveConfig({ privateKey, name: 'pi' })
     assert.deepEqual(config.listen, [DEFAULT_TCP_LISTEN, DEFAULT_WS_LISTEN])
     assert.equal(DEFAULT_TCP_LISTEN, '/ip4/0.0.0.0/tcp/4001')
     assert.deepEqual(config.services, { ...DEFAULT_SERVICES })
-    assert.equal(config.services.relayServer, false)
+    assert.equal(config.services.relayServer, 'auto')
     assert.equal(config.services.dht, 'auto')
     assert.deepEqual(config.bootstrap, [], 'no public bootstrap list, ever (D3)')
     assert.deepEqual(config.announce, [])
@@ -63,6 +63,9 @@ describe('config', () => {
     assert.equal(config.services.mdns, false)
     assert.equal(config.services.upnp, true)
     assert.equal(config.limits.maxConnections, 40)
+    for (const relayServer of [true, false, 'auto'] as const) {
+      assert.equal(resolveConfig({ privateKey, name: 'pi', services: { relayServer } }).services.relayServer, relayServer)
+    }
     assert.equal(config.start, false)
   })
 
@@ -91,6 +94,7 @@ describe('config', () => {
   it('rejects bad services', () => {
     invalid({ services: { dht: 'sometimes' } }, /services\.dht must be one of auto, server, client, off/)
     invalid({ services: { mdns: 'yes' } }, /services\.mdns must be a boolean/)
+    invalid({ services: { relayServer: 'sometimes' as never } }, /services\.relayServer must be true, false or 'auto', got sometimes/)
     invalid({ services: { bitswap: true } }, /unknown service "bitswap"/)
   })
 

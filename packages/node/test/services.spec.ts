@@ -12,7 +12,7 @@ describe('services', () => {
     // mDNS and UPnP talk to the LAN and the router: never in tests
     const everything = { mdns: false, upnp: false, autonat: true, dcutr: true, websockets: true, relayServer: true, dht: 'server' } as const
     const full = await startDevice(devices, 'full', { services: everything, listen: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] })
-    const peer = await startDevice(devices, 'peer', { services: { websockets: true } })
+    const peer = await startDevice(devices, 'peer', { services: { websockets: true, relayServer: false } })
 
     for (const service of ['identify', 'identifyPush', 'ping', 'dht', 'autonat', 'relay', 'dcutr']) {
       assert.ok(full.libp2p.services[service] != null, `${service} is running`)

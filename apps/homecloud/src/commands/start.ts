@@ -10,14 +10,15 @@ const DHT_MODES: readonly DhtMode[] = ['auto', 'server', 'client', 'off']
 export const start: Command = {
   name: 'start',
   summary: 'run the daemon in the foreground (stop with Ctrl-C or SIGTERM)',
-  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server] [--dht MODE] [--public-range CIDR]... [--auto-accept DIR]',
+  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server | --no-relay-server] [--dht MODE] [--public-range CIDR]... [--auto-accept DIR]',
   flags: [
     ['--listen MULTIADDR', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4001; tcp/0 picks a free port)'],
     ['--api HOST:PORT', 'control API address (default 127.0.0.1:5780; port 0 picks a free port)'],
     ['--no-mdns', 'do not discover devices on the LAN with mDNS'],
     ['--no-upnp', 'do not ask the router to open a port with UPnP'],
     ['--bootstrap MULTIADDR', 'peer to dial at start, repeatable (default: none)'],
-    ['--relay-server', 'serve circuit relay reservations to other devices'],
+    ['--relay-server', 'always serve circuit relay reservations to other devices (default: only while publicly reachable)'],
+    ['--no-relay-server', 'never serve circuit relay reservations'],
     ['--dht MODE', 'Kademlia DHT: auto (server once publicly reachable; default), server, client or off'],
     ['--public-range CIDR', 'count addresses in this IP range as public (a routed company LAN, a NAT lab), repeatable (default: none)'],
     ['--auto-accept DIR', 'a backup box: accept every share members offer into DIR/<share> (receive-only)']
@@ -29,6 +30,7 @@ export const start: Command = {
     'no-upnp': { type: 'boolean' },
     bootstrap: { type: 'string', multiple: true },
     'relay-server': { type: 'boolean' },
+    'no-relay-server': { type: 'boolean' },
     dht: { type: 'string' },
     'public-range': { type: 'string', multiple: true },
     'auto-accept': { type: 'string' }
@@ -40,6 +42,9 @@ export const start: Command = {
     const dht = values.dht as string | undefined
     if (dht !== undefined && !DHT_MODES.includes(dht as DhtMode)) {
       throw new UsageError(`--dht must be one of ${DHT_MODES.join(', ')}, got ${JSON.stringify(dht)}`)
+    }
+    if (values['relay-server'] === true && values['no-relay-server'] === true) {
+      throw new UsageError('--relay-server and --no-relay-server cannot be used together')
     }
     let api: { host: string, port: number } | undefined
     if (values.api !== undefined) {
@@ -66,7 +71,7 @@ export const start: Command = {
       publicAddressRanges,
       mdns: values['no-mdns'] === true ? false : undefined,
       upnp: values['no-upnp'] === true ? false : undefined,
-      relayServer: values['relay-server'] === true ? true : undefined,
+      relayServer: values['relay-server'] === true ? true : values['no-relay-server'] === true ? false : undefined,
       dht: dht as DhtMode | undefined,
       autoAccept: typeof values['auto-accept'] === 'string' ? resolve(values['auto-accept']) : undefined,
       debug,
