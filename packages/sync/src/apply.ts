@@ -34,8 +34,13 @@ export interface ApplyInit {
   /** Free space to keep on the share's filesystem, as a fraction of its size (default 1%). */
   minFreeFraction?: number
   pathLimits?: Partial<PathLimits>
-  /** Called before a file is replaced or deleted (it is still intact): history keeps its chunks. */
-  beforeReplace?(old: LocalEntry, options: AbortOptions): Promise<void>
+  /**
+   * Called before a file is replaced or deleted (it is still intact):
+   * history keeps what `next` (the entry that takes its place; a tombstone
+   * for a delete) does not hold. When `next` is a file, it is fully written
+   * and verified by then.
+   */
+  beforeReplace?(old: LocalEntry, next: ShareEntry, options: AbortOptions): Promise<void>
 }
 
 export type ApplyProgressEvents =
@@ -104,7 +109,7 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
   await checkExpected(fs, abs, step.path, step.expect)
   switch (step.action) {
     case 'delete': {
-      await init.beforeReplace?.(step.expect, options)
+      await init.beforeReplace?.(step.expect, step.entry, options)
       try {
         if (step.expect.type === 'dir') await fs.rmdir(abs)
         else await fs.unlink(abs)
@@ -117,7 +122,7 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
     }
     case 'mkdir': {
       if (step.expect != null) {
-        await init.beforeReplace?.(step.expect, options)
+        await init.beforeReplace?.(step.expect, step.entry, options)
         await fs.unlink(abs)
       }
       await fs.mkdir(abs, step.entry.mode | 0o700)
@@ -144,7 +149,7 @@ async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: str
   try {
     // the user may have edited the target while the file was being written
     await checkExpected(fs, abs, step.path, step.expect)
-    if (step.expect != null) await init.beforeReplace?.(step.expect, options)
+    if (step.expect != null) await init.beforeReplace?.(step.expect, step.entry, options)
     await fs.rename(temp, abs)
   } catch (err) {
     await removeQuietly(fs, temp)

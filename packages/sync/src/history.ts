@@ -1,11 +1,26 @@
 /**
  * History of a share (D7): the versions apply replaces or deletes are kept
- * in the block store for a retention period, within a size cap. Just before
- * a file is replaced (it is still intact), its chunks are copied into the
- * block store (deduplicated by CID: a chunk kept twice is stored once) and a
- * one-entry snapshot naming them is pinned, so GC keeps exactly what some
- * kept version needs. Expired or over-cap versions are unpinned, oldest
- * first; the next GC frees their chunks.
+ * for a retention period, within a size cap. Just before a file is replaced
+ * (it is still intact, the new version fully written beside it), the chunks
+ * the replacement LOSES (in the old entry, not in the new one) are copied
+ * from the file into the block store (deduplicated by CID), and a one-entry
+ * snapshot naming all its chunks is pinned. Chunks shared with the new
+ * version are not copied: they stay file-backed in the new file, which apply
+ * indexes in the store, so a one-byte change to a big file costs one chunk,
+ * not a copy of the file. The store's `get` serves both kinds (re-hashing
+ * file reads), and restore also reads live files directly.
+ *
+ * The rule that keeps every version restorable: each replacement keeps what
+ * it loses. A kept version's chunks are in the block store or in the live
+ * file that replaced it; when that file is replaced or deleted in turn, its
+ * own `keep` copies the chunks IT loses, shared ones included, so they move
+ * into the block store before the file goes. Not covered: an edit or delete
+ * made outside apply (by the user, in place) destroys the shared chunks of
+ * older versions as it destroys the current one.
+ *
+ * Pins: the snapshot links every chunk, so GC keeps whichever of them are in
+ * the block store (file chunks are never collected). Expired or over-cap
+ * versions are unpinned, oldest first; the next GC frees their chunks.
  */
 import { logger } from '@libp2p/logger'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
@@ -94,17 +109,18 @@ export class ShareHistory {
   }
 
   /**
-   * Keeps `old` (intact on disk at its path) before it is replaced or
-   * deleted. Directories have nothing to keep; a file larger than the cap
-   * is not kept (and says so in the log).
+   * Keeps `old` (intact on disk at its path) before it is replaced by
+   * `next` (absent or a tombstone: deleted). Only chunks `next` does not
+   * hold are copied. Directories have nothing to keep; a file larger than
+   * the cap is not kept (and says so in the log).
    */
-  async keep (old: LocalEntry, reason: HistoryReason, options: AbortOptions = {}): Promise<void> {
+  async keep (old: LocalEntry, reason: HistoryReason, next?: ShareEntry, options: AbortOptions = {}): Promise<void> {
     if (old.deleted === true || old.type === 'dir') return
     if (old.size > this.#init.maxBytes) {
       log('%s (%d bytes) is larger than the history cap: not kept', old.path, old.size)
       return
     }
-    if (old.type === 'file') await this.#copyChunks(old, options)
+    if (old.type === 'file') await this.#copyLost(old, next, options)
     const { local: _local, ...entry } = old
     const snapshot = await encodeSnapshot([entry])
     for (const block of snapshot.blocks) await this.#init.store.put(block.cid, block.bytes, options)
@@ -126,14 +142,26 @@ export class ShareHistory {
     await this.prune(options)
   }
 
-  /** The file's chunks into the block store, read from the file itself (store.put checks every hash). */
-  async #copyChunks (old: LocalEntry, options: AbortOptions): Promise<void> {
+  /**
+   * The chunks of `old` that `next` does not hold into the block store,
+   * read from the file itself (store.put checks every hash and skips blocks
+   * it already has). Shared chunks stay in the new file.
+   */
+  async #copyLost (old: LocalEntry, next: ShareEntry | undefined, options: AbortOptions): Promise<void> {
     const chunks = old.chunks ?? []
-    if (chunks.length === 0) return
+    const stays = new Set(next != null && next.deleted !== true && next.type === 'file' ? (next.chunks ?? []).map(c => c.cid.toString()) : [])
     const offsets = chunkOffsets(chunks)
+    const lost: number[] = []
+    for (let i = 0; i < chunks.length; i++) {
+      const key = chunks[i].cid.toString()
+      // a chunk repeated in the file is copied once
+      if (!stays.has(key)) lost.push(i)
+      stays.add(key)
+    }
+    if (lost.length === 0) return
     const handle = await this.#init.fs.openRead(`${this.#init.root}/${old.path}`)
     try {
-      for (let i = 0; i < chunks.length; i++) {
+      for (const i of lost) {
         options.signal?.throwIfAborted()
         const buf = new Uint8Array(chunks[i].length)
         let done = 0

@@ -33,7 +33,7 @@ import { SHARE_MODES, ShareRecords, type ShareDefinition, type ShareMode } from 
 import { ShareSync, type ShareSyncConfig, type ShareSyncContext } from './share-sync.js'
 import { loadSnapshot } from './snapshot.js'
 import type { HistoryVersion } from './history.js'
-import type { PlannedChunk } from './plan.js'
+import { localChunkLocator, type PlannedChunk } from './plan.js'
 import type { ChunkFile } from './scanner.js'
 import type {
   AcceptShareOptions, AddShareOptions, RestoreOptions, ShareInfo, ShareOffer, ShareServiceComponents, ShareServiceEvents,
@@ -262,13 +262,17 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     await sync.exclusive(async (signal) => {
       const current = sync.index.get(path)
       const expect = current != null && current.deleted !== true ? current : undefined
-      await applyStep({ action, path, entry, chunks, ...(expect != null ? { expect } : {}) }, {
+      // chunks a kept version shares with live files are read there first (hash-checked; the store is the fallback)
+      const live = localChunkLocator(sync.index.values())
+      const fromLive = await Promise.all(chunks.map(async c => { const source = await live.locate(c.cid); return source != null ? { ...c, source } : c }))
+      await applyStep({ action, path, entry, chunks: fromLive, ...(expect != null ? { expect } : {}) }, {
         fs: nodeFs,
         root: sync.def.path,
         reader,
         minFreeFraction: this.#config.minFreeFraction,
-        beforeReplace: async (old, o) => sync.history.keep(old, 'replaced', o)
+        beforeReplace: async (old, next, o) => sync.history.keep(old, 'replaced', next, o)
       }, { signal })
+      await sync.indexWritten(entry, { signal })
     })
     // the restored file is a local change: the scan gives it a new version
     sync.requestScan()

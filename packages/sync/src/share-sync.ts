@@ -375,19 +375,14 @@ export class ShareSync {
       minFreeFraction: this.#ctx.config.minFreeFraction,
       reader: { get: async (cid, options) => this.#ctx.store.get(cid, options).catch(() => undefined) },
       fetcher: { fetch: async (cids, options) => this.#ctx.fetchChunks(this.def, cids, device, options ?? {}) },
-      beforeReplace: async (old, options) => this.history.keep(old, action === 'delete' ? 'deleted' : 'replaced', options),
+      beforeReplace: async (old, next, options) => this.history.keep(old, action === 'delete' ? 'deleted' : 'replaced', next, options),
       onApplied: async (entry, options) => {
         if (forget.has(entry.path)) {
           await this.index.delete([entry.path])
           return
         }
         await this.index.set([entry])
-        if (entry.type === 'file' && entry.deleted !== true && entry.local != null) {
-          const offsets = chunkOffsets(entry.chunks ?? [])
-          const chunks = (entry.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length }))
-          // the file now serves its chunks; a failure only means they are read from elsewhere
-          await this.#ctx.store.indexFile(`${root}/${entry.path}`, chunks, options).catch(err => { log('indexing %s failed: %e', entry.path, err) })
-        }
+        if (entry.local != null) await this.indexWritten(entry, options)
       }
     }, { signal, onProgress })
     if (step?.action === 'write-file') this.#doneWrite(step.entry.size)
@@ -395,6 +390,18 @@ export class ShareSync {
     for (const e of result.errors) this.#pathError(e.path, e.error)
     if (result.errors.some(e => e.error instanceof LocalChangedError)) this.requestScan()
     return result.errors.length === 0
+  }
+
+  /**
+   * A file apply just wrote now serves its chunks from the store (kept
+   * history versions rely on it for the chunks they share with it). A
+   * failure only means they are read from elsewhere (the scan indexes it).
+   */
+  async indexWritten (entry: ShareEntry, options: AbortOptions): Promise<void> {
+    if (entry.type !== 'file' || entry.deleted === true) return
+    const offsets = chunkOffsets(entry.chunks ?? [])
+    const chunks = (entry.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length }))
+    await this.#ctx.store.indexFile(`${this.def.path}/${entry.path}`, chunks, options).catch(err => { log('indexing %s failed: %e', entry.path, err) })
   }
 
   #doneWrite (size: number): void {
