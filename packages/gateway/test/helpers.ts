@@ -1,4 +1,9 @@
 import { request as httpRequest } from 'node:http'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { createHomecloudNode } from '@homecloud/node'
+import type { HomecloudNode, HomecloudNodeConfig } from '@homecloud/node'
+import { createControlApi } from '../src/index.js'
+import type { ControlApi } from '../src/index.js'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { DeviceIdentity, DeviceStatus, PeerConnectionInfo } from '@homecloud/interface'
 import type { ControlApiNode } from '../src/index.js'
@@ -113,4 +118,30 @@ export async function waitFor (fn: () => boolean | Promise<boolean>, { timeout =
     }
     await new Promise((resolve) => setTimeout(resolve, interval))
   }
+}
+
+/** A real loopback device (no LAN/router services, no DHT) behind a started control API. */
+export async function startDevice (name: string, extra: Partial<HomecloudNodeConfig> = {}): Promise<{ node: HomecloudNode, api: ControlApi }> {
+  const node = await createHomecloudNode({
+    privateKey: await generateKeyPair('Ed25519'),
+    name,
+    listen: ['/ip4/127.0.0.1/tcp/0'],
+    services: { mdns: false, upnp: false, autonat: false, websockets: false, dcutr: false, dht: 'off' },
+    ...extra
+  })
+  const api = createControlApi({ node, token: TOKEN })
+  await api.start()
+  return { node, api }
+}
+
+export async function post (api: ControlApi, route: string, body: unknown): Promise<Reply> {
+  return request(api.url, `/api/v1/${route}`, {
+    method: 'POST',
+    headers: { ...auth(api.url), 'content-type': 'application/json' },
+    body: JSON.stringify(body)
+  })
+}
+
+export async function get (api: ControlApi, route: string): Promise<Reply> {
+  return request(api.url, `/api/v1/${route}`, { headers: auth(api.url) })
 }

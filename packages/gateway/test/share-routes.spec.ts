@@ -3,38 +3,12 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createHomecloudNode } from '@homecloud/node'
 import type { HistoryVersion, HomecloudNode, ShareInfo, ShareOffer, ShareStatus } from '@homecloud/node'
 import { createControlApi } from '../src/index.js'
 import type { ControlApi } from '../src/index.js'
-import { TOKEN, auth, request, stubNode, waitFor } from './helpers.js'
+import { TOKEN, get, post, startDevice, stubNode, waitFor } from './helpers.js'
 import type { Reply } from './helpers.js'
 
-async function startDevice (name: string): Promise<{ node: HomecloudNode, api: ControlApi }> {
-  const node = await createHomecloudNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    name,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    services: { mdns: false, upnp: false, autonat: false, websockets: false, dcutr: false, dht: 'off' },
-    shares: { watchDebounceMs: 50, retryIntervalMs: 300 }
-  })
-  const api = createControlApi({ node, token: TOKEN })
-  await api.start()
-  return { node, api }
-}
-
-async function post (api: ControlApi, route: string, body: unknown): Promise<Reply> {
-  return request(api.url, `/api/v1/${route}`, {
-    method: 'POST',
-    headers: { ...auth(api.url), 'content-type': 'application/json' },
-    body: JSON.stringify(body)
-  })
-}
-
-async function get (api: ControlApi, route: string): Promise<Reply> {
-  return request(api.url, `/api/v1/${route}`, { headers: auth(api.url) })
-}
 
 function ok<T> (reply: Reply): T {
   assert.equal(reply.status, 200, JSON.stringify(reply.json))
@@ -55,7 +29,7 @@ describe('control API: share routes (real devices)', () => {
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'homecloud-gw-share-'))
-    for (const name of ['box-a', 'box-b']) devices.push(await startDevice(name))
+    for (const name of ['box-a', 'box-b']) devices.push(await startDevice(name, { shares: { watchDebounceMs: 50, retryIntervalMs: 300 } }))
     ;[a, b] = devices.map(d => d.api)
     await devices[0].node.swarms.create('family')
     const { code } = await devices[0].node.swarms.invite('family')

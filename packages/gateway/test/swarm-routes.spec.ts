@@ -1,37 +1,12 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
-import { generateKeyPair } from '@libp2p/crypto/keys'
-import { createHomecloudNode } from '@homecloud/node'
 import type { CreatedInvite, HomecloudNode, SwarmInfo, SwarmMemberInfo, SwarmStats } from '@homecloud/node'
 import { createControlApi } from '../src/index.js'
 import type { ControlApi } from '../src/index.js'
-import { TOKEN, auth, request, stubNode, waitFor } from './helpers.js'
+import { TOKEN, get, post, startDevice, stubNode, waitFor } from './helpers.js'
 import type { Reply } from './helpers.js'
 
 /** A loopback device with its control API: nothing that talks to the LAN or the router. */
-async function startDevice (name: string): Promise<{ node: HomecloudNode, api: ControlApi }> {
-  const node = await createHomecloudNode({
-    privateKey: await generateKeyPair('Ed25519'),
-    name,
-    listen: ['/ip4/127.0.0.1/tcp/0'],
-    services: { mdns: false, upnp: false, autonat: false, websockets: false, dcutr: false, dht: 'off' }
-  })
-  const api = createControlApi({ node, token: TOKEN })
-  await api.start()
-  return { node, api }
-}
-
-async function post (api: ControlApi, route: string, body: unknown): Promise<Reply> {
-  return request(api.url, `/api/v1/${route}`, {
-    method: 'POST',
-    headers: { ...auth(api.url), 'content-type': 'application/json' },
-    body: JSON.stringify(body)
-  })
-}
-
-async function get (api: ControlApi, route: string): Promise<Reply> {
-  return request(api.url, `/api/v1/${route}`, { headers: auth(api.url) })
-}
 
 function refused (reply: Reply, status: number, code: string, message?: RegExp): void {
   assert.equal(reply.status, status, JSON.stringify(reply.json))
