@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, mkdtemp, readdir, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import type { DeviceIdentity } from '@homecloud/interface'
 import type { AddContentResult, BlocksGcResult, BlocksVerifyResult, GetContentResult, StoreStat } from '@homecloud/node'
 import { runCli, spawnDaemon, waitFor } from '../src/child.js'
+import { folderTree } from '../src/folder-tree.js'
 import type { DaemonChild } from '../src/child.js'
 import { repoPaths } from '../src/repo.js'
 
@@ -24,24 +25,6 @@ async function sha256File (path: string): Promise<string> {
   const hash = createHash('sha256')
   for await (const piece of createReadStream(path)) hash.update(piece as Buffer)
   return hash.digest('hex')
-}
-
-/** path → sha256 of a file, 'dir', or 'link:target': equal maps are identical trees. */
-async function treeOf (root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  const stack = ['']
-  while (stack.length > 0) {
-    const rel = stack.pop() as string
-    const path = join(root, rel)
-    const st = await lstat(path)
-    if (st.isDirectory()) {
-      out[rel] = 'dir'
-      for (const name of await readdir(path)) stack.push(join(rel, name))
-    } else {
-      out[rel] = st.isSymbolicLink() ? `link:${await readlink(path)}` : await sha256File(path)
-    }
-  }
-  return out
 }
 
 async function exists (path: string): Promise<boolean> {
@@ -109,7 +92,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
   it('B gets the tree --from A: byte-identical, symlink kept as a link', async () => {
     const output = join(out, 'from-a')
     const got = await cliJson<GetContentResult>(repoB, ['get', folder.cid, output, '--from', addressA])
-    assert.deepEqual(await treeOf(output), await treeOf(source))
+    assert.deepEqual(await folderTree(output), await folderTree(source))
     assert.equal((await lstat(join(output, 'photos', 'notes-link'))).isSymbolicLink(), true)
     assert.deepEqual([got.files, got.directories, got.symlinks, got.bytes], [5, 3, 1, folder.bytes])
     assert.equal(got.receivedBytes, folder.bytes)
@@ -130,7 +113,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
     }, 30_000, 'B did not find A as a provider')
     assert.equal(last.code, 0, last.stderr)
     assert.match(last.stdout, new RegExp(`^got ${added.cid} into ${output}: 1 file in 1 folder, 4\\.9 KiB \\(4\\.9 KiB from 1 peer\\)\\n$`))
-    assert.deepEqual(await treeOf(output), await treeOf(small))
+    assert.deepEqual(await folderTree(output), await folderTree(small))
   })
 
   it('refuses clearly: unknown CID (exit 1), existing output (exit 1), bad usage (exit 2); --help', async () => {
