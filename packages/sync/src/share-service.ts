@@ -576,8 +576,9 @@ export function shareService (init: ShareServiceInit = {}): (components: ShareSe
   return (components) => new ShareService(components, init)
 }
 
+/** A copy, so callers cannot change the definition a running share uses. */
 function info (def: ShareDefinition): ShareInfo {
-  return { id: def.id, name: def.name, swarm: def.swarm, path: def.path, mode: def.mode, createdAt: def.createdAt }
+  return { ...def }
 }
 
 function checkMode (mode: unknown): ShareMode {

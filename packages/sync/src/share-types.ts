@@ -4,7 +4,7 @@
  */
 import type { HistoryLimits } from './history.js'
 import type { ShareKv } from './share-kv.js'
-import type { ShareMode } from './share-state.js'
+import type { ShareDefinition, ShareMode } from './share-state.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { ChunkExchange } from '@homecloud/exchange'
 import type { ChunkingParams, ChunkStore } from '@homecloud/store'
@@ -61,15 +61,8 @@ export interface ShareServiceInit {
   now?(): number
 }
 
-/** A share on this device. */
-export interface ShareInfo {
-  id: string
-  name: string
-  swarm: string
-  path: string
-  mode: ShareMode
-  createdAt: number
-}
+/** A share on this device: a copy of its stored definition. */
+export type ShareInfo = ShareDefinition
 
 /** A share another member holds and this device does not (yet). */
 export interface ShareOffer {
