@@ -1,6 +1,7 @@
 /**
  * Length-prefixed dag-cbor messages over a libp2p message stream, with a size cap on every
- * message, backpressure on writes and an AbortSignal on every wait. Used by join and roster sync.
+ * message, backpressure on writes and an AbortSignal on every wait. Used by join, roster sync
+ * and (through `newError`, so its failures carry its own error code) the share protocol.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import * as lp from 'it-length-prefixed'
@@ -10,22 +11,37 @@ import type { AbortOptions, Stream } from '@libp2p/interface'
 export class FramedStream {
   private readonly reader: AsyncIterator<{ subarray(): Uint8Array }>
 
-  constructor (readonly stream: Stream, private readonly maxMessageBytes: number) {
+  constructor (
+    readonly stream: Stream,
+    private readonly maxMessageBytes: number,
+    private readonly newError: (message: string, options?: ErrorOptions) => Error = (message, options) => new ProtocolError(message, options)
+  ) {
     this.reader = lp.decode(stream, { maxDataLength: maxMessageBytes })[Symbol.asyncIterator]()
   }
 
-  /** Read one message and decode it; `ProtocolError` on end of stream, oversize or bad CBOR. */
+  /** Read one message and decode it; `newError` (ProtocolError) on end of stream, a bad frame or bad CBOR. */
   async read (options: AbortOptions = {}): Promise<Record<string, unknown>> {
-    const next = await this.whileNotAborted(async () => this.reader.next(), options)
-    if (next.done === true) throw new ProtocolError('the stream ended before the expected message')
+    return await this.readOrEnd(options) ?? this.fail('the stream ended before the expected message')
+  }
+
+  /** Like `read`, but the end of the stream is `undefined`, not an error. */
+  async readOrEnd (options: AbortOptions = {}): Promise<Record<string, unknown> | undefined> {
+    let next
+    try {
+      next = await this.whileNotAborted(async () => this.reader.next(), options)
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      throw this.newError(`bad frame: ${(err as Error).message}`, { cause: err })
+    }
+    if (next.done === true) return undefined
     let value: unknown
     try {
       value = dagCbor.decode(next.value.subarray())
     } catch (err) {
-      throw new ProtocolError('message is not dag-cbor', { cause: err })
+      throw this.newError('message is not dag-cbor', { cause: err })
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value) || value instanceof Uint8Array) {
-      throw new ProtocolError('message is not a map')
+      throw this.newError('message is not a map')
     }
     return value as Record<string, unknown>
   }
@@ -34,7 +50,7 @@ export class FramedStream {
   async write (message: object, options: AbortOptions = {}): Promise<void> {
     const bytes = dagCbor.encode(message)
     if (bytes.byteLength > this.maxMessageBytes) {
-      throw new ProtocolError(`message of ${bytes.byteLength} bytes exceeds ${this.maxMessageBytes}`)
+      throw this.newError(`message of ${bytes.byteLength} bytes exceeds ${this.maxMessageBytes}`)
     }
     if (!this.stream.send(lp.encode.single(bytes))) {
       await this.stream.onDrain(options)
@@ -46,8 +62,12 @@ export class FramedStream {
     try {
       await this.stream.close(options)
     } catch (err) {
-      this.stream.abort(err instanceof Error ? err : new ProtocolError('stream close failed'))
+      this.stream.abort(err instanceof Error ? err : this.newError('stream close failed'))
     }
+  }
+
+  private fail (message: string): never {
+    throw this.newError(message)
   }
 
   abort (err: Error): void {

@@ -33,6 +33,7 @@ export type {
   RendezvousResult, SwarmStats, SwarmEvents
 } from './types.js'
 export { RosterGate } from './gate.js'
+export { FramedStream } from './framed-stream.js'
 export type { Membership, GateContext, GatedStreamHandler, GateOptions, GateComponents, GateDialOptions, GateStats } from './gate.js'
 export { RosterLog } from './roster.js'
 export type { Member, RecordedInvite, RosterState, AddResult } from './roster.js'

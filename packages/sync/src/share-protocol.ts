@@ -14,14 +14,13 @@
  * This file knows the wire, not the shares: the service answers through
  * `ShareProtocolHandlers`.
  */
-import * as dagCbor from '@ipld/dag-cbor'
-import * as lp from 'it-length-prefixed'
 import { CID } from 'multiformats/cid'
 import {
   MAX_ANNOUNCED_SHARES, MAX_BLOCKS_PER_REQUEST, MAX_HEAD_BYTES, MAX_ID_LENGTH, MAX_SHARE_MESSAGE_BYTES, MAX_SHARE_NAME_BYTES,
   MAX_SNAPSHOT_BLOCK_BYTES
 } from './constants.js'
-import { AbortError, ShareProtocolError } from './errors.js'
+import { ShareProtocolError } from './errors.js'
+import { FramedStream } from '@homecloud/swarm'
 import type { AbortOptions } from '@homecloud/interface'
 import type { Stream } from '@libp2p/interface'
 
@@ -91,52 +90,10 @@ function encodeAnnounced (s: AnnouncedShare): Record<string, unknown> {
 }
 
 /** Length-prefixed dag-cbor messages with a size cap, backpressure and a signal on every wait. */
-export class ShareStream {
-  readonly #reader: AsyncIterator<{ subarray(): Uint8Array }>
-
-  constructor (readonly stream: Stream) {
-    this.#reader = lp.decode(stream, { maxDataLength: MAX_SHARE_MESSAGE_BYTES })[Symbol.asyncIterator]()
-  }
-
-  /** The next message, or undefined at the end of the stream. */
-  async read (options: AbortOptions = {}): Promise<Record<string, unknown> | undefined> {
-    const signal = options.signal
-    signal?.throwIfAborted()
-    const onAbort = (): void => { this.stream.abort(new AbortError('aborted while waiting for a share message')) }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    let next
-    try {
-      next = await this.#reader.next()
-    } catch (err) {
-      signal?.throwIfAborted()
-      throw new ShareProtocolError(`bad frame: ${(err as Error).message}`, { cause: err })
-    } finally {
-      signal?.removeEventListener('abort', onAbort)
-    }
-    if (next.done === true) return undefined
-    let value: unknown
-    try {
-      value = dagCbor.decode(next.value.subarray())
-    } catch (err) {
-      throw new ShareProtocolError('message is not dag-cbor', { cause: err })
-    }
-    if (!isRecord(value)) throw new ShareProtocolError('message is not a map')
-    return value
-  }
-
-  async write (message: object, options: AbortOptions = {}): Promise<void> {
-    const bytes = dagCbor.encode(message)
-    if (bytes.byteLength > MAX_SHARE_MESSAGE_BYTES) throw new ShareProtocolError(`message of ${bytes.byteLength} bytes`)
-    if (!this.stream.send(lp.encode.single(bytes))) await this.stream.onDrain(options)
-  }
-
-  /** Half-close; `close()` can reject with a non-Error. */
-  async close (options: AbortOptions = {}): Promise<void> {
-    try {
-      await this.stream.close(options)
-    } catch (err) {
-      this.stream.abort(err instanceof Error ? err : new ShareProtocolError('stream close failed'))
-    }
+/** The share protocol's framing: swarm's `FramedStream` with its own cap and error code. */
+export class ShareStream extends FramedStream {
+  constructor (stream: Stream) {
+    super(stream, MAX_SHARE_MESSAGE_BYTES, (message, options) => new ShareProtocolError(message, options))
   }
 }
 
@@ -144,7 +101,7 @@ export class ShareStream {
 export async function exchangeAnnounce (stream: Stream, shares: AnnouncedShare[], options: AbortOptions = {}): Promise<AnnouncedShare[]> {
   const s = new ShareStream(stream)
   await s.write({ t: 'announce', shares: shares.slice(0, MAX_ANNOUNCED_SHARES).map(encodeAnnounced) }, options)
-  const reply = await s.read(options) ?? bad('no announce reply')
+  const reply = await s.readOrEnd(options) ?? bad('no announce reply')
   await s.close(options)
   return decodeAnnounce(reply)
 }
@@ -156,7 +113,7 @@ export async function requestBlocks (stream: Stream, share: string, cids: CID[],
   await s.write({ t: 'blocks', share, cids }, options)
   const out: BlockReply[] = []
   for (const cid of cids) {
-    const v = await s.read(options) ?? bad('the block replies ended early')
+    const v = await s.readOrEnd(options) ?? bad('the block replies ended early')
     const got = CID.asCID(v.c)
     if (v.t !== 'block' || got == null || !got.equals(cid)) bad('block reply out of order')
     if (v.b !== undefined && (!(v.b instanceof Uint8Array) || v.b.byteLength > MAX_SNAPSHOT_BLOCK_BYTES)) bad('bad block bytes')
@@ -178,7 +135,7 @@ export interface ShareProtocolHandlers {
 /** Serves one inbound stream: reads one request, answers it, closes. */
 export async function serveShareStream (stream: Stream, handlers: ShareProtocolHandlers, options: AbortOptions): Promise<void> {
   const s = new ShareStream(stream)
-  const message = await s.read(options) ?? bad('empty stream')
+  const message = await s.readOrEnd(options) ?? bad('empty stream')
   const request = decodeRequest(message)
   if (request.t === 'announce') {
     const mine = await handlers.announce(request.shares, options)
