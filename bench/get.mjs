@@ -9,14 +9,18 @@
 // RSS (VmHWM from /proc/<pid>/status; the memory goal is <= 250 MiB, see memory.mjs).
 //
 // Usage: node bench/get.mjs [SIZE=1G] [--rounds N=2] [--no-baseline] [--cpu-prof DIR]
-//        [--node-options "OPTIONS"]
+//        [--node-options "OPTIONS"] [--daemon-flags "FLAGS"]
 //        --cpu-prof DIR: V8 CPU profiles of the daemons into DIR (written when they exit).
-//        --node-options: NODE_OPTIONS of both daemons (e.g. "--max-semi-space-size=1").
+//        --node-options: NODE_OPTIONS of both daemons (e.g. "--max-semi-space-size=1"); flags on
+//          the daemon's command line (DAEMON_NODE_FLAGS) win over these.
+//        --daemon-flags: Node/V8 flags of both daemons instead of the app's DAEMON_NODE_FLAGS
+//          (printed first; the baseline always runs at V8 defaults).
 //        --no-baseline: only (b) (memory.mjs uses this); the output is checked by sha256.
 import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
+import { DAEMON_NODE_FLAGS } from '../apps/homecloud/dist/src/child.js'
 import { plainStreamRates } from './fetch.mjs'
 import { add, cpuSeconds, ensureSpace, get, mib, rssCurve, rssSampler, startDevice, threadCpu } from './lib/devices.mjs'
 import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
@@ -45,17 +49,18 @@ const rate = (bytes, seconds) => `${(bytes / seconds / 1e6).toFixed(1)} MB/s`
  * Runs the benchmark; returns { plain: [bytes/s], get: [{ rate, hwm, maxRss }] }.
  * `baseline: false` skips (a).
  */
-export async function runGetBenchmark ({ size, rounds = 2, baseline = true, label = 'get', env }) {
+export async function runGetBenchmark ({ size, rounds = 2, baseline = true, label = 'get', env, nodeFlags }) {
   const dir = await workDir(label)
   const devices = []
   try {
     // A's file, B's output (one round at a time) and slack for the repos
     const free = await ensureSpace(dir, 2 * size + 512 * MiB)
     console.log(`${label}: ${mib(size)} of random data, ${rounds} round(s); ${mib(free)} free in ${dir}`)
+    console.log(`daemon flags: ${(nodeFlags ?? DAEMON_NODE_FLAGS).join(' ') || '(none)'}${env?.NODE_OPTIONS != null ? `, NODE_OPTIONS ${env.NODE_OPTIONS}` : ''}`)
     const file = join(dir, 'data.bin')
     await writeRandomFile(file, size)
     const want = await sha256File(file)
-    const a = await startDevice(join(dir, 'a'), 'bench-a', { env })
+    const a = await startDevice(join(dir, 'a'), 'bench-a', { env, nodeFlags })
     devices.push(a)
     let t = performance.now()
     const added = await add(a, file)
@@ -70,7 +75,7 @@ export async function runGetBenchmark ({ size, rounds = 2, baseline = true, labe
         result.plain.push(plain.rate)
         line += ` (a) plain stream ${(plain.rate / 1e6).toFixed(1)} MB/s (CPU-s/GB sender ${perGB(plain.senderCpu)}, receiver ${perGB(plain.receiverCpu)}) |`
       }
-      const b = await startDevice(join(dir, `b${round}`), `bench-b${round}`, { env })
+      const b = await startDevice(join(dir, `b${round}`), `bench-b${round}`, { env, nodeFlags })
       devices.push(b)
       const output = join(dir, `out${round}.bin`)
       const sampler = rssSampler(b.pid)
@@ -125,7 +130,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const roundsAt = args.indexOf('--rounds')
   const profAt = args.indexOf('--cpu-prof')
   const nodeOptionsAt = args.indexOf('--node-options')
-  const values = new Set([roundsAt, profAt, nodeOptionsAt].filter(i => i >= 0).map(i => i + 1))
+  const flagsAt = args.indexOf('--daemon-flags')
+  const values = new Set([roundsAt, profAt, nodeOptionsAt, flagsAt].filter(i => i >= 0).map(i => i + 1))
   const nodeOptions = [
     ...(profAt >= 0 ? [`--cpu-prof --cpu-prof-dir=${args[profAt + 1]}`] : []),
     ...(nodeOptionsAt >= 0 ? [args[nodeOptionsAt + 1]] : [])
@@ -135,7 +141,8 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
     size: parseSize(sizeArg, 1024 * MiB),
     rounds: roundsAt >= 0 ? Number(args[roundsAt + 1]) : 2,
     baseline: !args.includes('--no-baseline'),
-    env: nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(' ') } : undefined
+    env: nodeOptions.length > 0 ? { NODE_OPTIONS: nodeOptions.join(' ') } : undefined,
+    nodeFlags: flagsAt >= 0 ? args[flagsAt + 1].split(' ').filter(flag => flag !== '') : undefined
   })
   process.exitCode = (result.ratio ?? 1) >= RATIO_GOAL && result.peak <= RSS_GOAL ? 0 : 1
 }

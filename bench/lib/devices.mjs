@@ -19,10 +19,14 @@ async function cli (repo, args) {
   return stdout
 }
 
-/** `homecloud init` + `homecloud start` in `repo`; the daemon child, with its dialable address. */
-export async function startDevice (repo, name, { env } = {}) {
+/**
+ * `homecloud init` + `homecloud start` in `repo`; the daemon child, with its dialable address.
+ * `nodeFlags` replaces the app's DAEMON_NODE_FLAGS (to compare V8 settings); by default
+ * the daemon runs exactly as `homecloud start` does.
+ */
+export async function startDevice (repo, name, { env, nodeFlags } = {}) {
   await cli(repo, ['init', '--name', name])
-  const daemon = await spawnDaemon(repo, DAEMON_ARGS, { env, timeoutMs: 60_000 })
+  const daemon = await spawnDaemon(repo, DAEMON_ARGS, { env, nodeFlags, timeoutMs: 60_000 })
   const id = JSON.parse(await cli(repo, ['id', '--json']))
   const first = id.addresses[0]
   const address = first.includes('/p2p/') ? first : `${first}/p2p/${id.peerId}`

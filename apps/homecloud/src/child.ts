@@ -17,6 +17,12 @@ export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url))
  * A 2 MiB young generation makes chunk buffers die in cheap scavenges instead of
  * full collections: measured in bench/get.mjs, GC CPU fell from 4–6.6 to ~0.8
  * CPU-s/GB and the fetching daemon's peak RSS on a 4 GiB get from 353 to 231 MiB.
+ * Tried for idle RSS (issue 5 f) and left out, each measured with bench/idle-rss.mjs or
+ * vs-syncthing in the same run: `--heap-growing-percent=20` (V8 heap after the share
+ * scenarios 144/162 → 83/86 MiB, but ~2× the CPU per GB of a get), `--optimize-for-size`
+ * (−30–40 MiB, 2–3× the CPU per GB); in the environment, MALLOC_MMAP_THRESHOLD_=8192
+ * (−35–50 MiB, +30–50 % CPU per GB on a plain libp2p stream and on get) and
+ * MALLOC_ARENA_MAX=2 (no change).
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2']
 
@@ -76,6 +82,8 @@ export interface DaemonChildOptions extends ChildOptions {
   detached?: boolean
   /** Each line the daemon prints. */
   onLine?(line: string, stream: 'stdout' | 'stderr'): void
+  /** Node/V8 flags of the daemon (DAEMON_NODE_FLAGS unless given; benchmarks compare others). */
+  nodeFlags?: readonly string[]
 }
 
 /**
@@ -84,7 +92,7 @@ export interface DaemonChildOptions extends ChildOptions {
  */
 export async function spawnDaemon (repo: string, args: string[], options: DaemonChildOptions = {}): Promise<DaemonChild> {
   const paths = repoPaths(repo)
-  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, BIN_PATH, '--repo', repo, 'start', ...args], {
+  const child = spawn(process.execPath, [...(options.nodeFlags ?? DAEMON_NODE_FLAGS), BIN_PATH, '--repo', repo, 'start', ...args], {
     env: childEnv(options.env),
     stdio: ['ignore', 'pipe', 'pipe'],
     detached: options.detached ?? false

@@ -39,6 +39,12 @@ export interface DaemonOptions {
   dht?: 'auto' | 'server' | 'client' | 'off'
   /** Accept every share offered by a member into `<autoAccept>/<share>` (absolute). */
   autoAccept?: string
+  /** WebRTC hole punching (`--no-webrtc` turns it off); the device's default (on) when undefined. */
+  webrtc?: boolean
+  /** Run a STUN server for the members (`--stun-server`). */
+  stunServer?: boolean
+  /** STUN servers for WebRTC (`--stun HOST:PORT`), normalised by `parseStunServers`. */
+  stunServers?: string[]
   debug?: boolean
   io: Io
 }
@@ -84,8 +90,11 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
         mdns: options.mdns ?? config.services.mdns,
         upnp: options.upnp ?? config.services.upnp,
         relayServer: options.relayServer ?? config.services.relayServer,
-        dht: options.dht
-      }
+        dht: options.dht,
+        webrtc: options.webrtc,
+        stunServer: options.stunServer
+      },
+      stunServers: options.stunServers
     })
     undo.push(async () => { await node.stop() })
     await node.start()

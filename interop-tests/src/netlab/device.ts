@@ -33,6 +33,14 @@ export interface DeviceOptions {
   bootstrap?: string[]
   /** Also listen on `/p2p-circuit`: reserve a slot on a relay (a device behind NAT). */
   relayClient?: boolean
+  /** UPnP stays off unless a test is about it (a home with miniupnpd, upnp.ts). */
+  upnp?: boolean
+  /** WebRTC hole punching stays off (`--no-webrtc`) unless a test is about it (nat-webrtc.spec.ts). */
+  webrtc?: boolean
+  /** Run the device's STUN server for members (`--stun-server`, UDP 3478). */
+  stunServer?: boolean
+  /** STUN servers to use (`--stun HOST:PORT`); members' servers are learned anyway. */
+  stun?: string[]
 }
 
 export class LabDevice {
@@ -57,17 +65,20 @@ export class LabDevice {
     if (!existsSync(this.repo)) {
       await this.run(['init', '--name', this.name])
     }
-    const { relayServer = false, dht = 'auto', mdns = false, bootstrap = [], relayClient = false } = this.options
+    const { relayServer = false, dht = 'auto', mdns = false, bootstrap = [], relayClient = false, upnp = false } = this.options
     const args = [
       HOMECLOUD_BIN, '--repo', this.repo, 'start',
       '--listen', `/ip4/0.0.0.0/tcp/${DEVICE_PORT}`,
       ...(relayClient ? ['--listen', '/p2p-circuit'] : []),
-      '--no-upnp',
+      ...(upnp ? [] : ['--no-upnp']),
       ...(mdns ? [] : ['--no-mdns']),
       '--public-range', INTERNET_RANGE,
       '--dht', dht,
       ...(relayServer ? ['--relay-server'] : ['--no-relay-server']),
-      ...bootstrap.flatMap(b => ['--bootstrap', b])
+      ...bootstrap.flatMap(b => ['--bootstrap', b]),
+      ...(this.options.webrtc === true ? [] : ['--no-webrtc']),
+      ...(this.options.stunServer === true ? ['--stun-server'] : []),
+      ...(this.options.stun ?? []).flatMap(s => ['--stun', s])
     ]
     this.output = ''
     const child = this.lab.spawn(this.host, process.execPath, args)

@@ -21,4 +21,5 @@ export { createLab, labSkipReason, sweepStaleLabs, Lab, Home, INTERNET_RANGE, TB
 export { natRuleset, NAT_PRESETS, type NatPreset, type PortForward } from './nat.js'
 export { LabDevice, HOMECLOUD_BIN, DEVICE_PORT, type DeviceOptions } from './device.js'
 export { formatReport, type ReportRow } from './report.js'
+export { startMiniupnpd, upnpSkipReason, Miniupnpd, MINIUPNPD, UPNP_TABLE, type StunEndpoint } from './upnp.js'
 export { LabUnavailableError, LabCommandError, LabConfigError } from './errors.js'

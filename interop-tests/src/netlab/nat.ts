@@ -8,11 +8,13 @@
  *   the usual home router;
  * - `symmetric`: `masquerade random,fully-random`, a new random port for every flow
  *   (carrier-grade or strict routers);
- * - `forward`: `typical` plus static port forwards (`Home.forwardPort`).
+ * - `forward`: `typical` plus static port forwards (`Home.forwardPort`);
+ * - `upnp`: `typical` that also forwards what the router's own DNAT rules send to the LAN: the
+ *   mappings miniupnpd adds in its own table (`startMiniupnpd` in upnp.ts).
  */
-export type NatPreset = 'typical' | 'symmetric' | 'forward'
+export type NatPreset = 'typical' | 'symmetric' | 'forward' | 'upnp'
 
-export const NAT_PRESETS: readonly NatPreset[] = ['typical', 'symmetric', 'forward']
+export const NAT_PRESETS: readonly NatPreset[] = ['typical', 'symmetric', 'forward', 'upnp']
 
 /** Interface names inside a router namespace. */
 export const WAN_IF = 'wan0'
@@ -57,6 +59,7 @@ export function natRuleset (preset: NatPreset, forwards: readonly PortForward[] 
     '    ct state established,related accept',
     `    iifname "${LAN_IF}" oifname "${WAN_IF}" accept`,
     ...accept,
+    ...(preset === 'upnp' ? [`    iifname "${WAN_IF}" oifname "${LAN_IF}" ct status dnat accept`] : []),
     '  }',
     '}',
     ''

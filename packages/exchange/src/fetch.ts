@@ -15,6 +15,7 @@ import { PeersFailedError, PeerStalledError } from './errors.js'
 import type { PeerSession, SessionListener } from './session.js'
 import { errorMessage } from './session.js'
 import type { ChunkSink, FetchOptions, FetchProgress, FetchResult, LinkResolver, PeerRate } from './types.js'
+import type { Block } from './wire.js'
 
 export interface FetchConfig {
   stallTimeout: number
@@ -68,6 +69,9 @@ interface Checked {
   error?: unknown
 }
 
+/** How long what a fetch learned of a peer's rate stays a fetch's starting point. */
+const LEARNED_MS = 10_000
+
 /** Assumed block size until blocks are seen (the store's average chunk). */
 const ASSUMED_BLOCK_BYTES = 256 * 1024
 
@@ -114,11 +118,15 @@ export class Fetch implements SessionListener {
     }
     this.options.signal?.addEventListener('abort', this.onAbort)
     const now = Date.now()
+    const { initialWindow, maxWindow } = this.ctx.config
     for (const peerId of peers) {
       const session = this.ctx.session(peerId)
+      // a rate measured moments ago by another fetch is a better start than the initial window
+      const learned = session.learned !== undefined && now - session.learned.at < LEARNED_MS ? session.learned : undefined
       const peer: FetchPeer = {
-        key: session.key, session, outstanding: new Map(), storing: 0, window: this.ctx.config.initialWindow,
-        bytes: 0, chunks: 0, rate: 0, sampleBytes: 0, sampleAt: now, waitingSince: now, stalls: 0
+        key: session.key, session, outstanding: new Map(), storing: 0,
+        window: Math.min(maxWindow, Math.max(initialWindow, learned?.window ?? 0)),
+        bytes: 0, chunks: 0, rate: learned?.rate ?? 0, sampleBytes: 0, sampleAt: now, waitingSince: now, stalls: 0
       }
       this.peers.set(peer.key, peer)
       session.attach(this)
@@ -138,7 +146,7 @@ export class Fetch implements SessionListener {
     this.fail(err)
   }
 
-  onBlock (session: PeerSession, cid: CID, bytes: Uint8Array): void {
+  onBlock (session: PeerSession, cid: CID, bytes: Block): void {
     const peer = this.peers.get(session.key)
     const chunk = this.chunks.get(cid.toString())
     if (this.finished || peer === undefined || chunk === undefined || chunk.state !== 'requested') {
@@ -279,13 +287,21 @@ export class Fetch implements SessionListener {
     }
   }
 
-  private async store (peer: FetchPeer, chunk: Chunk, bytes: Uint8Array): Promise<void> {
+  private async store (peer: FetchPeer, chunk: Chunk, bytes: Block): Promise<void> {
     try {
-      await this.sink.put(chunk.cid, bytes, { signal: this.signal })
+      if (bytes instanceof Uint8Array) {
+        await this.sink.put(chunk.cid, bytes, { signal: this.signal })
+      } else if (this.sink.putPieces !== undefined) {
+        await this.sink.putPieces(chunk.cid, bytes, { signal: this.signal })
+      } else {
+        await this.sink.put(chunk.cid, bytes.subarray(), { signal: this.signal })
+      }
       if (this.finished) {
         return
       }
-      this.follow(chunk.cid, bytes)
+      if (this.links !== undefined) {
+        this.follow(chunk.cid, bytes instanceof Uint8Array ? bytes : bytes.subarray())
+      }
       chunk.state = 'done'
       this.done++
       this.emit(() => new CustomProgressEvent('exchange:fetch:chunk', { cid: chunk.cid, peer: peer.key, bytes: bytes.byteLength, progress: this.progress() }))
@@ -463,6 +479,7 @@ export class Fetch implements SessionListener {
         const cap = Math.max(1, Math.min(maxWindow, Math.floor(MAX_WINDOW_BYTES / meanBlock)))
         peer.window = Math.max(2, Math.min(cap, Math.ceil(peer.rate * WINDOW_SECONDS / meanBlock)))
       }
+      this.ctx.log('TRACE tick window %d rate %d out %d storing %d buffered %d done %d/%d', peer.window, Math.round(peer.rate), peer.outstanding.size, peer.storing, this.bufferedBytes, this.done, this.chunks.size)
     }
     this.pump()
   }
@@ -516,8 +533,12 @@ export class Fetch implements SessionListener {
     this.finished = true
     clearInterval(this.ticker)
     this.options.signal?.removeEventListener('abort', this.onAbort)
+    const now = Date.now()
     for (const peer of this.peers.values()) {
       peer.session.detach(this)
+      if (peer.dropped === undefined && peer.stalls === 0 && peer.rate > 0) {
+        peer.session.learned = { window: peer.window, rate: peer.rate, at: now }
+      }
     }
   }
 

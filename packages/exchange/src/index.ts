@@ -34,7 +34,7 @@ import type { ChunkExchange, ChunkExchangeComponents, ChunkExchangeInit } from '
 
 export type * from './types.js'
 export type { PeerPenalty } from './penalties.js'
-export type { Entry, WireLimits } from './wire.js'
+export type { Block, Entry, WireLimits } from './wire.js'
 export { encodeMessage, decodeMessage, FrameReader, WIRE_LIMITS } from './wire.js'
 export { blockMatches, isVerifiable } from './verify.js'
 export * from './errors.js'

@@ -15,13 +15,13 @@ import { MessageDecodeError, ProtocolViolationError } from './errors.js'
 import type { PeerPenalties } from './penalties.js'
 import { blockMatches } from './verify.js'
 import { decodeMessage, encodeMessage, FrameReader } from './wire.js'
-import type { Entry } from './wire.js'
+import type { Block, Entry } from './wire.js'
 import type { Counters } from './counters.js'
 
 /** A fetch using a session. */
 export interface SessionListener {
   /** A verified block this listener wanted. */
-  onBlock(session: PeerSession, cid: CID, bytes: Uint8Array): void
+  onBlock(session: PeerSession, cid: CID, bytes: Block): void
   /** The peer does not hold (or will not serve) a CID this listener wanted. */
   onMissing(session: PeerSession, cid: CID): void
   /** The session is gone; every want the listener had at it is void. */
@@ -68,6 +68,12 @@ export class PeerSession {
   private flushQueued = false
   private idleTimer?: ReturnType<typeof setTimeout>
   private closedWith?: Error
+  /**
+   * What the last fetch learned of this peer (its window and rate, and when):
+   * the next fetch starts there instead of at the initial window, so a run
+   * of short fetches (sync's apply batches) does not ramp up from cold each time.
+   */
+  learned?: { window: number, rate: number, at: number }
 
   constructor (peer: PeerId, deps: SessionDeps) {
     this.peer = peer
@@ -232,7 +238,7 @@ export class PeerSession {
   }
 
   /** Hands a verified block to the fetches that wanted it, or faults the peer for a wrong one. */
-  private accept (want: Want, cid: CID, bytes: Uint8Array, matches: boolean): void {
+  private accept (want: Want, cid: CID, bytes: Block, matches: boolean): void {
     if (this.closedWith !== undefined) {
       return
     }

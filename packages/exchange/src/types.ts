@@ -5,6 +5,7 @@ import type { AbortOptions, ProgressEvent, ProgressOptions } from '@homecloud/in
 import type { PeerId, Stream, StreamHandler, StreamHandlerOptions } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import type { PeerPenalty } from './penalties.js'
+import type { Uint8ArrayList } from 'uint8arraylist'
 
 /** Where served blocks come from. Must return verified bytes (the store re-hashes file-backed chunks). */
 export interface ChunkSource {
@@ -15,6 +16,12 @@ export interface ChunkSource {
 export interface ChunkSink {
   has(cid: CID, options?: AbortOptions): Promise<boolean>
   put(cid: CID, bytes: Uint8Array, options?: AbortOptions): Promise<void>
+  /**
+   * `put` for a block that arrived in pieces (a big one usually does): with it
+   * the exchange hands the pieces over as they are; without it they are joined
+   * into one array (a copy of the block) for `put`.
+   */
+  putPieces?(cid: CID, pieces: Uint8ArrayList, options?: AbortOptions): Promise<void>
   get?(cid: CID, options?: AbortOptions): Promise<Uint8Array | undefined>
 }
 

@@ -3,6 +3,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { CID } from 'multiformats/cid'
+import type { Block } from './wire.js'
 
 /** Multihash code of sha2-256, the only hash chunks and DAG nodes use here. */
 export const SHA2_256 = 0x12
@@ -13,10 +14,22 @@ export function isVerifiable (cid: CID): boolean {
 }
 
 /**
- * Does `bytes` hash to the digest in `cid`? node:crypto's one-shot hash on the
- * calling thread: measured here, WebCrypto's "async" digest cost the event
- * loop more (it copies the input) than hashing in place.
+ * Does `bytes` (one array or the pieces a block arrived in) hash to the digest
+ * in `cid`? node:crypto on the calling thread: measured here, WebCrypto's
+ * "async" digest cost the event loop more (it copies the input) than hashing
+ * in place.
  */
-export function blockMatches (cid: CID, bytes: Uint8Array): boolean {
-  return isVerifiable(cid) && createHash('sha256').update(bytes).digest().equals(cid.multihash.digest)
+export function blockMatches (cid: CID, bytes: Block): boolean {
+  if (!isVerifiable(cid)) {
+    return false
+  }
+  const hash = createHash('sha256')
+  if (bytes instanceof Uint8Array) {
+    hash.update(bytes)
+  } else {
+    for (const piece of bytes) {
+      hash.update(piece)
+    }
+  }
+  return hash.digest().equals(cid.multihash.digest)
 }

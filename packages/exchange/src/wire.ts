@@ -24,8 +24,14 @@ import { MessageDecodeError } from './errors.js'
 export type Entry =
   | { type: 'want', cid: CID }
   | { type: 'cancel', cid: CID }
-  | { type: 'block', cid: CID, bytes: Uint8Array }
+  | { type: 'block', cid: CID, bytes: Block }
   | { type: 'missing', cid: CID }
+
+/**
+ * A block's bytes: one array, or the pieces it arrived in (a big message is
+ * not joined into one buffer: the consumers hash and write pieces as they are).
+ */
+export type Block = Uint8Array | Uint8ArrayList
 
 export interface WireLimits {
   /** Largest message body. */
@@ -99,7 +105,7 @@ export function encodeMessage (entries: readonly Entry[], limits: Readonly<WireL
   if (entries.length > limits.maxEntries) {
     throw new LimitExceededError(`a message holds at most ${limits.maxEntries} entries, got ${entries.length}`)
   }
-  const parts: Uint8Array[] = []
+  const parts: Block[] = []
   let header = new Uint8Array(256)
   let used = 0
   let bodyLength = 0
@@ -142,12 +148,34 @@ export function encodeMessage (entries: readonly Entry[], limits: Readonly<WireL
   return new Uint8ArrayList(prefix, ...parts)
 }
 
+/**
+ * Reads byte `i` of a list in pieces. Header bytes are read front to back, so
+ * the piece of the last read is where the search starts: linear in the body,
+ * not in bytes × pieces.
+ */
+function byteReader (body: Uint8ArrayList): (i: number) => number {
+  const pieces = [...body]
+  let index = 0
+  let start = 0
+  return (i) => {
+    if (i < start) {
+      index = 0
+      start = 0
+    }
+    while (i >= start + pieces[index].byteLength) {
+      start += pieces[index].byteLength
+      index++
+    }
+    return pieces[index][i - start]
+  }
+}
+
 /** Decodes one message body (without its length prefix). Throws only `MessageDecodeError`. */
-export function decodeMessage (body: Uint8Array, limits: Readonly<WireLimits> = WIRE_LIMITS): Entry[] {
+export function decodeMessage (body: Uint8Array | Uint8ArrayList, limits: Readonly<WireLimits> = WIRE_LIMITS): Entry[] {
   if (body.byteLength > limits.maxMessageBytes) {
     throw new MessageDecodeError(`message of ${body.byteLength} bytes is over the ${limits.maxMessageBytes}-byte limit`)
   }
-  const get = (i: number): number => body[i]
+  const get = body instanceof Uint8Array ? (i: number): number => body[i] : byteReader(body)
   const entries: Entry[] = []
   let offset = 0
   const need = (n: number, what: string): void => {
@@ -167,7 +195,7 @@ export function decodeMessage (body: Uint8Array, limits: Readonly<WireLimits> = 
     if (entries.length === limits.maxEntries) {
       throw new MessageDecodeError(`message has more than ${limits.maxEntries} entries`)
     }
-    const tag = body[offset++]
+    const tag = get(offset++)
     if (tag < TAG_WANT || tag > TAG_MISSING) {
       throw new MessageDecodeError(`unknown entry tag ${tag}`)
     }
@@ -184,7 +212,7 @@ export function decodeMessage (body: Uint8Array, limits: Readonly<WireLimits> = 
         throw new MessageDecodeError(`block of ${blockLength} bytes is over the ${limits.maxBlockBytes}-byte limit`)
       }
       need(blockLength, 'a block')
-      entries.push({ type: 'block', cid, bytes: body.subarray(offset, offset + blockLength) })
+      entries.push({ type: 'block', cid, bytes: body instanceof Uint8Array ? body.subarray(offset, offset + blockLength) : body.sublist(offset, offset + blockLength) })
       offset += blockLength
     } else {
       entries.push({ type: tag === TAG_WANT ? 'want' : tag === TAG_CANCEL ? 'cancel' : 'missing', cid })
@@ -203,11 +231,18 @@ function parseCid (bytes: Uint8Array): CID {
 }
 
 /**
- * Message bodies at least this big (blocks) are copied into a buffer of their
- * own: a block a sink keeps then pins only its own bytes, never the
- * connection's read buffers around it.
+ * Message bodies at least this big (blocks) are kept in the pieces they
+ * arrived in rather than joined: no copy of every block. The pieces are the
+ * connection's decrypted frames (each its own buffer of at most 64 KiB), so a
+ * kept block pins at most a frame's worth of bytes beyond its own at each end.
  */
 export const OWNED_BODY_BYTES = 64 * 1024
+
+/**
+ * A big body in more pieces than this (a peer sending tiny frames) is joined
+ * after all, so decoding stays linear in its size.
+ */
+export const MAX_BODY_PIECES = 256
 
 /**
  * Splits a byte stream into message bodies. Buffers at most one message (the
@@ -227,9 +262,9 @@ export class FrameReader {
   }
 
   /** Appends received bytes and returns every message body now complete. Throws only `MessageDecodeError`. */
-  push (data: Uint8Array | Uint8ArrayList): Uint8Array[] {
+  push (data: Uint8Array | Uint8ArrayList): Array<Uint8Array | Uint8ArrayList> {
     this.buffer.append(data)
-    const bodies: Uint8Array[] = []
+    const bodies: Array<Uint8Array | Uint8ArrayList> = []
     const get = (i: number): number => this.buffer.get(i)
     while (this.buffer.byteLength > 0) {
       const prefix = readVarint(get, this.buffer.byteLength, 0)
@@ -243,20 +278,20 @@ export class FrameReader {
       if (this.buffer.byteLength < end) {
         break
       }
-      bodies.push(prefix.value >= OWNED_BODY_BYTES ? this.copyOut(prefix.size, end) : this.buffer.subarray(prefix.size, end))
+      bodies.push(prefix.value >= OWNED_BODY_BYTES ? this.bigBody(prefix.size, end) : this.buffer.subarray(prefix.size, end))
       this.buffer.consume(end)
     }
     return bodies
   }
 
-  private copyOut (start: number, end: number): Uint8Array {
-    // allocUnsafeSlow: never from the shared pool, the ArrayBuffer is exactly this body
-    const body = Buffer.allocUnsafeSlow(end - start)
-    let offset = 0
-    for (const piece of this.buffer.sublist(start, end)) {
-      body.set(piece, offset)
-      offset += piece.byteLength
+  private bigBody (start: number, end: number): Uint8Array | Uint8ArrayList {
+    const list = this.buffer.sublist(start, end)
+    let pieces = 0
+    for (const _ of list) {
+      if (++pieces > MAX_BODY_PIECES) {
+        return list.subarray()
+      }
     }
-    return body
+    return list
   }
 }

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { LimitExceededError } from '@homecloud/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
-import { decodeMessage, encodeMessage, FrameReader, MAX_BLOCK_BYTES, MessageDecodeError, WIRE_LIMITS } from '../src/index.js'
+import { blockMatches, decodeMessage, encodeMessage, FrameReader, MAX_BLOCK_BYTES, MessageDecodeError, WIRE_LIMITS } from '../src/index.js'
 import type { Entry, WireLimits } from '../src/index.js'
 import { cidOf, makeChunks } from './helpers.js'
 
@@ -40,7 +40,7 @@ describe('wire format', () => {
       assert.equal(entry.type, entries[i].type)
       assert.ok(entry.cid.equals(entries[i].cid))
       if (entry.type === 'block') {
-        assert.deepEqual(Buffer.from(entry.bytes), Buffer.from((entries[i] as { bytes: Uint8Array }).bytes))
+        assert.deepEqual(Buffer.from(entry.bytes.subarray()), Buffer.from((entries[i] as { bytes: Uint8Array }).bytes))
       }
     })
   })
@@ -54,6 +54,34 @@ describe('wire format', () => {
       const bodies = [...reader.push(all.subarray(0, split)), ...reader.push(all.subarray(split))]
       assert.equal(bodies.length, 2, `split at ${split}`)
       assert.equal(decodeMessage(bodies[1])[0].type, 'want')
+    }
+  })
+
+  it('keeps a big message in the pieces it arrived in, unless there are too many of them', () => {
+    const big = makeChunks(3, 100_000)
+    const message = encodeMessage([
+      ...big.map(({ cid, bytes }) => ({ type: 'block' as const, cid, bytes })),
+      { type: 'missing', cid: a.cid }
+    ]).subarray()
+    for (const [pieceBytes, joined] of [[10_000, false], [1000, true]] as const) {
+      const reader = new FrameReader()
+      const bodies: Array<Uint8Array | Uint8ArrayList> = []
+      for (let at = 0; at < message.length; at += pieceBytes) {
+        // each piece a buffer of its own, as a connection's decrypted frames are
+        bodies.push(...reader.push(Uint8Array.from(message.subarray(at, at + pieceBytes))))
+      }
+      assert.equal(bodies.length, 1)
+      assert.equal(bodies[0] instanceof Uint8Array, joined, `${pieceBytes}-byte pieces`)
+      const entries = decodeMessage(bodies[0])
+      assert.deepEqual(entries.map(e => e.type), ['block', 'block', 'block', 'missing'])
+      entries.slice(0, 3).forEach((entry, i) => {
+        assert.ok(entry.type === 'block' && entry.cid.equals(big[i].cid))
+        assert.equal(entry.bytes instanceof Uint8Array, joined)
+        assert.ok(blockMatches(big[i].cid, entry.bytes), 'hashed over its pieces')
+        assert.ok(!blockMatches(big[(i + 1) % 3].cid, entry.bytes))
+        assert.deepEqual(Buffer.from(entry.bytes.subarray()), Buffer.from(big[i].bytes))
+      })
+      assert.ok(entries[3].cid.equals(a.cid))
     }
   })
 
@@ -119,6 +147,21 @@ describe('wire format', () => {
           const piece = 1 + int(700)
           for (const body of reader.push(new Uint8ArrayList(input.subarray(offset, offset + piece)))) {
             assert.ok(body.byteLength <= cap, 'a message body never exceeds the cap')
+            // the same body in pieces (as big bodies are kept) decodes the same, or fails the same
+            const flat = body.subarray()
+            const pieces = new Uint8ArrayList()
+            for (let at = 0, n = 0; at < flat.length; at += n) {
+              n = 1 + int(300)
+              pieces.append(Uint8Array.from(flat.subarray(at, at + n)))
+            }
+            const outcome = (b: Uint8Array | Uint8ArrayList): unknown => {
+              try {
+                return decodeMessage(b, limits).map(e => [e.type, e.cid.toString(), e.type === 'block' ? Buffer.from(e.bytes.subarray()).toString('hex') : ''])
+              } catch (err) {
+                return err instanceof MessageDecodeError ? err.message : err
+              }
+            }
+            assert.deepEqual(outcome(pieces), outcome(flat))
             decodeMessage(body, limits)
             decodedOk++
           }

@@ -3,7 +3,9 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_TCP_LISTEN, DEFAULT_WS_LISTEN, MAX_CONFIG_ADDRESSES, MAX_NAME_LENGTH } from './constants.js'
 import { parsePublicAddressRanges } from './address-ranges.js'
 import { resolveLimits, type DeviceLimits } from './limits.js'
+import { DEFAULT_STUN_PORT } from './stun-server.js'
 import { resolveSwarmConfig } from './swarm-wiring.js'
+import { parseStunServers } from './webrtc.js'
 import type { DeviceServices, HomecloudNodeConfig, SwarmTuning } from './types.js'
 import type { PrivateKey } from '@libp2p/interface'
 
@@ -15,7 +17,9 @@ export const DEFAULT_SERVICES: Readonly<DeviceServices> = Object.freeze({
   autonat: true,
   relayServer: 'auto',
   dcutr: true,
-  websockets: true
+  websockets: true,
+  webrtc: true,
+  stunServer: false
 })
 
 const DHT_MODES: ReadonlyArray<DeviceServices['dht']> = ['auto', 'server', 'client', 'off']
@@ -32,6 +36,10 @@ export interface ResolvedConfig {
   /** Bootstrap peers, each with its `/p2p/<id>`. */
   bootstrap: Multiaddr[]
   services: DeviceServices
+  /** `stun:HOST:PORT` URLs (`config.stunServers`). */
+  stunServers: string[]
+  /** UDP port of the device's STUN server (`config.stunServerPort`). */
+  stunServerPort: number
   limits: DeviceLimits
   start: boolean
   swarmDatastorePath?: string
@@ -87,6 +95,8 @@ export function resolveConfig (config: HomecloudNodeConfig): ResolvedConfig {
     publicAddressRanges: parsePublicAddressRanges(config.publicAddressRanges ?? []),
     bootstrap,
     services,
+    stunServers: parseStunServers(config.stunServers ?? []),
+    stunServerPort: resolveStunPort(config.stunServerPort),
     limits: resolveLimits(config.limits),
     start: config.start ?? true,
     ...resolveSwarmConfig(config, services)
@@ -134,6 +144,14 @@ function resolveServices (overrides: Partial<DeviceServices> = {}): DeviceServic
   }
 
   return services
+}
+
+function resolveStunPort (port: unknown): number {
+  if (port === undefined) return DEFAULT_STUN_PORT
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidParametersError(`config.stunServerPort must be a port number (0-65535), got ${String(port)}`)
+  }
+  return port
 }
 
 function parseAddresses (field: string, value: unknown): Multiaddr[] {

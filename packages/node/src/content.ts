@@ -18,8 +18,8 @@ import { parseMultiaddr } from './config.js'
 import { FIND_PROVIDERS_TIMEOUT_MS, GET_BATCH_CHUNKS, GET_DIAL_TIMEOUT_MS, LOG_SCOPE, MAX_PROVIDERS, PROVIDE_TIMEOUT_MS } from './constants.js'
 import { DialFailedError, NodeNotStartedError, NoProvidersError, OutputExistsError } from './errors.js'
 import { SERVICE } from './libp2p-options.js'
-import { PartialOutput, settleFile, syncDirectory, type Placement } from './partial-output.js'
-import { fileLeaves, isLeaf, walkTree, type GetBlock } from './unixfs-tree.js'
+import { applyMeta, PartialOutput, settleFile, syncDirectory, type Placement } from './partial-output.js'
+import { fileLeaves, isLeaf, walkTree, type EntryMeta, type GetBlock } from './unixfs-tree.js'
 import type {
   AddContentResult, BlocksApi, ContentOptions, ContentProgress, DeviceContentApi, GetContentOptions, GetContentResult
 } from './content-types.js'
@@ -235,8 +235,10 @@ export class DeviceContent implements DeviceContentApi {
     }
     if (await exists(output)) throw new OutputExistsError(`${output} already exists: choose another output (get never overwrites)`)
 
+    log('get %c into %s', root, output)
     emit(options, { phase: 'providers', bytes: 0, chunks: 0 })
     const peers = from.length > 0 ? await this.dialAll(from, options) : await this.findProviders(root, options)
+    log('get %c: fetching from %d peers', root, peers.length)
     const wasPinned = await store.isPinned(root)
     // pinned first, so a gc during the get (or before a rerun) keeps the DAG nodes already fetched
     if (!wasPinned) await store.pin(root)
@@ -305,7 +307,8 @@ export class DeviceContent implements DeviceContentApi {
     const partialRoot = partialPathFor(output, root)
     const partial = new PartialOutput({
       root: partialRoot,
-      localCopy: async (cid, o) => store.get(cid, o).catch(notFoundToUndefined),
+      // has() first: a miss (the usual answer on a fresh get) then costs no error and its stack trace
+      localCopy: async (cid, o) => await store.has(cid, o) ? store.get(cid, o).catch(notFoundToUndefined) : undefined,
       onChunk: (chunk) => {
         done[chunk.reused ? 'reusedChunks' : 'receivedChunks'] += chunk.places
         done[chunk.reused ? 'reusedBytes' : 'receivedBytes'] += chunk.bytes
@@ -354,9 +357,18 @@ export class DeviceContent implements DeviceContentApi {
     log('get %c: all chunks in place, making them durable', root)
     // 4. durable, then in place, then indexed (D7)
     emit(options, { ...progress(), phase: 'finish' })
+    // directories with a mode or mtime last, deepest first: their mtime holds only once nothing in them changes
+    const withMeta: Array<{ path: string, meta: EntryMeta }> = []
     for await (const entry of walkTree(getBlock, root, options)) {
-      if (entry.kind === 'file') await settleFile(partial.pathOf(entry), entry.size)
-      else if (entry.kind === 'directory') await syncDirectory(partial.pathOf(entry))
+      const path = partial.pathOf(entry)
+      if (entry.kind === 'file') await settleFile(path, entry.size, entry.meta)
+      else if (entry.kind === 'symlink') await applyMeta(path, 'symlink', entry.meta)
+      else if (entry.meta !== undefined) withMeta.push({ path, meta: entry.meta })
+      else await syncDirectory(path)
+    }
+    for (const directory of withMeta.reverse()) {
+      await applyMeta(directory.path, 'directory', directory.meta)
+      await syncDirectory(directory.path)
     }
     if (await exists(output)) throw new OutputExistsError(`${output} appeared during the get; the result stays in ${partialRoot}`)
     await rename(partialRoot, output)

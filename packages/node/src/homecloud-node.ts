@@ -183,6 +183,8 @@ class Device implements HomecloudNode {
 
       await this.swarmWiring.start()
       await this.shareWiring.start()
+      // last: the shares must see these connections open to announce themselves on them
+      this.swarmWiring.dialMembers()
 
       if (this.startedAt == null) {
         this.startedAt = Date.now()

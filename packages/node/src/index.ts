@@ -45,6 +45,10 @@ export { DEFAULT_SERVICES, resolveConfig, parseMultiaddr, type ResolvedConfig } 
 export { PeerRecordGuard, PEER_RECORD_REJECTIONS, type PeerRecordGuardInit, type PeerRecordRejection, type PeerRecordVerdict, type PeerRecordStore } from './peer-record-guard.js'
 export { identifyPeerStore, withPeerRecordGuard } from './identify-guard.js'
 export { reachabilityOf, isRelayed } from './reachability.js'
+export { parseStunServers, stunUrl, IceServers, lazyWebRTC, MAX_STUN_SERVERS, WEBRTC_MAX_BUFFERED_AMOUNT, type LazyWebRTCInit, type WebRTCTransportHandle } from './webrtc.js'
+export { webrtcUpgrade, webrtcAddressFor, dialsFirst, type WebRTCUpgrade, type WebRTCUpgradeInit, type WebRTCUpgradeStats } from './webrtc-upgrade.js'
+export { StunServer, parseBindingRequest, bindingResponse, readXorMappedAddress, DEFAULT_STUN_PORT, MAX_STUN_REQUEST_BYTES, type StunServerInit, type StunServerStats } from './stun-server.js'
+export { stunService, queryStunPort, STUN_PROTOCOL, type StunService } from './stun-service.js'
 export { parsePublicAddressRanges, publicAddressRule, MAX_PUBLIC_ADDRESS_RANGES, type IsPublicAddress } from './address-ranges.js'
 export { NodeNotStartedError, DialFailedError, ListenError, InvalidParametersError, AbortError } from './errors.js'
 // content (issue 3): add, get, blocks
@@ -55,7 +59,11 @@ export { walkTree, fileLeaves, checkEntryName, type TreeEntry, type Leaf, type I
 export type { ServePolicy, PeerRate } from '@homecloud/exchange'
 export type { StoreStat, ChunkStore } from '@homecloud/store'
 export { familyRelayServer, FamilyRelayPolicy, RELAY_DEFAULT_DATA_LIMIT, RELAY_DEFAULT_DURATION_LIMIT_MS, type FamilyRelayInit } from './family-relay.js'
-export { DeviceSwarms, resolveSwarmConfig, type DeviceSwarmsInit } from './swarm-wiring.js'
+export { upnpRanges, UPNP_RANGES, type UpnpRangesInit, type UpnpRangesComponents, type UpnpRangesService } from './upnp-ranges.js'
+export {
+  DeviceSwarms, MemberRedial, MEMBER_REDIAL, redialDelay, resolveSwarmConfig, StaleMemberConnections, STALE_PROBE_PROTOCOL, STALE_PROBE_TIMEOUT_MS,
+  type DeviceSwarmsInit, type MemberRedialInit, type RedialLibp2p, type StaleMemberConnectionsInit
+} from './swarm-wiring.js'
 // the swarm package's shapes, for the HTTP layer and the CLI (which depend on this package only)
 export { renderInviteQr, JOIN_PROTOCOL, ROSTER_SYNC_PROTOCOL } from '@homecloud/swarm'
 export type {

@@ -21,6 +21,10 @@ import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, LOG_SCOPE, MDNS_SERVICE_TAG } 
 import { familyRelayServer } from './family-relay.js'
 import { withPeerRecordGuard } from './identify-guard.js'
 import { nodeAddresses, reachabilityOf } from './reachability.js'
+import { upnpRanges } from './upnp-ranges.js'
+import { stunService } from './stun-service.js'
+import { IceServers, lazyWebRTC, type WebRTCTransportHandle } from './webrtc.js'
+import { webrtcUpgrade } from './webrtc-upgrade.js'
 import type { ResolvedConfig } from './config.js'
 import type { PeerRecordGuard } from './peer-record-guard.js'
 import type { CircuitRelayServerComponents } from '@libp2p/circuit-relay-v2'
@@ -55,7 +59,9 @@ export const SERVICE = {
   relayServer: 'relay',
   dcutr: 'dcutr',
   addresses: 'nodeAddresses',
-  chunks: 'chunks'
+  chunks: 'chunks',
+  webrtcUpgrade: 'webrtcUpgrade',
+  stun: 'stun'
 } as const
 
 export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
@@ -110,7 +116,8 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
   }
 
   if (on.upnp) {
-    services[SERVICE.upnp] = uPnPNAT()
+    // uPnPNAT refuses a gateway whose external address is private; with public ranges the device maps by its own rule
+    services[SERVICE.upnp] = config.publicAddressRanges.length > 0 ? upnpRanges({ isPublic }) : uPnPNAT()
   }
 
   if (on.relayServer !== false) {
@@ -137,6 +144,16 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     services[SERVICE.dcutr] = dcutr()
   }
 
+  let webrtc: WebRTCTransportHandle | undefined
+  const ice = new IceServers(config.stunServers, init.isMember)
+  if (on.webrtc) {
+    services[SERVICE.webrtcUpgrade] = webrtcUpgrade({ ice, transport: () => webrtc, isMember: init.isMember })
+  }
+
+  if (on.stunServer) {
+    services[SERVICE.stun] = stunService({ port: config.stunServerPort })
+  }
+
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
 
   if (on.mdns) {
@@ -159,7 +176,9 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
       tcp({ maxConnections: limits.maxConnections }),
       ...(on.websockets ? [webSockets()] : []),
       // always on: a device behind NAT is reached through relays (D4)
-      circuitRelayTransport()
+      circuitRelayTransport(),
+      // hole punching from a relayed connection (issue 6); no `/webrtc` listener is needed to answer
+      ...(on.webrtc ? [lazyWebRTC({ ice }, (handle) => { webrtc = handle })] : [])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({

@@ -6,17 +6,17 @@
  * that hashes right where it should be.
  */
 import { constants } from 'node:fs'
-import { lstat, mkdir, open, readlink, symlink, type FileHandle } from 'node:fs/promises'
+import { chmod, lstat, lutimes, mkdir, open, readlink, symlink, utimes, type FileHandle } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { blockMatches } from '@homecloud/exchange'
 import { MAX_BLOCK_SIZE } from '@homecloud/store'
 import { logger } from '@libp2p/logger'
 import { GET_OPEN_FILES, LOG_SCOPE } from './constants.js'
 import { BadDagError, OutputExistsError } from './errors.js'
-import type { ChunkSink } from '@homecloud/exchange'
+import type { Block, ChunkSink } from '@homecloud/exchange'
 import type { AbortOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
-import type { TreeEntry } from './unixfs-tree.js'
+import type { EntryMeta, TreeEntry } from './unixfs-tree.js'
 
 const log = logger(`${LOG_SCOPE}:get`)
 
@@ -47,11 +47,26 @@ export interface PartialOutputInit {
 
 const FILE_FLAGS = constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW
 
+/** Missing files a writer remembers (see `absent`). */
+const MAX_ABSENT = 4096
+
+/**
+ * Bytes written to a file after which a background datasync starts: the disk
+ * writes while chunks still arrive, so the durable step at the end of a get
+ * (settleFile) finds little left to flush instead of the whole file (with a
+ * big page cache nothing else writes it back before then).
+ */
+export const SYNC_EVERY_BYTES = 32 * 1024 * 1024
+
 interface OpenFile {
   handle: FileHandle
   users: number
   /** Its size: taken at open, then kept by this writer (the only one), so `holds` needs no fstat. */
   size: number
+  /** Bytes written since the last background datasync started. */
+  unsynced: number
+  /** The background datasync running now, if any (one per file at a time). */
+  syncing?: Promise<void>
 }
 
 export class PartialOutput {
@@ -59,6 +74,12 @@ export class PartialOutput {
   private readonly init: PartialOutputInit
   private readonly files = new Map<string, OpenFile>()
   private readonly opening = new Map<string, Promise<void>>()
+  /**
+   * Files found missing and not created since (only this writer creates them):
+   * a fresh get checks every chunk before its file exists, one lstat each
+   * otherwise. Bounded: forgotten wholesale past MAX_ABSENT.
+   */
+  private readonly absent = new Set<string>()
 
   constructor (init: PartialOutputInit) {
     this.root = init.root
@@ -123,10 +144,11 @@ export class PartialOutput {
   }
 
   private async openFile (path: string): Promise<void> {
+    this.absent.delete(path)
     try {
       const handle = await open(path, FILE_FLAGS, 0o644)
       try {
-        this.files.set(path, { handle, users: 0, size: (await handle.stat()).size })
+        this.files.set(path, { handle, users: 0, size: (await handle.stat()).size, unsynced: 0 })
       } catch (err) {
         await handle.close()
         throw err
@@ -149,14 +171,25 @@ export class PartialOutput {
     }
   }
 
-  async write (placement: Placement, bytes: Uint8Array, cid: CID): Promise<void> {
-    if (placement.length !== undefined && bytes.length !== placement.length) {
-      throw new BadDagError(`chunk ${cid.toString()} has ${bytes.length} bytes; the DAG gives it ${placement.length} at ${placement.file}:${placement.offset}`)
+  /** Writes a chunk (one array, or the pieces it arrived in: one writev, no join) at its place. */
+  async write (placement: Placement, bytes: Block, cid: CID): Promise<void> {
+    const length = bytes.byteLength
+    if (placement.length !== undefined && length !== placement.length) {
+      throw new BadDagError(`chunk ${cid.toString()} has ${length} bytes; the DAG gives it ${placement.length} at ${placement.file}:${placement.offset}`)
     }
     await this.use(placement.file, async (handle, file) => {
-      const end = placement.offset + bytes.length
-      for (let done = 0; done < bytes.length;) {
-        const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, placement.offset + done)
+      const end = placement.offset + length
+      let done = 0
+      let flat: Uint8Array
+      if (bytes instanceof Uint8Array) {
+        flat = bytes
+      } else {
+        done = (await handle.writev([...bytes], placement.offset)).bytesWritten
+        // a short writev (rare) goes on from where it stopped, joined
+        flat = done < length ? bytes.subarray() : new Uint8Array(0)
+      }
+      while (done < length) {
+        const { bytesWritten } = await handle.write(flat, done, length - done, placement.offset + done)
         done += bytesWritten
       }
       file.size = Math.max(file.size, end)
@@ -165,14 +198,38 @@ export class PartialOutput {
         await handle.truncate(end)
         file.size = end
       }
+      file.unsynced += length
+      if (file.unsynced >= SYNC_EVERY_BYTES && file.syncing === undefined) this.syncInBackground(file)
+    })
+  }
+
+  /**
+   * Starts a datasync that nobody awaits: it holds the file open (a user) until
+   * it ends. A failure is only logged: settleFile's datasync, which the get
+   * awaits, reports it.
+   */
+  private syncInBackground (file: OpenFile): void {
+    file.unsynced = 0
+    file.users++
+    file.syncing = file.handle.datasync().catch((err: unknown) => { log('background datasync failed - %e', err) }).finally(() => {
+      file.syncing = undefined
+      file.users--
     })
   }
 
   /** Do the bytes at `placement` already hash to `cid`? (a resumed get) */
   async holds (placement: Placement, cid: CID): Promise<boolean> {
     // past the end of the file (the usual case: a fresh get checks each chunk before it arrives) without a syscall
+    if (this.absent.has(placement.file)) return false
     const size = this.files.get(placement.file)?.size ?? (await lstat(placement.file).catch(() => undefined))?.size
-    if (size === undefined) return false
+    if (size === undefined) {
+      // unless it is being created right now: then it is not absent for long
+      if (!this.files.has(placement.file) && !this.opening.has(placement.file)) {
+        if (this.absent.size >= MAX_ABSENT) this.absent.clear()
+        this.absent.add(placement.file)
+      }
+      return false
+    }
     const length = placement.length ?? size - placement.offset
     if (placement.offset + length > size || length < 0 || length > MAX_BLOCK_SIZE) return false
     return this.use(placement.file, async handle => {
@@ -198,6 +255,11 @@ export class PartialOutput {
       return entry.places
     }
     const bytesOf = (places: Placement[], length: number): number => places.reduce((sum, p) => sum + (p.length ?? length), 0)
+    const put = async (cid: CID, bytes: Block): Promise<void> => {
+      const places = placesOf(cid)
+      for (const place of places) await this.write(place, bytes, cid)
+      this.init.onChunk({ places: places.length, bytes: bytesOf(places, bytes.byteLength), reused: false })
+    }
     return {
       has: async (cid, options) => {
         const places = placesOf(cid)
@@ -220,25 +282,26 @@ export class PartialOutput {
         this.init.onChunk({ places: places.length, bytes: bytesOf(places, length), reused: true })
         return true
       },
-      put: async (cid, bytes) => {
-        const places = placesOf(cid)
-        for (const place of places) await this.write(place, bytes, cid)
-        this.init.onChunk({ places: places.length, bytes: bytesOf(places, bytes.length), reused: false })
-      }
+      put: async (cid, bytes) => { await put(cid, bytes) },
+      putPieces: async (cid, pieces) => { await put(cid, pieces) }
     }
   }
 
   /** Closes every file the writer holds open. */
   async close (): Promise<void> {
     await Promise.allSettled([...this.opening.values()])
+    await Promise.allSettled([...this.files.values()].map(async file => file.syncing))
     const files = [...this.files.values()]
     this.files.clear()
     await Promise.all(files.map(async file => file.handle.close().catch((err: unknown) => { log('closing a partial file failed - %e', err) })))
   }
 }
 
-/** Makes a file's size right (a partial file from an earlier run may be longer) and its bytes durable. */
-export async function settleFile (path: string, size: number | undefined): Promise<void> {
+/**
+ * Makes a file's size right (a partial file from an earlier run may be
+ * longer), gives it the DAG's mode and mtime, and makes it durable.
+ */
+export async function settleFile (path: string, size: number | undefined, meta?: EntryMeta): Promise<void> {
   const handle = await open(path, constants.O_RDWR | constants.O_NOFOLLOW)
   try {
     const actual = (await handle.stat()).size
@@ -246,10 +309,30 @@ export async function settleFile (path: string, size: number | undefined): Promi
       if (actual < size) throw new BadDagError(`${path} has ${actual} bytes after the get; the DAG says ${size}`)
       await handle.truncate(size)
     }
-    await handle.datasync()
+    // the owner keeps read and write: this device indexes, serves and may resume what it got
+    if (meta?.mode !== undefined) await handle.chmod(meta.mode | 0o600)
+    if (meta?.mtime !== undefined) await handle.utimes(new Date(), meta.mtime)
+    // metadata changed: a full sync, so the mode and mtime are as durable as the bytes
+    await (meta === undefined ? handle.datasync() : handle.sync())
   } finally {
     await handle.close()
   }
+}
+
+/**
+ * The DAG's mode and mtime on a directory (after everything in it is written:
+ * creating an entry changes a directory's mtime) or a symlink (its own times,
+ * never its target's; a symlink has no mode of its own on Linux).
+ */
+export async function applyMeta (path: string, kind: 'directory' | 'symlink', meta: EntryMeta | undefined): Promise<void> {
+  if (meta === undefined) return
+  if (kind === 'symlink') {
+    if (meta.mtime !== undefined) await lutimes(path, new Date(), meta.mtime)
+    return
+  }
+  // the owner keeps full access: the get still lists and indexes the folder
+  if (meta.mode !== undefined) await chmod(path, meta.mode | 0o700)
+  if (meta.mtime !== undefined) await utimes(path, new Date(), meta.mtime)
 }
 
 /** fsync of a directory: its entries (a created file, a rename) survive a power loss. */

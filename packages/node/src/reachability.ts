@@ -4,8 +4,19 @@ import type { Reachability } from '@homecloud/interface'
 import type { AddressManager, NodeAddress } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
-/** Does the address go through a circuit relay? */
+/**
+ * Does traffic to the address go through a circuit relay? A WebRTC address
+ * (`…/p2p-circuit/webrtc/p2p/<peer>`) uses the relay only to set up a direct
+ * connection, so it does not.
+ */
 export function isRelayed (ma: Multiaddr): boolean {
+  const names = ma.getComponents().map(c => c.name)
+  const circuit = names.lastIndexOf('p2p-circuit')
+  return circuit !== -1 && !names.includes('webrtc', circuit)
+}
+
+/** Is the address reached through a relay at all, even just for signalling? (a device's own relay and WebRTC addresses) */
+function viaRelay (ma: Multiaddr): boolean {
   return ma.getComponents().some(c => c.name === 'p2p-circuit')
 }
 
@@ -27,7 +38,7 @@ export function reachabilityOf (addresses: ReadonlyArray<Pick<NodeAddress, 'mult
     return 'unknown'
   }
 
-  const candidates = addresses.filter(a => !isRelayed(a.multiaddr) && isPublic(a.multiaddr))
+  const candidates = addresses.filter(a => !viaRelay(a.multiaddr) && isPublic(a.multiaddr))
 
   if (candidates.some(a => a.verified)) {
     return 'public'

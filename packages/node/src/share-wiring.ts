@@ -114,8 +114,9 @@ export class DeviceShares {
       pin: async (...args) => content.store.pin(...args),
       unpin: async (...args) => content.store.unpin(...args),
       indexFile: async (...args) => content.store.indexFile(...args),
-      gc: async (...args) => content.store.gc(...args)
-    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc'>
+      gc: async (...args) => content.store.gc(...args),
+      chunkFile: async (...args) => content.store.chunkFile(...args)
+    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'>
     this.service = shareService(serviceInit)({
       peerId: libp2p.peerId,
       privateKey,

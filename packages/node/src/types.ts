@@ -27,6 +27,13 @@ export interface DeviceServices {
   dcutr: boolean
   /** A WebSockets listener next to TCP. */
   websockets: boolean
+  /**
+   * WebRTC private-to-private: relayed member connections are upgraded to direct ones (hole
+   * punching). Runs without it, with a log line, where its native module cannot load.
+   */
+  webrtc: boolean
+  /** Serve STUN (UDP, `stunServerPort`) to members for their WebRTC hole punching; for public devices. */
+  stunServer: boolean
 }
 
 /** Everything `createHomecloudNode` needs; apps/homecloud reads it from the repo and the command line. */
@@ -50,6 +57,13 @@ export interface HomecloudNodeConfig {
   publicAddressRanges?: string[]
   /** Peers to dial at start; empty by default (no public bootstrap list, D3). */
   bootstrap?: string[]
+  /**
+   * STUN servers for WebRTC (`HOST:PORT`), on top of those learned from members that run one.
+   * Empty by default: never libp2p's public defaults.
+   */
+  stunServers?: string[]
+  /** UDP port of this device's STUN server when `services.stunServer` is on (default 3478). */
+  stunServerPort?: number
   services?: Partial<DeviceServices>
   limits?: Partial<DeviceLimits>
   /** Start the device before `createHomecloudNode` returns (like `createLibp2p`); default true. */

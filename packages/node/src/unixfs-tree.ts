@@ -16,11 +16,19 @@ import type { CID } from 'multiformats/cid'
 /** Reads a block that must be in the local store (the DAG nodes were fetched first). */
 export type GetBlock = (cid: CID, options?: AbortOptions) => Promise<Uint8Array>
 
+/** UnixFS metadata a node carries, each part only when the DAG has it. */
+export interface EntryMeta {
+  /** Permission bits, 0o777 at most: set-id and sticky bits from a peer are dropped. */
+  mode?: number
+  /** Modification time in seconds since the epoch (with its fraction). */
+  mtime?: number
+}
+
 export type TreeEntry =
-  | { kind: 'directory', path: string[], cid: CID }
+  | { kind: 'directory', path: string[], cid: CID, meta?: EntryMeta }
   /** `size` is unknown only for a root that is a raw block (a one-chunk file): its length is what arrives. */
-  | { kind: 'file', path: string[], cid: CID, size?: number }
-  | { kind: 'symlink', path: string[], cid: CID, target: string }
+  | { kind: 'file', path: string[], cid: CID, size?: number, meta?: EntryMeta }
+  | { kind: 'symlink', path: string[], cid: CID, target: string, meta?: EntryMeta }
 
 /** A raw chunk of a file at its offset; `length` is unknown only for a raw root. */
 export interface Leaf {
@@ -77,6 +85,29 @@ function describe (path: string[]): string {
   return path.length === 0 ? 'the root' : JSON.stringify(path.join('/'))
 }
 
+/** Seconds either side of the epoch an mtime may be (year ±33,000: what a filesystem can hold). */
+const MAX_MTIME_SECONDS = 2 ** 40
+
+/**
+ * The mode and mtime of a node, checked. ipfs-unixfs reports its default mode
+ * (0644 / 0755) when a node has none, so only another mode counts as set: a
+ * node that names the default gets what `get` creates anyway.
+ */
+function metaOf (unixfs: UnixFS, path: string[]): EntryMeta | undefined {
+  const meta: EntryMeta = {}
+  const defaultMode = unixfs.isDirectory() ? 0o755 : 0o644
+  if (unixfs.type !== 'symlink' && unixfs.mode !== undefined && unixfs.mode !== defaultMode) meta.mode = unixfs.mode & 0o777
+  if (unixfs.mtime !== undefined) {
+    const secs = Number(unixfs.mtime.secs)
+    const nsecs = unixfs.mtime.nsecs ?? 0
+    if (!Number.isSafeInteger(secs) || Math.abs(secs) > MAX_MTIME_SECONDS || !Number.isInteger(nsecs) || nsecs < 0 || nsecs >= 1e9) {
+      throw new BadDagError(`${describe(path)} has an impossible mtime (${unixfs.mtime.secs.toString()} s, ${nsecs} ns)`)
+    }
+    meta.mtime = secs + nsecs / 1e9
+  }
+  return meta.mode === undefined && meta.mtime === undefined ? undefined : meta
+}
+
 /**
  * The entries of the tree at `root`, parents before children, children in
  * name order. Throws BadDagError / UnsafeNameError on anything it will not
@@ -98,7 +129,7 @@ export async function * walkTree (getBlock: GetBlock, root: CID, options: AbortO
     switch (unixfs.type) {
       case 'file':
       case 'raw':
-        yield { kind: 'file', path, cid, size: toSize(unixfs.fileSize(), describe(path)) }
+        yield { kind: 'file', path, cid, size: toSize(unixfs.fileSize(), describe(path)), meta: metaOf(unixfs, path) }
         break
       case 'symlink': {
         let target: string
@@ -108,7 +139,7 @@ export async function * walkTree (getBlock: GetBlock, root: CID, options: AbortO
           throw new BadDagError(`symlink ${describe(path)} has a target that is not UTF-8`, { cause: err })
         }
         if (target === '' || target.includes('\0')) throw new BadDagError(`symlink ${describe(path)} has an empty target or one with NUL`)
-        yield { kind: 'symlink', path, cid, target }
+        yield { kind: 'symlink', path, cid, target, meta: metaOf(unixfs, path) }
         break
       }
       case 'directory': {
@@ -122,7 +153,7 @@ export async function * walkTree (getBlock: GetBlock, root: CID, options: AbortO
           names.add(name)
           children.push({ cid: link.Hash, path: [...path, name], size: link.Hash.code === raw.code ? link.Tsize : undefined })
         }
-        yield { kind: 'directory', path, cid }
+        yield { kind: 'directory', path, cid, meta: metaOf(unixfs, path) }
         // pushed in reverse so they come out in the order the directory lists them
         for (let i = children.length - 1; i >= 0; i--) stack.push(children[i])
         break

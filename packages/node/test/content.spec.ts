@@ -141,6 +141,45 @@ describe('content on a device: add, get, blocks', () => {
     assert.equal(await exists(join(dir.path, 'owned')), false)
   })
 
+  it('applies the DAG\'s mode and mtime (without set-id bits); an impossible mtime is refused before writing', async () => {
+    // one.txt's chunk: part of the added (pinned) tree, so A serves it to anyone
+    const chunk = new TextEncoder().encode('x')
+    const chunkId = await chunkCid(chunk)
+    const fileNode = async (mtime: { secs: bigint, nsecs?: number }): Promise<{ cid: CID, bytes: Uint8Array }> => dagPbBlock({
+      Data: new UnixFS({ type: 'file', blockSizes: [BigInt(chunk.length)], mode: 0o640, mtime }).marshal(),
+      Links: [{ Hash: chunkId, Tsize: chunk.length }]
+    })
+    const doc = await fileNode({ secs: 1_500_000_000n })
+    const link = await dagPbBlock({ Data: new UnixFS({ type: 'symlink', data: new TextEncoder().encode('doc.txt'), mtime: { secs: 1_400_000_000n } }).marshal(), Links: [] })
+    const folder = await dagPbBlock({
+      Data: new UnixFS({ type: 'directory', mode: 0o4750, mtime: { secs: 1_600_000_000n, nsecs: 500_000_000 } }).marshal(),
+      Links: [
+        { Name: 'doc.txt', Hash: doc.cid, Tsize: doc.bytes.length + chunk.length },
+        { Name: 'ln', Hash: link.cid, Tsize: link.bytes.length },
+        { Name: 'plain.txt', Hash: chunkId, Tsize: chunk.length }
+      ]
+    })
+    for (const node of [doc, link, folder]) await a.store.put(node.cid, node.bytes)
+    const output = join(dir.path, 'with-meta')
+    await b.get(folder.cid.toString(), output, { from: [addressOf(a)] })
+    const [root, file, symlinkStat, plain] = await Promise.all(['', 'doc.txt', 'ln', 'plain.txt'].map(async name => lstat(join(output, name))))
+    assert.equal(root.mode & 0o7777, 0o750, 'the set-uid bit is dropped')
+    assert.equal(root.mtimeMs, 1_600_000_000_500)
+    assert.equal(file.mode & 0o7777, 0o640)
+    assert.equal(file.mtimeMs, 1_500_000_000_000)
+    assert.equal(symlinkStat.isSymbolicLink(), true)
+    assert.equal(symlinkStat.mtimeMs, 1_400_000_000_000)
+    assert.notEqual(plain.mtimeMs, 1_500_000_000_000, 'a raw chunk carries no metadata')
+    assert.equal(await readFile(join(output, 'doc.txt'), 'utf8'), 'x')
+
+    const bad = await fileNode({ secs: 1n, nsecs: 1_000_000_000 })
+    await a.store.put(bad.cid, bad.bytes)
+    const badOutput = join(dir.path, 'bad-meta')
+    await assert.rejects(b.get(bad.cid.toString(), badOutput, { from: [addressOf(a)] }), { code: 'ERR_BAD_DAG' })
+    assert.equal(await exists(badOutput), false)
+    assert.equal(await exists(partialPathFor(badOutput, bad.cid)), false, 'nothing was created')
+  })
+
   it('never passes on bytes of a file changed after it was indexed: the get fails, nothing is written', async () => {
     const path = join(dir.path, 'changing.bin')
     await writeFile(path, randomBytes(200 * 1024))

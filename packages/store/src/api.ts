@@ -62,6 +62,13 @@ export interface IndexedChunk {
   length: number
 }
 
+/** What `chunkFile` found: the file's chunks (now indexed) and its stat after they were read. */
+export interface ChunkedFile {
+  chunks: IndexedChunk[]
+  /** `mtimeMs` as `fs.lstat` reports it (fractional milliseconds): compare it with a stat taken before the call. */
+  stat: { size: number, mtimeMs: number, ino: number }
+}
+
 /**
  * Chunks and blocks by CID: raw chunks of local files (referenced in place,
  * D6) and a block store for blocks that live in no local file. Every byte
@@ -83,6 +90,16 @@ export interface ChunkStore {
    * data may leave gaps). The file's size, mtime and inode are taken now.
    */
   indexFile(path: string, chunks: IndexedChunk[], options?: AbortOptions): Promise<void>
+  /**
+   * Cuts, hashes and indexes in place (D6) the regular file at the absolute
+   * `path` (a symlink is refused, never followed): `addPath` for one file
+   * without a UnixFS node, as a share scan needs. Small files are hashed on
+   * the calling thread, so many calls may run at once; big ones take turns
+   * on one streaming reader. `FileChangedError` when the file's size moved
+   * while it was read (nothing is indexed); a change that keeps the size
+   * shows in the returned mtime: compare it with a stat taken before.
+   */
+  chunkFile(path: string, options?: AbortOptions): Promise<ChunkedFile>
   /** Recursive pin: GC keeps every stored block reachable from `cid`. Pin first, then fetch. */
   pin(cid: CID, options?: AbortOptions): Promise<void>
   unpin(cid: CID, options?: AbortOptions): Promise<void>

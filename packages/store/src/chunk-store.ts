@@ -1,3 +1,4 @@
+import { lstat } from 'node:fs/promises'
 import { isAbsolute } from 'node:path'
 import { CustomProgressEvent } from '@homecloud/interface'
 import { logger } from '@libp2p/logger'
@@ -7,11 +8,12 @@ import { addPath } from './add.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
 import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
 import { FileReads, invalidatingIndex, NOT_INDEXED } from './file-reads.js'
-import { fileRecord, isUnchanged, openIndexedFile, openNoFollow, readRange } from './file-source.js'
+import { FileChunker } from './file-chunker.js'
+import { fileRecord, isUnchanged, openIndexedFile, readRange, statMs } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
 import { blockLinks } from './links.js'
 import { GcLock } from './lock.js'
-import type { AddOptions, BadEntry, IndexedChunk, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
+import type { AddOptions, BadEntry, ChunkedFile, IndexedChunk, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
 import type { FileLocation, StoreIndex } from './store-index.js'
 import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
 
@@ -22,6 +24,7 @@ export class IndexedChunkStore implements ChunkStore {
   readonly #index: StoreIndex
   readonly #reads: FileReads
   readonly #lock = new GcLock()
+  readonly #chunker = new FileChunker()
   #closed = false
 
   constructor (index: StoreIndex) {
@@ -143,26 +146,34 @@ export class IndexedChunkStore implements ChunkStore {
   async indexFile (path: string, chunks: IndexedChunk[], options: AbortOptions = {}): Promise<void> {
     const index = this.#open(options)
     if (!isAbsolute(path)) throw new InvalidParametersError(`indexFile needs an absolute path, got ${path}`)
-    const handle = await openNoFollow(path)
-    try {
-      const st = await handle.stat({ bigint: true })
-      if (!st.isFile()) throw new InvalidParametersError(`${path} is not a regular file`)
-      const record = fileRecord(path, st)
-      let end = 0
-      const refs = chunks.map(c => {
-        assertSupportedHash(c.cid)
-        if (c.cid.code !== raw.code) throw new InvalidParametersError(`${c.cid.toString()} is not a raw chunk`)
-        if (!Number.isSafeInteger(c.offset) || !Number.isSafeInteger(c.length) || c.offset < end || c.length < 0 || c.length > MAX_BLOCK_SIZE) {
-          throw new InvalidParametersError(`chunk ${c.cid.toString()} at ${c.offset}+${c.length} overlaps, is out of order or too large`)
-        }
-        end = c.offset + c.length
-        return { key: blockKey(c.cid), offset: c.offset, length: c.length }
-      })
-      if (end > record.size) throw new InvalidParametersError(`chunks of ${path} end at ${end}, past its size ${record.size}`)
-      await this.#lock.shared(async () => { await index.setFile(record, refs) })
-    } finally {
-      await handle.close()
-    }
+    // lstat: a symlink is refused, never followed; one syscall where open + fstat + close were three (a scan indexes every new file)
+    const st = await lstat(path, { bigint: true })
+    if (!st.isFile()) throw new InvalidParametersError(`${path} is not a regular file`)
+    const record = fileRecord(path, st)
+    let end = 0
+    const refs = chunks.map(c => {
+      assertSupportedHash(c.cid)
+      if (c.cid.code !== raw.code) throw new InvalidParametersError(`${c.cid.toString()} is not a raw chunk`)
+      if (!Number.isSafeInteger(c.offset) || !Number.isSafeInteger(c.length) || c.offset < end || c.length < 0 || c.length > MAX_BLOCK_SIZE) {
+        throw new InvalidParametersError(`chunk ${c.cid.toString()} at ${c.offset}+${c.length} overlaps, is out of order or too large`)
+      }
+      end = c.offset + c.length
+      return { key: blockKey(c.cid), offset: c.offset, length: c.length }
+    })
+    if (end > record.size) throw new InvalidParametersError(`chunks of ${path} end at ${end}, past its size ${record.size}`)
+    await this.#lock.shared(async () => { await index.setFile(record, refs) })
+  }
+
+  async chunkFile (path: string, options: AbortOptions = {}): Promise<ChunkedFile> {
+    const index = this.#open(options)
+    if (!isAbsolute(path)) throw new InvalidParametersError(`chunkFile needs an absolute path, got ${path}`)
+    const { chunks, stat } = await this.#chunker.chunkFile(path, options)
+    const record = fileRecord(path, stat)
+    const last = chunks.at(-1)
+    const covered = last === undefined ? 0 : last.offset + last.length
+    if (covered !== record.size) throw new FileChangedError(path, `file ${path} changed size while it was read (${covered} bytes read, ${record.size} now)`)
+    await this.#lock.shared(async () => { await index.setFile(record, chunks.map(c => ({ key: blockKey(c.cid), offset: c.offset, length: c.length }))) })
+    return { chunks, stat: { size: record.size, mtimeMs: statMs(stat.mtimeNs), ino: Number(stat.ino) } }
   }
 
   async pin (cid: CID, options: AbortOptions = {}): Promise<void> {

@@ -1,8 +1,8 @@
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { CHUNK_BUFFER_SIZE, HASH_BATCHES_IN_FLIGHT, READ_SIZE } from './constants.js'
+import { CHUNK_BUFFER_SIZE, HASH_BATCHES_IN_FLIGHT, INLINE_HASH_BYTES, MAIN_THREAD_HASH_SHARE, READ_SIZE } from './constants.js'
 import { GearCutter, type ChunkingParams } from './gear.js'
-import { hashPool, type Sha256Digest } from './hash-pool.js'
+import { hashHere, hashPool, type Sha256Digest } from './hash-pool.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -34,6 +34,8 @@ interface Batch {
  * Cuts files into chunks and hashes them, streaming with bounded memory: one
  * shared buffer, the Gear loop on this thread, sha2-256 on the hash worker,
  * which reads the chunks straight from the buffer while the next read is cut.
+ * A batch of at most `INLINE_HASH_BYTES` (a small file, the tail of one) is
+ * hashed on this thread: the worker round trip would cost more than the hash.
  * Reuse one reader for many files; it chunks one file at a time.
  */
 export class ChunkReader {
@@ -62,8 +64,20 @@ export class ChunkReader {
     }
     const buf = this.#buf
     const { max } = this.cutter.params
+    const memory = this.#memory
     const batches: Batch[] = []
-    const hashing = hashPool.attach(this.#memory)
+    // attached on the first batch the worker hashes: a small file never talks to it
+    let hashing: number | undefined
+    const hash = async (ranges: number[], bytes: number): Promise<Sha256Digest[]> => {
+      if (bytes <= INLINE_HASH_BYTES) return hashHere(buf, ranges)
+      hashing ??= hashPool.attach(memory)
+      // the Gear loop costs about half of sha2-256 a byte: this thread takes the last quarter of the bytes too, so both cores finish together
+      let split = ranges.length
+      for (let mine = 0; split > 2 && mine + ranges[split - 1] <= bytes * MAIN_THREAD_HASH_SHARE; split -= 2) mine += ranges[split - 1]
+      const remote = hashPool.hash(hashing, split === ranges.length ? ranges : ranges.slice(0, split))
+      const local = split === ranges.length ? [] : hashHere(buf, ranges.slice(split))
+      return local.length === 0 ? remote : [...await remote, ...local]
+    }
     let base = 0 // file offset of buf[0]
     let start = 0 // start of the chunk being cut
     let end = 0 // end of the bytes read
@@ -92,7 +106,7 @@ export class ChunkReader {
           start = cut
         }
         if (chunks.length > 0) {
-          batches.push({ chunks, from, to: start, digests: hashPool.hash(hashing, ranges) })
+          batches.push({ chunks, from, to: start, digests: hash(ranges, start - from) })
         }
         while (batches.length > (eof ? 0 : HASH_BATCHES_IN_FLIGHT - 1)) {
           yield * settle(batches.shift() as Batch)
@@ -101,7 +115,7 @@ export class ChunkReader {
     } finally {
       // no hash may still read the buffer when the next file uses it
       await Promise.allSettled(batches.map(async b => b.digests))
-      hashPool.detach(hashing)
+      if (hashing !== undefined) hashPool.detach(hashing)
     }
   }
 }

@@ -30,6 +30,23 @@ export const READ_SIZE = 4 * 1024 * 1024
 /** The chunking buffer, one per `addPath`: the uncut tail, a read, and the batches being hashed. */
 export const CHUNK_BUFFER_SIZE = 16 * 1024 * 1024
 
+/**
+ * Bytes hashed on the calling thread rather than on the hash worker: below
+ * this a worker round trip costs more than sha2-256 itself (a file of a few
+ * KiB: ~10 µs to hash, ~100 µs through the worker).
+ */
+export const INLINE_HASH_BYTES = 64 * 1024
+
+/**
+ * Share of a batch's bytes the chunking thread hashes itself while the hash
+ * worker does the rest: the Gear loop costs about half as much as sha2-256 a
+ * byte, so with a quarter each thread is busy about as long.
+ */
+export const MAIN_THREAD_HASH_SHARE = 0.25
+
+/** Read buffers of `INLINE_HASH_BYTES` a FileChunker keeps for small files (more are allocated while more files are in flight). */
+export const SMALL_FILE_BUFFERS = 16
+
 /** Batches of chunks (one batch per read) being hashed on the hash worker at a time. */
 export const HASH_BATCHES_IN_FLIGHT = 2
 

@@ -9,15 +9,37 @@ export function fileRecord (path: string, st: BigIntStats): FileRecord {
   return { path, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString() }
 }
 
+/**
+ * A nanosecond timestamp as the float `fs.stat` reports in `mtimeMs`
+ * (seconds × 1e3 + nanoseconds / 1e6, from the floored seconds), so it
+ * compares equal with a plain stat of the same file.
+ */
+export function statMs (ns: bigint): number {
+  let sec = ns / 1_000_000_000n
+  let nsec = ns % 1_000_000_000n
+  if (nsec < 0n) {
+    sec -= 1n
+    nsec += 1_000_000_000n
+  }
+  return Number(sec) * 1e3 + Number(nsec) / 1e6
+}
+
 /** Is `st` still the file recorded in `file`? */
 export function sameFile (file: FileRecord, st: BigIntStats): boolean {
   return st.isFile() && st.size === BigInt(file.size) && st.mtimeNs.toString() === file.mtimeNs &&
     st.ino.toString() === file.ino && st.dev.toString() === file.dev
 }
 
-/** Opens a file without following a symlink in its last component. */
+/**
+ * Flags to open a file for reading without following a symlink in its last
+ * component. Non-blocking, so a fifo put where a file was does not hang the
+ * open (regular files ignore it).
+ */
+export const OPEN_NO_FOLLOW = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+/** Opens a file with `OPEN_NO_FOLLOW`. */
 export async function openNoFollow (path: string): Promise<FileHandle> {
-  return open(path, constants.O_RDONLY | constants.O_NOFOLLOW)
+  return open(path, OPEN_NO_FOLLOW)
 }
 
 const GONE = new Set(['ENOENT', 'ENOTDIR', 'ELOOP', 'EACCES', 'EPERM', 'EISDIR'])

@@ -1,16 +1,18 @@
-import { randomBytes } from 'node:crypto'
 import { CustomProgressEvent } from '@homecloud/interface'
 import { logger } from '@libp2p/logger'
-import { sha256 } from 'multiformats/hashes/sha2'
-import { DEFAULT_MIN_FREE_FRACTION, TEMP_PREFIX } from './constants.js'
-import { ChunkUnavailableError, DiskFullError, IntegrityError, LocalChangedError, PathRejectedError } from './errors.js'
-import { fsErrorCode, type FsReadHandle, type FsStat, type ShareFs } from './fs.js'
+import { APPLY_BATCH_BYTES, APPLY_BATCH_CHUNKS, APPLY_BATCH_FILES, APPLY_BATCHES_IN_FLIGHT, APPLY_BATCHES_LOADING, DEFAULT_MIN_FREE_FRACTION, TEMP_PREFIX } from './constants.js'
+import { DiskFullError, LocalChangedError } from './errors.js'
+import { fsErrorCode, type ShareFs, type ShareWriteFs } from './fs.js'
 import { checkSharePath, type PathLimits } from './path-policy.js'
-import { equalBytes } from './snapshot.js'
+import { checkExpected, checkFreeSpace, removeQuietly, safeParent, tempName, withLocal } from './apply-disk.js'
+import { FileBatch, writeFileBatch, type FileBatchOptions, type FileBatchResult, type WriteFileStep } from './apply-batch.js'
 import type { LocalEntry, ShareEntry } from './entry.js'
-import type { PlannedChunk, PlanStep, PullPlan } from './plan.js'
+import type { ChunkLocation, PlanStep, PullPlan } from './plan.js'
+import type { ChunkSink } from '@homecloud/exchange'
 import type { AbortOptions, ProgressEvent, ProgressOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
+
+export { checkFreeSpace }
 
 const log = logger('homecloud:sync:apply')
 
@@ -19,13 +21,17 @@ export interface ChunkReader {
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array | undefined>
 }
 
-/** Fetches chunks from the swarm into the block store (the multi-source fetcher). */
+/**
+ * Fetches chunks from the swarm (the multi-source fetcher). Apply passes a
+ * `sink` that writes each verified chunk straight to its places in the temp
+ * files; without one they go to the block store.
+ */
 export interface ChunkFetcher {
-  fetch(cids: CID[], options?: AbortOptions): Promise<unknown>
+  fetch(cids: CID[], options?: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
 }
 
 export interface ApplyInit {
-  fs: ShareFs
+  fs: ShareWriteFs
   /** Absolute path of the share folder. */
   root: string
   reader: ChunkReader
@@ -38,18 +44,37 @@ export interface ApplyInit {
    * Called before a file is replaced or deleted (it is still intact):
    * history keeps what `next` (the entry that takes its place; a tombstone
    * for a delete) does not hold. When `next` is a file, it is fully written
-   * and verified by then.
+   * and verified by then. A file that moved is deleted with `movedTo`, the
+   * entry that now holds its chunks.
    */
-  beforeReplace?(old: LocalEntry, next: ShareEntry, options: AbortOptions): Promise<void>
+  beforeReplace?(old: LocalEntry, next: ShareEntry, options: AbortOptions & { movedTo?: ShareEntry }): Promise<void>
+  /**
+   * Called once per batch of files, after their temps are durable and just
+   * before the renames: the caller keeps these records until the batch is in
+   * the index, so a crash between rename and index is recognised on start
+   * (the same inode under the name) rather than taken for a local edit.
+   */
+  beforeRenames?(pending: PendingRename[], options: AbortOptions): Promise<void>
+}
+
+/** A file about to be renamed into place: `ino` is the inode it will have there; `entries` what the index then records. */
+export interface PendingRename {
+  path: string
+  ino: number
+  entries: ShareEntry[]
 }
 
 export type ApplyProgressEvents =
   | ProgressEvent<'sync:apply:step', { path: string, action: PlanStep['action'] }>
+  | ProgressEvent<'sync:apply:done', { path: string, action: PlanStep['action'], ok: boolean }>
   | ProgressEvent<'sync:apply:error', { path: string, code: string, message: string }>
 
 export interface ApplyPlanInit extends ApplyInit {
-  /** Records a step's result in the index; called only after the change is durable on disk. */
-  onApplied(entry: LocalEntry, options: AbortOptions): Promise<void>
+  /**
+   * Records results in the index, called only once they are durable on
+   * disk: one call per batch of files (the whole batch at once) or per step.
+   */
+  onApplied(entries: LocalEntry[], options: AbortOptions): Promise<void>
 }
 
 export interface ApplyResult {
@@ -58,38 +83,216 @@ export interface ApplyResult {
 }
 
 /**
- * Applies a pull plan step by step. A step that fails (bad path, local
- * change, missing chunk) fails alone and is reported; `DiskFullError` and an
- * abort stop the run (the share pauses), with the target and index untouched.
+ * Applies a pull plan. Files are written in bounded batches (see
+ * apply-batch.ts: chunks go straight into temp files, a batch is renamed,
+ * fsynced and recorded together); other steps one by one, in plan order. A
+ * step that fails (bad path, local change, missing chunk) fails alone and is
+ * reported; `DiskFullError` and an abort stop the run (the share pauses),
+ * with the targets and index of unfinished files untouched.
  */
 export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: AbortOptions & ProgressOptions<ApplyProgressEvents> = {}): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, errors: [] }
-  if (plan.fetch.length > 0 && init.fetcher != null) {
-    try {
-      await init.fetcher.fetch(plan.fetch, { signal: options.signal })
-    } catch (err) {
-      options.signal?.throwIfAborted()
-      // the files whose chunks did not arrive fail alone below
-      log('fetch of %d chunks failed: %e', plan.fetch.length, err)
-    }
-  }
-  for (const step of plan.steps) {
-    options.signal?.throwIfAborted()
-    options.onProgress?.(new CustomProgressEvent('sync:apply:step', { path: step.path, action: step.action }))
-    try {
-      const entry = await applyStep(step, init, options)
-      await init.onApplied(entry, { signal: options.signal })
+  const remote = new Set(plan.fetch.map(c => c.toString()))
+  const moved = new Set<string>()
+  const fraction = init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION
+  const done = (step: PlanStep, error?: Error): void => {
+    options.onProgress?.(new CustomProgressEvent('sync:apply:done', { path: step.path, action: step.action, ok: error == null }))
+    if (error == null) {
       result.applied++
-    } catch (err) {
-      if (err instanceof DiskFullError) throw err
-      options.signal?.throwIfAborted()
-      const error = err as Error
-      log.error('%s %s failed: %s', step.action, step.path, error.message)
-      options.onProgress?.(new CustomProgressEvent('sync:apply:error', { path: step.path, code: (error as { code?: string }).code ?? 'ERR_UNKNOWN', message: error.message }))
-      result.errors.push({ path: step.path, error })
+      return
     }
+    log.error('%s %s failed: %s', step.action, step.path, error.message)
+    options.onProgress?.(new CustomProgressEvent('sync:apply:error', { path: step.path, code: (error as { code?: string }).code ?? 'ERR_UNKNOWN', message: error.message }))
+    result.errors.push({ path: step.path, error })
+  }
+  const record = async (entries: LocalEntry[], steps: PlanStep[]): Promise<void> => {
+    try {
+      await init.onApplied(entries, { signal: options.signal })
+    } catch (err) {
+      options.signal?.throwIfAborted()
+      for (const step of steps) done(step, err as Error)
+      return
+    }
+    for (const step of steps) done(step)
+  }
+
+  let batch: WriteFileStep[] = []
+  let chunks = 0
+  let bytes = 0
+  /** Bytes that may still be written before the reserve, read once per batch. */
+  let room: number | undefined
+  /** Where files already written hold each chunk, so a later batch copies a chunk an earlier one fetched. */
+  const written = new Map<string, ChunkLocation>()
+  const pipeline = new WritePipeline(init, { ...options, remote, written }, async (out) => {
+    for (const { step } of out.done) {
+      step.chunks.forEach(c => {
+        if (remote.has(c.cid.toString())) written.set(c.cid.toString(), { path: step.path, offset: c.offset, length: c.length })
+      })
+    }
+    for (const path of out.moved) moved.add(path)
+    for (const { step, error } of out.errors) done(step, error)
+    if (out.done.length > 0) await record(out.done.flatMap(d => d.entries), out.done.map(d => d.step))
+  })
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return
+    const steps = batch
+    const size = bytes
+    batch = []
+    chunks = 0
+    bytes = 0
+    room = undefined
+    await pipeline.add(steps, size)
+  }
+  const settle = async (): Promise<void> => {
+    await flush()
+    await pipeline.drain()
+  }
+
+  try {
+    for (const step of plan.steps) {
+      options.signal?.throwIfAborted()
+      if (step.action === 'write-file') {
+        const size = step.entry.size
+        if (batch.length > 0 && (batch.length >= APPLY_BATCH_FILES || chunks + step.chunks.length > APPLY_BATCH_CHUNKS || bytes + size > Math.min(room ?? Infinity, APPLY_BATCH_BYTES))) await flush()
+        if (room == null) {
+          const { totalBytes, freeBytes } = await init.fs.statfs(init.root)
+          // batches still loading grow their temp files yet
+          room = freeBytes - Math.ceil(totalBytes * fraction) - pipeline.loadingBytes
+        }
+        // a file that does not fit even alone pauses the share (with the reason)
+        if (batch.length === 0 && size > room) await checkFreeSpace(init.fs, init.root, size + pipeline.loadingBytes, fraction)
+        batch.push(step)
+        chunks += step.chunks.length
+        bytes += size
+        continue
+      }
+      await settle()
+      if (step.action === 'delete' && moved.has(step.path)) {
+        // renamed away with the batch that wrote its new path (and recorded there)
+        done(step)
+        continue
+      }
+      options.onProgress?.(new CustomProgressEvent('sync:apply:step', { path: step.path, action: step.action }))
+      let entry: LocalEntry
+      try {
+        entry = await applyStep(step, init, options)
+      } catch (err) {
+        if (err instanceof DiskFullError) throw err
+        options.signal?.throwIfAborted()
+        done(step, err as Error)
+        continue
+      }
+      await record([entry], [step])
+    }
+    await settle()
+  } finally {
+    // never return while a batch still loads or commits (its temp files are removed by then)
+    await pipeline.idle()
   }
   return result
+}
+
+/**
+ * File batches in flight: up to APPLY_BATCHES_LOADING load at once (temp
+ * files created, chunks copied and fetched: a second fetch keeps the link
+ * busy while the other ramps up or ends), and they commit one at a time; at
+ * most APPLY_BATCHES_IN_FLIGHT are not committed yet. A loaded batch commits
+ * without waiting for earlier ones that still load unless they touch one of
+ * its paths (a target or a move's source), so a big file does not hold back
+ * the small files behind it. The first failure stops the rest.
+ */
+class WritePipeline {
+  readonly #init: ApplyInit
+  readonly #options: FileBatchOptions
+  readonly #committed: (out: FileBatchResult) => Promise<void>
+  readonly #loading = new Set<Promise<void>>()
+  readonly #running = new Set<Promise<void>>()
+  /** Batches not committed yet: the paths each touches, and its run. */
+  readonly #uncommitted = new Map<Promise<void>, Set<string>>()
+  /** The commit running now (or the last one): commits never overlap. */
+  #committing: Promise<void> = Promise.resolve()
+  #failure?: { err: unknown }
+  /** File bytes of the batches still loading. */
+  loadingBytes = 0
+
+  constructor (init: ApplyInit, options: FileBatchOptions, committed: (out: FileBatchResult) => Promise<void>) {
+    this.#init = init
+    this.#options = options
+    this.#committed = committed
+  }
+
+  /** Starts loading `steps` once a loading slot is free; they commit after the batches before. */
+  async add (steps: WriteFileStep[], bytes: number): Promise<void> {
+    // loaded batches wait for their commit with their temp files open: bound those too
+    while (this.#failure == null && (this.#loading.size >= APPLY_BATCHES_LOADING || this.#running.size >= APPLY_BATCHES_IN_FLIGHT)) {
+      await Promise.race([...this.#loading, ...[...this.#running].map(async r => r.catch(() => {}))])
+    }
+    if (this.#failure != null) throw this.#failure.err
+    const batch = new FileBatch(this.#init, this.#options)
+    this.loadingBytes += bytes
+    const loaded = batch.load(steps).finally(() => { this.loadingBytes -= bytes })
+    const slot = loaded.then(() => {}, () => {})
+    this.#loading.add(slot)
+    void slot.then(() => { this.#loading.delete(slot) })
+    const paths = touchedPaths(steps)
+    const before = [...this.#uncommitted].filter(([, other]) => [...paths].some(p => other.has(p))).map(([run]) => run)
+    const run = (async () => {
+      try {
+        await loaded
+        await Promise.all(before)
+        await this.#exclusive(async () => {
+          if (this.#failure != null) throw this.#failure.err
+          await this.#committed(await batch.commit())
+        })
+      } finally {
+        await batch.cleanup()
+      }
+    })()
+    this.#uncommitted.set(run, paths)
+    this.#running.add(run)
+    void run.then(() => {
+      this.#running.delete(run)
+      this.#uncommitted.delete(run)
+    }, (err: unknown) => {
+      this.#failure ??= { err }
+      this.#running.delete(run)
+      this.#uncommitted.delete(run)
+    })
+  }
+
+  /** Runs `fn` once the commit before it is done. */
+  async #exclusive (fn: () => Promise<void>): Promise<void> {
+    const previous = this.#committing
+    const turn = Promise.withResolvers<void>()
+    this.#committing = turn.promise
+    try {
+      await previous
+      await fn()
+    } finally {
+      turn.resolve()
+    }
+  }
+
+  /** Every batch committed; throws the first failure. */
+  async drain (): Promise<void> {
+    await this.idle()
+    if (this.#failure != null) throw this.#failure.err
+  }
+
+  /** Every batch settled, whatever happened. */
+  async idle (): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running])
+  }
+}
+
+/** The share paths a batch writes, renames from or replaces. */
+function touchedPaths (steps: WriteFileStep[]): Set<string> {
+  const paths = new Set<string>()
+  for (const step of steps) {
+    paths.add(step.path)
+    if (step.moveFrom != null) paths.add(step.moveFrom.expect.path)
+  }
+  return paths
 }
 
 /**
@@ -100,6 +303,14 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
  */
 export async function applyStep (step: PlanStep, init: ApplyInit, options: AbortOptions = {}): Promise<LocalEntry> {
   const { fs, root } = init
+  if (step.action === 'write-file') {
+    await checkFreeSpace(fs, root, step.entry.size, init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION)
+    // a move needs its delete step recorded too: only a plan does that
+    const { moveFrom: _move, ...single } = step
+    const out = await writeFileBatch([single], init, options)
+    if (out.errors.length > 0) throw out.errors[0].error
+    return out.done[0].entries[0]
+  }
   checkSharePath(step.path, init.pathLimits)
   if (step.action === 'record') {
     return withLocal(step.entry, step.entry.deleted === true ? undefined : step.expect?.local != null ? step.expect.local : undefined)
@@ -134,12 +345,6 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
       await fs.symlink(step.entry.target ?? '', temp)
       return replaceWith(init, temp, abs, dir, step, options)
     }
-    case 'write-file': {
-      await checkFreeSpace(fs, root, step.entry.size, init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION)
-      const temp = `${dir}/${tempName()}`
-      await writeTemp(init, temp, step.entry, step.chunks, options)
-      return replaceWith(init, temp, abs, dir, step, options)
-    }
   }
 }
 
@@ -157,156 +362,6 @@ async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: str
   }
   await fs.fsyncDir(dir)
   return withLocal(step.entry, await fs.lstat(abs))
-}
-
-function withLocal (entry: ShareEntry, stat: Pick<FsStat, 'ino' | 'mtimeMs'> | undefined): LocalEntry {
-  const { local: _drop, ...clean } = entry as LocalEntry
-  return stat == null ? clean : { ...clean, local: { ino: stat.ino, mtimeMs: stat.mtimeMs } }
-}
-
-function tempName (): string {
-  return `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`
-}
-
-/**
- * Free space check before a write of `needed` bytes: at least
- * `fraction` of the filesystem must stay free afterwards.
- */
-export async function checkFreeSpace (fs: ShareFs, root: string, needed: number, fraction = DEFAULT_MIN_FREE_FRACTION): Promise<void> {
-  const { totalBytes, freeBytes } = await fs.statfs(root)
-  const reserveBytes = Math.ceil(totalBytes * fraction)
-  if (freeBytes - needed < reserveBytes) {
-    throw new DiskFullError(`not enough free space in ${root}: ${freeBytes} bytes free, ${needed} needed, ${reserveBytes} kept free`, { freeBytes, neededBytes: needed, reserveBytes })
-  }
-}
-
-/** Each parent of `path` below the root, by lstat: a real directory (created when missing), never a symlink. */
-async function safeParent (fs: ShareFs, root: string, path: string, create: boolean): Promise<string> {
-  let dir = root
-  const parts = path.split('/')
-  for (let i = 0; i < parts.length - 1; i++) {
-    const parent = dir
-    dir = `${dir}/${parts[i]}`
-    let stat: FsStat | undefined
-    try {
-      stat = await fs.lstat(dir)
-    } catch (err) {
-      if (fsErrorCode(err) !== 'ENOENT') throw err
-      if (!create) throw new LocalChangedError(path, `${parts.slice(0, i + 1).join('/')} was removed locally`, { cause: err })
-    }
-    if (stat == null) {
-      await fs.mkdir(dir, 0o755)
-      // the new directory entry must survive a power loss before a file inside it is recorded
-      await fs.fsyncDir(parent)
-      continue
-    }
-    if (stat.type === 'symlink') throw new PathRejectedError(path, 'symlinked-parent', `${parts.slice(0, i + 1).join('/')} is a symlink: never written through`)
-    if (stat.type !== 'dir') throw new PathRejectedError(path, 'parent-not-directory', `${parts.slice(0, i + 1).join('/')} is not a directory`)
-  }
-  return dir
-}
-
-/** Is what is on disk at `abs` what the index says (`expect`; undefined: nothing)? */
-async function checkExpected (fs: ShareFs, abs: string, path: string, expect: LocalEntry | undefined): Promise<void> {
-  let stat: FsStat | undefined
-  try {
-    stat = await fs.lstat(abs)
-  } catch (err) {
-    if (fsErrorCode(err) !== 'ENOENT') throw err
-  }
-  if (expect == null || expect.deleted === true) {
-    if (stat != null) throw new LocalChangedError(path, `a ${stat.type} exists that the index does not know`)
-    return
-  }
-  if (stat == null) throw new LocalChangedError(path, 'removed locally')
-  if (stat.type !== expect.type) throw new LocalChangedError(path, `now a ${stat.type}`)
-  if (stat.type === 'dir') return
-  const local = expect.local
-  if (local == null || stat.ino !== local.ino || stat.mtimeMs !== local.mtimeMs || (stat.type === 'file' && stat.size !== expect.size)) {
-    throw new LocalChangedError(path, 'modified since the last scan')
-  }
-}
-
-/** Writes the file's chunks to a new temp file, sets mode and mtime, fsyncs it. Removes it on any failure. */
-async function writeTemp (init: ApplyInit, temp: string, entry: ShareEntry, chunks: PlannedChunk[], options: AbortOptions): Promise<void> {
-  const { fs } = init
-  const handle = await fs.createExclusive(temp, 0o600)
-  const sources = new Map<string, FsReadHandle | undefined>()
-  let closed = false
-  try {
-    let written = 0
-    for (const chunk of chunks) {
-      options.signal?.throwIfAborted()
-      const bytes = await chunkBytes(init, chunk, sources, options)
-      await handle.write(bytes, chunk.offset)
-      written += bytes.byteLength
-    }
-    if (written !== entry.size) throw new IntegrityError(`${entry.path}: chunks hold ${written} bytes, the entry says ${entry.size}`)
-    await handle.chmod(entry.mode & 0o777)
-    await handle.utimes(entry.mtime)
-    await handle.sync()
-    closed = true
-    await handle.close()
-  } catch (err) {
-    if (!closed) await handle.close().catch(() => {})
-    await removeQuietly(fs, temp)
-    const code = fsErrorCode(err)
-    if (code === 'ENOSPC' || code === 'EDQUOT') {
-      const { freeBytes, totalBytes } = await fs.statfs(init.root).catch(() => ({ freeBytes: 0, totalBytes: 0 }))
-      throw new DiskFullError(`disk full while writing ${entry.path}`, { freeBytes, neededBytes: entry.size, reserveBytes: Math.ceil(totalBytes * (init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION)) }, { cause: err })
-    }
-    throw err
-  } finally {
-    for (const h of sources.values()) await h?.close().catch(() => {})
-  }
-}
-
-/**
- * A chunk's bytes, hashed against its CID: from the local file that has
- * it, else from the block store, else fetched into the block store first.
- */
-async function chunkBytes (init: ApplyInit, chunk: PlannedChunk, sources: Map<string, FsReadHandle | undefined>, options: AbortOptions): Promise<Uint8Array> {
-  if (chunk.source != null) {
-    const bytes = await readLocal(init, chunk.source.path, chunk.source.offset, chunk.length, sources)
-    // the source file may have changed since it was indexed: then fall back
-    if (bytes != null && await matches(chunk.cid, bytes)) return bytes
-  }
-  let bytes = await init.reader.get(chunk.cid, options)
-  if (bytes == null && init.fetcher != null) {
-    await init.fetcher.fetch([chunk.cid], options)
-    bytes = await init.reader.get(chunk.cid, options)
-  }
-  if (bytes == null) throw new ChunkUnavailableError(`chunk ${chunk.cid.toString()} is not available`)
-  if (!await matches(chunk.cid, bytes)) throw new IntegrityError(`chunk ${chunk.cid.toString()} does not match its hash`)
-  return bytes
-}
-
-async function readLocal (init: ApplyInit, path: string, offset: number, length: number, sources: Map<string, FsReadHandle | undefined>): Promise<Uint8Array | undefined> {
-  if (!sources.has(path)) {
-    // opened without following a final symlink; whatever it reads is hash-checked
-    sources.set(path, await init.fs.openRead(`${init.root}/${path}`).catch(() => undefined))
-  }
-  const handle = sources.get(path)
-  if (handle == null) return undefined
-  const buf = new Uint8Array(length)
-  let done = 0
-  while (done < length) {
-    const n = await handle.read(buf.subarray(done), offset + done).catch(() => 0)
-    if (n === 0) return undefined
-    done += n
-  }
-  return buf
-}
-
-async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
-  if (cid.multihash.code !== sha256.code) return false
-  return equalBytes((await sha256.digest(bytes)).bytes, cid.multihash.bytes)
-}
-
-async function removeQuietly (fs: ShareFs, path: string): Promise<void> {
-  await fs.unlink(path).catch(err => {
-    if (fsErrorCode(err) !== 'ENOENT') log.error('could not remove temp file %s: %e', path, err)
-  })
 }
 
 /**

@@ -23,19 +23,36 @@ export const DEFAULT_MIN_FREE_FRACTION = 0.01
 export const MAX_SNAPSHOT_BLOCK_BYTES = 1024 * 1024
 /** Most entries in one snapshot. */
 export const MAX_SNAPSHOT_ENTRIES = 1_000_000
-/** Most pages in one snapshot root. */
-export const MAX_SNAPSHOT_PAGES = 20_000
-/** Pages end where a path's hash hits this mask (≈ 512 entries a page), so an insert changes one page. */
-export const PAGE_BOUNDARY_MASK = 0x1ff
+/** Most pages in one snapshot (over all its index blocks). */
+export const MAX_SNAPSHOT_PAGES = 100_000
+/** A root lists its pages itself up to this many (~2.6 KiB); above, it lists index blocks of pages. */
+export const MAX_ROOT_PAGES = 64
+/** Index blocks end after a page whose CID hits this mask (≈ 64 pages each), so a changed page changes one index block. */
+export const INDEX_BOUNDARY_MASK = 0x3f
+/** An index block is cut at this many pages even without a boundary. */
+export const MAX_INDEX_PAGES = 4096
+/**
+ * Pages end where a hash of the path hits this mask (≈ 64 entries, ~13 KiB a page), so an
+ * insert, a delete or a rename re-sends one or two small pages (with 512-entry pages a
+ * rename in a 2,000-file share cost ~150 KiB on the wire; bench/snapshot-delta.mjs).
+ */
+export const PAGE_BOUNDARY_MASK = 0x3f
 /** A page is cut at this many entries even without a boundary, or before reaching PAGE_TARGET_BYTES. */
 export const MAX_PAGE_ENTRIES = 2048
 export const PAGE_TARGET_BYTES = 512 * 1024
-/** A file with more chunks keeps its chunk list in separate blocks. */
-export const MAX_INLINE_CHUNKS = 1024
-/** Chunks per chunk-list block (~40 bytes each). */
+/**
+ * A file with more chunks keeps its chunk list in separate blocks, shared by every entry
+ * with the same chunks: a renamed or moved big file re-uses them and costs ~200 bytes in its page.
+ */
+export const MAX_INLINE_CHUNKS = 64
+/** Chunk-list blocks end after a chunk whose CID hits this mask (≈ 1,024 chunks, ~40 KiB), so a changed chunk changes one list block. */
+export const LIST_BOUNDARY_MASK = 0x3ff
+/** A chunk-list block is cut at this many chunks even without a boundary (~40 bytes each). */
 export const CHUNKS_PER_LIST_BLOCK = 16_384
-/** Chunk-list blocks per file (16,384 × 1,024 × ~300 KiB ≈ 5 TB). */
-export const MAX_CHUNK_LISTS_PER_FILE = 1024
+/** Chunk-list blocks per file (their CIDs sit in the file's entry: ≤ ~670 KiB). */
+export const MAX_CHUNK_LISTS_PER_FILE = 16_384
+/** Chunks per file (8 Mi × ~300 KiB ≈ 2.4 TB). */
+export const MAX_CHUNKS_PER_FILE = 8 * 1024 * 1024
 /** Devices in one version vector. */
 export const MAX_VERSION_VECTOR_DEVICES = 256
 /** Longest device id and share id accepted. */
@@ -81,3 +98,26 @@ export const DEFAULT_RETRY_INTERVAL_MS = 5_000
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 /** Bytes of kept versions per share; the oldest go first. */
 export const DEFAULT_HISTORY_MAX_BYTES = 10 * 1024 * 1024 * 1024
+
+/** Block store lookups in flight while a pull plan sorts chunks into local and to fetch. */
+export const PLAN_HAS_CONCURRENCY = 32
+/** Files written in one apply batch: their temp files are renamed together, each directory fsynced once, the index written once (also the bound on temp files open at once). */
+export const APPLY_BATCH_FILES = 256
+/** Chunks placed in one apply batch (a bigger file is a batch of its own; its chunk list is in the plan anyway). */
+export const APPLY_BATCH_CHUNKS = 2048
+/** File bytes in one apply batch: a bigger file is a batch of its own, so the small files around it commit while it still loads. */
+export const APPLY_BATCH_BYTES = 64 * 1024 * 1024
+/** Apply batches loading (temp files written, chunks fetched) at once, while the one before commits. */
+export const APPLY_BATCHES_LOADING = 3
+/** Apply batches not committed yet (loading, or loaded with their temp files open): bounds open files at this × APPLY_BATCH_FILES. */
+export const APPLY_BATCHES_IN_FLIGHT = 4
+/** Local files a batch keeps open to copy chunks from; reads from others open and close the file each time. */
+export const APPLY_OPEN_SOURCES = 64
+/** File and directory fsyncs (and local chunk copies) in flight at once: the journal commits them together. */
+export const APPLY_IO_CONCURRENCY = 16
+/**
+ * A replacement starts as a kernel copy of the old file when at least this
+ * fraction of its bytes are chunks at the same offsets there: then only the
+ * chunks that differ are written.
+ */
+export const APPLY_CLONE_MIN_FRACTION = 0.5

@@ -29,9 +29,13 @@ export interface FsReadHandle {
 
 export interface FsWriteHandle {
   write(bytes: Uint8Array, position: number): Promise<void>
+  /** Writes `pieces` one after another from `position` in one call (a chunk that arrived in pieces); else one `write` each. */
+  writev?(pieces: Uint8Array[], position: number): Promise<void>
   chmod(mode: number): Promise<void>
   /** Sets the modification (and access) time, in milliseconds. */
   utimes(mtimeMs: number): Promise<void>
+  /** Cuts (or extends with zeros) the file to `size` bytes. */
+  truncate(size: number): Promise<void>
   /** fsync: the bytes are on the disk when it resolves. */
   sync(): Promise<void>
   close(): Promise<void>
@@ -59,6 +63,18 @@ export interface ShareFs {
   symlink(target: string, path: string): Promise<void>
   readlink(path: string): Promise<string>
   statfs(path: string): Promise<FsSpace>
+}
+
+/** What apply uses on top of `ShareFs`: reopening its temp files and kernel copies. */
+export interface ShareWriteFs extends ShareFs {
+  /** Opens an existing file for writing (never through a symlink at `path`). */
+  openWrite(path: string): Promise<FsWriteHandle>
+  /**
+   * Creates `to` (EEXIST if anything is there) holding the bytes of the file
+   * `from`, copied by the kernel: a reflink where the filesystem can, else
+   * copy_file_range; no byte passes through user space.
+   */
+  copyFile(from: string, to: string): Promise<void>
 }
 
 /** Error code of a Node-style filesystem error, if any. */
@@ -96,14 +112,24 @@ class NodeWriteHandle implements FsWriteHandle {
     }
   }
 
+  async writev (pieces: Uint8Array[], position: number): Promise<void> {
+    const total = pieces.reduce((n, p) => n + p.byteLength, 0)
+    const { bytesWritten } = await this.handle.writev(pieces, position)
+    if (bytesWritten >= total) return
+    // a short writev (rare): the rest joined, from where it stopped
+    const rest = Buffer.concat(pieces).subarray(bytesWritten)
+    await this.write(rest, position + bytesWritten)
+  }
+
   async chmod (mode: number): Promise<void> { await this.handle.chmod(mode) }
   async utimes (mtimeMs: number): Promise<void> { await this.handle.utimes(new Date(mtimeMs), new Date(mtimeMs)) }
+  async truncate (size: number): Promise<void> { await this.handle.truncate(size) }
   async sync (): Promise<void> { await this.handle.sync() }
   async close (): Promise<void> { await this.handle.close() }
 }
 
 /** The real filesystem (node:fs). */
-export const nodeFs: ShareFs = {
+export const nodeFs: ShareWriteFs = {
   async lstat (path) {
     const s = await fsp.lstat(path)
     return { type: typeOf(s), size: s.size, mtimeMs: s.mtimeMs, mode: s.mode & 0o7777, ino: s.ino }
@@ -115,6 +141,10 @@ export const nodeFs: ShareFs = {
   async createExclusive (path, mode) {
     return new NodeWriteHandle(await fsp.open(path, C.O_WRONLY | C.O_CREAT | C.O_EXCL | C.O_NOFOLLOW, mode))
   },
+  async openWrite (path) {
+    return new NodeWriteHandle(await fsp.open(path, C.O_WRONLY | C.O_NOFOLLOW))
+  },
+  async copyFile (from, to) { await fsp.copyFile(from, to, C.COPYFILE_EXCL | C.COPYFILE_FICLONE) },
   async rename (from, to) { await fsp.rename(from, to) },
   async fsyncDir (path) {
     const handle = await fsp.open(path, C.O_RDONLY | C.O_DIRECTORY)

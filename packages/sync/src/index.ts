@@ -21,7 +21,7 @@
  * await cleanupTempFiles(nodeFs, root)
  * for await (const r of scanShare({ fs: nodeFs, root, chunkFile, previous: index })) record(r)
  * const plan = await planPull({ local: index, remote: await loadSnapshot(head.snapshot, blocks) })
- * await applyPlan(plan, { fs: nodeFs, root, reader, fetcher, onApplied: async (e) => { index.set(e.path, e) } })
+ * await applyPlan(plan, { fs: nodeFs, root, reader, fetcher, onApplied: async (entries) => { await index.set(entries) } })
  *
  * const shares = shareService({ datastorePath: `${repo}/shares` })({
  *   peerId, privateKey, gate: swarms.gate, swarms, events: libp2p, store, chunks: exchange

@@ -46,11 +46,11 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
     return this.#chunks.has(cid.toString())
   }
 
-  /** Records entries (replacing what was there for their paths); durable when it resolves. */
-  async set (entries: LocalEntry[]): Promise<void> {
-    if (entries.length === 0) return
+  /** Records entries (replacing what was there for their paths), with `also` in the same write; durable when it resolves. */
+  async set (entries: LocalEntry[], also: KvOperation[] = []): Promise<void> {
+    if (entries.length === 0 && also.length === 0) return
     const ops: KvOperation[] = entries.map(e => ({ type: 'put', key: shareKeys.entry(this.share, e.path), value: encodeEntry(e) }))
-    await this.records.kv.batch(ops)
+    await this.records.kv.batch([...ops, ...also])
     for (const e of entries) this.#remember(e)
   }
 

@@ -1,4 +1,4 @@
-import type { FsReadHandle, FsSpace, FsStat, FsWriteHandle, ShareFs } from './fs.js'
+import type { FsReadHandle, FsSpace, FsStat, FsWriteHandle, ShareWriteFs } from './fs.js'
 
 interface NodeBase { ino: number, mode: number, mtimeMs: number }
 interface FileNode extends NodeBase { type: 'file', data: Uint8Array }
@@ -33,7 +33,7 @@ export interface MemoryFsInit {
  * mutating call is appended to `ops`, so tests can check the order of
  * write, fsync, rename and directory fsync.
  */
-export class MemoryFs implements ShareFs {
+export class MemoryFs implements ShareWriteFs {
   readonly ops: string[] = []
   capacity: number
   #used = 0
@@ -163,19 +163,47 @@ export class MemoryFs implements ShareFs {
 
   async createExclusive (path: string, mode: number): Promise<FsWriteHandle> {
     const node = this.#add(path, 'create', () => ({ type: 'file', data: new Uint8Array(0), ino: this.#ino++, mode, mtimeMs: this.#now() })) as FileNode
+    return this.#writeHandle(node, path)
+  }
+
+  async openWrite (path: string): Promise<FsWriteHandle> {
+    const node = this.#existing(path, false, 'open')
+    if (node.type === 'symlink') throw fsError('ELOOP', 'open', path)
+    if (node.type !== 'file') throw fsError('EISDIR', 'open', path)
+    this.ops.push(`open ${path}`)
+    return this.#writeHandle(node, path)
+  }
+
+  async copyFile (from: string, to: string): Promise<void> {
+    const src = this.#existing(from, true, 'copyfile')
+    if (src.type !== 'file') throw fsError('EISDIR', 'copyfile', from)
+    if (src.data.byteLength > this.capacity - this.#used) throw fsError('ENOSPC', 'copyfile', to)
+    this.#add(to, 'copyfile', () => ({ type: 'file', data: src.data.slice(), ino: this.#ino++, mode: src.mode, mtimeMs: this.#now() }))
+    this.#used += src.data.byteLength
+    this.ops[this.ops.length - 1] = `copyfile ${from} ${to}`
+  }
+
+  #resize (node: FileNode, size: number, path: string): void {
+    if (size > node.data.byteLength && size - node.data.byteLength > this.capacity - this.#used) throw fsError('ENOSPC', 'write', path)
+    const resized = new Uint8Array(size)
+    resized.set(node.data.subarray(0, size))
+    this.#used += size - node.data.byteLength
+    node.data = resized
+  }
+
+  #writeHandle (node: FileNode, path: string): FsWriteHandle {
     return {
       write: async (bytes, position) => {
         const end = position + bytes.byteLength
-        if (end > node.data.byteLength) {
-          if (end - node.data.byteLength > this.capacity - this.#used) throw fsError('ENOSPC', 'write', path)
-          const grown = new Uint8Array(end)
-          grown.set(node.data)
-          this.#used += end - node.data.byteLength
-          node.data = grown
-        }
+        if (end > node.data.byteLength) this.#resize(node, end, path)
         node.data.set(bytes, position)
         node.mtimeMs = this.#now()
         this.ops.push(`write ${path}`)
+      },
+      truncate: async (size) => {
+        this.#resize(node, size, path)
+        node.mtimeMs = this.#now()
+        this.ops.push(`truncate ${path}`)
       },
       chmod: async (m) => { node.mode = m & 0o7777 },
       utimes: async (mtimeMs) => { node.mtimeMs = mtimeMs },

@@ -3,6 +3,8 @@ import { chunkOffsets, sameContent, type LocalEntry, type ShareEntry } from './e
 import { IGNORE_NOTHING, type IgnoreMatcher } from './ignore.js'
 import { checkSharePath, findCollisions, type PathLimits } from './path-policy.js'
 import { PathRejectedError } from './errors.js'
+import { eachLimit } from './apply-disk.js'
+import { PLAN_HAS_CONCURRENCY } from './constants.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -39,11 +41,22 @@ export interface PlannedChunk {
  */
 export type PlanStep =
   | { action: 'mkdir', path: string, entry: ShareEntry, expect?: LocalEntry }
-  | { action: 'write-file', path: string, entry: ShareEntry, chunks: PlannedChunk[], expect?: LocalEntry }
+  | { action: 'write-file', path: string, entry: ShareEntry, chunks: PlannedChunk[], expect?: LocalEntry, moveFrom?: PlannedMove }
   | { action: 'symlink', path: string, entry: ShareEntry, expect?: LocalEntry }
   | { action: 'delete', path: string, entry: ShareEntry, expect: LocalEntry }
   /** Index only: the same content under a newer version, or a tombstone for a path this device does not have. */
   | { action: 'record', path: string, entry: ShareEntry, expect?: LocalEntry }
+
+/**
+ * The local file a new file moved from: the plan also deletes it (`expect`
+ * is what the index says of it, `entry` its tombstone). When it is still
+ * exactly that, with the new file's mode and mtime, apply renames it; that
+ * delete step is then done as well.
+ */
+export interface PlannedMove {
+  expect: LocalEntry
+  entry: ShareEntry
+}
 
 export interface PlannedConflict {
   path: string
@@ -104,7 +117,6 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   const ignore = init.ignore ?? IGNORE_NOTHING
   const locator = init.locator ?? localChunkLocator(local.values())
   const plan: PullPlan = { steps: [], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] }
-  const fetching = new Set<string>()
   const mkdirs: PlanStep[] = []
   const writes: PlanStep[] = []
   const deletes: PlanStep[] = []
@@ -122,6 +134,8 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   }
   const refused = collidingPaths(local, remote)
 
+  /** Chunks no local file holds, in the order met: the block store is asked about them all at once at the end. */
+  const elsewhere: Array<{ key: string, cid: CID, length: number }> = []
   const planChunks = async (entry: ShareEntry): Promise<PlannedChunk[]> => {
     const chunks = entry.chunks ?? []
     const offsets = chunkOffsets(chunks)
@@ -130,18 +144,31 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
       const { cid, length } = chunks[i]
       const source = await locator.locate(cid)
       out.push({ cid, offset: offsets[i], length, ...(source != null ? { source } : {}) })
-      const key = cid.toString()
-      if (source != null || fetching.has(key)) {
-        plan.bytesLocal += source != null ? length : 0
-      } else if (init.has != null && await init.has(cid)) {
+      if (source != null) plan.bytesLocal += length
+      else elsewhere.push({ key: cid.toString(), cid, length })
+    }
+    return out
+  }
+  const sortFetches = async (): Promise<void> => {
+    const held = new Set<string>()
+    const has = init.has
+    if (has != null) {
+      const asked = new Map(elsewhere.map(c => [c.key, c.cid]))
+      await eachLimit(asked, PLAN_HAS_CONCURRENCY, async ([key, cid]) => {
+        options.signal?.throwIfAborted()
+        if (await has(cid)) held.add(key)
+      })
+    }
+    const fetching = new Set<string>()
+    for (const { key, cid, length } of elsewhere) {
+      if (held.has(key)) {
         plan.bytesLocal += length
-      } else {
+      } else if (!fetching.has(key)) {
         fetching.add(key)
         plan.fetch.push(cid)
         plan.bytesToFetch += length
       }
     }
-    return out
   }
 
   /** Steps that put `entry` at its path, replacing `expect`. */
@@ -212,11 +239,35 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     else await materialise({ ...r, version: res.version }, l)
   }
 
+  await sortFetches()
+  pairMoves(writes, deletes)
   // parents before children; deletes children first
   mkdirs.sort((a, b) => a.path < b.path ? -1 : 1)
   deletes.sort((a, b) => a.path < b.path ? 1 : -1)
   plan.steps = [...mkdirs, ...writes, ...deletes, ...records]
   return plan
+}
+
+/** Pairs each new file with a deleted local file of the same content: a rename or move, which transfers and copies nothing. */
+function pairMoves (writes: PlanStep[], deletes: PlanStep[]): void {
+  const contentKey = (e: ShareEntry): string | undefined => {
+    if (e.type !== 'file' || e.deleted === true || e.chunks == null || e.chunks.length === 0) return undefined
+    return `${e.size}:${e.chunks.map(c => `${c.cid.toString()}/${c.length}`).join(',')}`
+  }
+  const gone = new Map<string, Array<Extract<PlanStep, { action: 'delete' }>>>()
+  for (const d of deletes) {
+    if (d.action !== 'delete') continue
+    const key = contentKey(d.expect)
+    if (key == null || d.expect.local == null) continue
+    gone.set(key, [...gone.get(key) ?? [], d])
+  }
+  if (gone.size === 0) return
+  for (const w of writes) {
+    if (w.action !== 'write-file' || w.expect != null) continue
+    const key = contentKey(w.entry)
+    const from = key != null ? gone.get(key)?.shift() : undefined
+    if (from != null) w.moveFrom = { expect: from.expect, entry: from.entry }
+  }
 }
 
 function stripLocal (e: LocalEntry): ShareEntry {

@@ -1,16 +1,16 @@
 /**
- * Blocks of another device's snapshot while it is read: pages this device
- * already holds (unchanged pages keep their CID) come from the share
- * database, the rest from that device over the share protocol, fetched in
- * batches and hash-checked on arrival. What is held is capped, so a hostile
+ * Blocks of another device's snapshot while it is read: blocks this device
+ * already holds (unchanged pages and chunk lists keep their CID) come from the
+ * share database, the rest from that device over the share protocol, fetched
+ * in batches and hash-checked on arrival. What is held is capped, so a hostile
  * snapshot cannot fill memory.
  */
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { MAX_BLOCKS_PER_REQUEST, MAX_REMOTE_SNAPSHOT_BYTES, MAX_SNAPSHOT_PAGES } from './constants.js'
+import { MAX_BLOCKS_PER_REQUEST, MAX_REMOTE_SNAPSHOT_BYTES } from './constants.js'
 import { IntegrityError, LimitExceededError, NotFoundError } from './errors.js'
-import { equalBytes, type SnapshotBlocks } from './snapshot.js'
+import { equalBytes, pageChunkLists, pageList, type SnapshotBlocks } from './snapshot.js'
 import type { BlockReply } from './share-protocol.js'
 import type { AbortOptions } from '@homecloud/interface'
 
@@ -40,24 +40,51 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
     return this.#held.get(cid.toString()) ?? this.#missing(cid)
   }
 
-  /** Fetches the root and every page this device lacks, in batches (instead of one round trip per page). */
+  /**
+   * Fetches the root and every index block, page and chunk list this device lacks, in
+   * batches (instead of one round trip per block). Malformed blocks are left for
+   * `readSnapshot` to report.
+   */
   async prefetch (root: CID, options: AbortOptions = {}): Promise<void> {
-    const bytes = await this.get(root, options)
-    let pages: CID[] = []
+    const top = this.#decode(await this.get(root, options))
+    if (top == null) return
+    if (Array.isArray(top.idx)) await this.#fetchMissing(top.idx.map(c => CID.asCID(c)), options)
+    let pages: CID[] | undefined
     try {
-      const value = dagCbor.decode<{ pages?: unknown }>(bytes)
-      if (Array.isArray(value?.pages) && value.pages.length <= MAX_SNAPSHOT_PAGES) {
-        pages = value.pages.map(p => CID.asCID(p)).filter((c): c is CID => c != null)
-      }
+      pages = await pageList(top, this, options)
     } catch {
-      return // readSnapshot reports a malformed root
+      return
     }
-    const missing: CID[] = []
+    if (pages == null) return
+    await this.#fetchMissing(pages, options)
+    const lists: CID[] = []
     for (const cid of pages) {
-      if (!this.#held.has(cid.toString()) && await this.#init.local(cid) == null) missing.push(cid)
+      const page = this.#held.get(cid.toString()) ?? await this.#init.local(cid)
+      if (page != null) lists.push(...pageChunkLists(this.#decode(page)))
     }
-    for (let i = 0; i < missing.length; i += MAX_BLOCKS_PER_REQUEST) {
-      await this.#fetch(missing.slice(i, i + MAX_BLOCKS_PER_REQUEST), options)
+    await this.#fetchMissing(lists, options)
+  }
+
+  #decode (bytes: Uint8Array): Record<string, unknown> | undefined {
+    try {
+      const value = dagCbor.decode<unknown>(bytes)
+      return value != null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : undefined
+    } catch {
+      return undefined
+    }
+  }
+
+  /** Fetches, in batches, those of `cids` that are neither held nor local. */
+  async #fetchMissing (cids: Array<CID | null>, options: AbortOptions): Promise<void> {
+    const missing = new Map<string, CID>()
+    for (const cid of cids) {
+      if (cid == null || missing.has(cid.toString())) continue
+      if (!this.#held.has(cid.toString()) && await this.#init.local(cid) == null) missing.set(cid.toString(), cid)
+    }
+    const list = [...missing.values()]
+    for (let i = 0; i < list.length; i += MAX_BLOCKS_PER_REQUEST) {
+      options.signal?.throwIfAborted()
+      await this.#fetch(list.slice(i, i + MAX_BLOCKS_PER_REQUEST), options)
     }
   }
 

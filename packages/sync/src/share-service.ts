@@ -7,11 +7,9 @@
  * It never constructs libp2p: `packages/node` hands it narrow parts.
  */
 import { randomBytes } from 'node:crypto'
-import { open as openFile, lstat, mkdir } from 'node:fs/promises'
-import { constants as fsConstants } from 'node:fs'
+import { lstat, mkdir } from 'node:fs/promises'
 import { basename, dirname, isAbsolute, join, resolve, sep } from 'node:path'
 import { InvalidParametersError } from '@homecloud/interface'
-import { ChunkReader } from '@homecloud/store'
 import { logger } from '@libp2p/logger'
 import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
@@ -34,11 +32,11 @@ import { ShareSync, type ShareSyncConfig, type ShareSyncContext } from './share-
 import { loadSnapshot } from './snapshot.js'
 import type { HistoryVersion } from './history.js'
 import { localChunkLocator, type PlannedChunk } from './plan.js'
-import type { ChunkFile } from './scanner.js'
 import type {
   AcceptShareOptions, AddShareOptions, RestoreOptions, ShareInfo, ShareOffer, ShareServiceComponents, ShareServiceEvents,
   ShareServiceInit, ShareStatus
 } from './share-types.js'
+import type { ChunkSink } from '@homecloud/exchange'
 import type { AbortOptions } from '@homecloud/interface'
 import type { GateContext } from '@homecloud/swarm'
 import type { Connection, PeerId, Startable } from '@libp2p/interface'
@@ -62,8 +60,6 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   readonly #offers = new Map<string, Offer>()
   readonly #announcing = new Map<string, { again: boolean }>()
   readonly #background = new Set<Promise<unknown>>()
-  readonly #reader: ChunkReader
-  #chunking: Promise<unknown> = Promise.resolve()
   #records?: ShareRecords
   #controller = new AbortController()
   #started = false
@@ -94,7 +90,6 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       now: init.now ?? Date.now
     }
     if (init.autoAcceptMode != null) checkMode(init.autoAcceptMode)
-    this.#reader = new ChunkReader({ chunking: init.chunking })
   }
 
   isStarted (): boolean {
@@ -123,6 +118,8 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     this.#components.swarms.addEventListener('swarm:member-removed', this.#onMemberRemoved)
     this.#started = true
     for (const sync of this.#shares.values()) sync.start()
+    // members connected before the protocol was registered (a redial at start) never asked: ask them
+    for (const swarm of new Set([...this.#shares.values()].map(s => s.def.swarm))) this.#announceSwarm(swarm)
   }
 
   /** Stops every share, unregisters, waits for background work, closes the database it opened. */
@@ -136,7 +133,6 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     await this.#components.gate.unhandle(SHARE_PROTOCOL).catch(() => {})
     await Promise.all([...this.#shares.values()].map(async s => s.stop()))
     await Promise.allSettled([...this.#background])
-    await this.#chunking.catch(() => {})
     this.#shares.clear()
     this.#offers.clear()
     if (this.#init.kv == null) await this.#records?.kv.close()
@@ -342,7 +338,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       privateKey: this.#components.privateKey,
       records: this.#records as ShareRecords,
       store: this.#components.store,
-      chunkFile: async (path, options) => this.#chunkFile(path, options),
+      chunkFile: async (path, options) => this.#components.store.chunkFile(path, options),
       fetchChunks: async (def, cids, first, options) => this.#fetchChunks(def, cids, first, options),
       fetchBlocks: (def, device) => this.#fetchBlocks(def, device),
       changed: (share, headChanged) => {
@@ -355,36 +351,22 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     }
   }
 
-  /** The store's CDC over one reader (its buffer serves one file at a time), then the file is indexed in place. */
-  async #chunkFile (path: string, options: AbortOptions): Promise<ChunkFile> {
-    const run = this.#chunking.catch(() => {}).then(async () => {
-      const handle = await openFile(path, fsConstants.O_RDONLY | fsConstants.O_NOFOLLOW)
-      const chunks: ChunkFile['chunks'] = []
-      try {
-        for await (const c of this.#reader.chunks(handle, options)) chunks.push(c)
-      } finally {
-        await handle.close()
-      }
-      return chunks
-    })
-    this.#chunking = run
-    const chunks = await run
-    await this.#components.store.indexFile(path, chunks, options)
-    return { chunks }
-  }
-
-  async #fetchChunks (def: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions): Promise<unknown> {
+  async #fetchChunks (def: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown> {
     const online = this.#components.swarms.members(def.swarm).filter(m => m.online && !m.self).map(m => m.peerId)
     online.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0))
-    return this.#components.chunks.fetch(cids, { peers: online.map(p => peerIdFromString(p)), sink: this.#components.store, signal: options.signal })
+    return this.#components.chunks.fetch(cids, { peers: online.map(p => peerIdFromString(p)), sink: options.sink ?? this.#components.store, signal: options.signal })
   }
 
   #fetchBlocks (def: ShareDefinition, device: string): FetchBlocks {
     return async (cids, options) => {
       const signal = this.#signal(options)
-      const { stream, release } = await this.#components.gate.dial(def.swarm, peerIdFromString(device), SHARE_PROTOCOL, { signal })
+      const peer = peerIdFromString(device)
+      const { stream, release } = await this.#components.gate.dial(def.swarm, peer, SHARE_PROTOCOL, { signal })
       try {
-        return await requestBlocks(stream, def.id, cids, { signal })
+        const replies = await requestBlocks(stream, def.id, cids, { signal })
+        // a device serves only its last two snapshots: a block it no longer serves means its head moved on
+        if (replies.some(r => r.bytes == null)) this.#announceTo(peer, def.swarm)
+        return replies
       } catch (err) {
         stream.abort(err as Error)
         throw err

@@ -58,6 +58,7 @@ const ENTRY = 'e'
 const HEAD = 'h'
 const BLOCK = 'b'
 const PEER = 'p'
+const PENDING = 'r'
 
 /** The keys of one share's records (prefixes end in NUL). */
 export const shareKeys = {
@@ -69,7 +70,10 @@ export const shareKeys = {
   block: (share: string, cid: CID) => kvKey(BLOCK, share, cid.toString()),
   blocks: (share: string) => kvPrefix(BLOCK, share),
   peer: (share: string, device: string) => kvKey(PEER, share, device),
-  peers: (share: string) => kvPrefix(PEER, share)
+  peers: (share: string) => kvPrefix(PEER, share),
+  /** A file renamed into place whose index entry may not be written yet (see `PendingRename`). */
+  pending: (share: string, path: string) => kvKey(PENDING, share, path),
+  pendings: (share: string) => kvPrefix(PENDING, share)
 }
 
 export function encodeRecord (value: unknown): Uint8Array {

@@ -15,8 +15,9 @@ import { signHead, type Head } from './head.js'
 import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
 import { planPull, type PlanStep, type PullPlan } from './plan.js'
-import { MAX_STATUS_PATH_ERRORS } from './constants.js'
-import { encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
+import { APPLY_IO_CONCURRENCY, MAX_STATUS_PATH_ERRORS } from './constants.js'
+import { eachLimit, withLocal } from './apply-disk.js'
+import { decodeEntry, decodeRecord, encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
 import { encodeSnapshot, loadSnapshot } from './snapshot.js'
 import { LocalIndex } from './local-index.js'
 import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
@@ -27,6 +28,7 @@ import { scanShare, type ChunkFileFn } from './scanner.js'
 import type { KvOperation } from './share-kv.js'
 import type { SharePathError, SharePeerStatus, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
+import type { ChunkSink } from '@homecloud/exchange'
 import type { ChunkStore } from '@homecloud/store'
 import type { PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -51,8 +53,8 @@ export interface ShareSyncContext {
   records: ShareRecords
   store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile'>
   chunkFile: ChunkFileFn
-  /** Fetches chunks from the members that may hold them (`first` is asked first). */
-  fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions): Promise<unknown>
+  /** Fetches chunks from the members that may hold them (`first` is asked first) into `sink` (default: the block store). */
+  fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
   /** Snapshot blocks of `share` from `device` over the share protocol. */
   fetchBlocks(share: ShareDefinition, device: string): FetchBlocks
   /** Our head changed (or state did): tell the members. */
@@ -116,6 +118,7 @@ export class ShareSync {
     this.#controller = new AbortController()
     this.#enqueue('start', async (signal) => {
       await cleanupTempFiles(nodeFs, this.def.path, { signal })
+      await this.#recoverPending(signal)
       await this.history.prune({ signal })
       await this.#scan(signal)
       // heads received while we were stopped may still need a pull
@@ -268,7 +271,15 @@ export class ShareSync {
     const ignore = await loadIgnoreFile(nodeFs, this.def.path)
     const changes: LocalEntry[] = []
     const now = this.#ctx.config.now()
-    for await (const r of scanShare({ fs: nodeFs, root: this.def.path, chunkFile: this.#ctx.chunkFile, previous: this.index, ignore }, { signal })) {
+    for await (const r of scanShare({
+      fs: nodeFs,
+      root: this.def.path,
+      chunkFile: this.#ctx.chunkFile,
+      // a moved file (same inode, size, mtime) takes its chunks from the index, unread
+      indexFile: async (path, chunks, options) => this.#ctx.store.indexFile(path, chunks, options),
+      previous: this.index,
+      ignore
+    }, { signal })) {
       if (r.kind === 'entry') {
         const next = entryFromScan(this.index.get(r.entry.path), r.entry, this.#ctx.self)
         if (next != null) changes.push(next)
@@ -331,8 +342,10 @@ export class ShareSync {
       local: async (cid) => this.#ctx.records.block(this.def.id, cid),
       remote: this.#ctx.fetchBlocks(this.def, device)
     })
+    const started = Date.now()
     await blocks.prefetch(peer.snapshot, { signal })
     const remote = await loadSnapshot(peer.snapshot, blocks, { signal })
+    const loaded = Date.now()
     const plan = await planPull({
       local: this.index,
       remote,
@@ -340,11 +353,39 @@ export class ShareSync {
       ignore: await loadIgnoreFile(nodeFs, this.def.path)
     }, { signal })
     for (const e of plan.errors) this.#pathError(e.path, e.error)
+    const planned = Date.now()
     const ok = await this.#apply(plan, device, signal)
     if (ok) await this.#markApplied(device, peer)
+    const applied = Date.now()
     this.#lastSyncAt = this.#ctx.config.now()
     await this.#publish()
+    log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch), apply %d ms, publish %d ms',
+      this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, applied - planned, Date.now() - applied)
     this.#settle()
+  }
+
+  /**
+   * Files renamed into place by a pull that stopped before the index
+   * recorded them (kill -9, power loss): the same inode under the name is
+   * that version, not a local edit (which would conflict with its sender).
+   */
+  async #recoverPending (signal: AbortSignal): Promise<void> {
+    const recovered: LocalEntry[] = []
+    const done: KvOperation[] = []
+    for await (const [key, value] of this.#ctx.records.kv.entries(shareKeys.pendings(this.def.id))) {
+      signal.throwIfAborted()
+      done.push({ type: 'del', key })
+      const { ino, entries } = decodeRecord<{ ino: number, entries: Uint8Array[] }>(value)
+      const [entry, ...moved] = entries.map(decodeEntry)
+      const stat = await nodeFs.lstat(`${this.def.path}/${entry.path}`).catch(() => undefined)
+      if (stat?.ino !== ino || stat.type !== entry.type || stat.size !== entry.size) continue
+      // a move's source tombstone comes with it: the rename took the file away from there
+      recovered.push(withLocal(entry, stat), ...moved)
+    }
+    if (done.length === 0) return
+    await this.index.set(recovered, done)
+    for (const e of recovered) await this.indexWritten(e, { signal })
+    log('share %s: %d files renamed into place before a stop are recorded', this.def.name, recovered.filter(e => e.deleted !== true).length)
   }
 
   async #markApplied (device: string, peer: PeerHead): Promise<void> {
@@ -358,15 +399,10 @@ export class ShareSync {
     const writes = plan.steps.filter(s => s.action === 'write-file')
     this.#need = { files: writes.length, bytes: 0, totalBytes: writes.reduce((n, s) => n + s.entry.size, 0), doneBytes: 0 }
     this.#need.bytes = this.#need.totalBytes
-    let action: PlanStep['action'] | undefined
-    let step: PlanStep | undefined
-    const steps = new Map(plan.steps.map(s => [s.path, s]))
+    const sizes = new Map(writes.map(s => [s.path, s.entry.size]))
     const onProgress = (evt: ApplyProgressEvents): void => {
-      if (evt.type !== 'sync:apply:step') return
-      // the previous write-file step is done (or failed): either way it is no longer needed
-      if (step?.action === 'write-file') this.#doneWrite(step.entry.size)
-      step = steps.get(evt.detail.path)
-      action = evt.detail.action
+      // a write-file step done (or failed): either way it is no longer needed
+      if (evt.type === 'sync:apply:done' && evt.detail.action === 'write-file') this.#doneWrite(sizes.get(evt.detail.path) ?? 0)
     }
     const root = this.def.path
     const result = await applyPlan(plan, {
@@ -375,18 +411,22 @@ export class ShareSync {
       minFreeFraction: this.#ctx.config.minFreeFraction,
       reader: { get: async (cid, options) => this.#ctx.store.get(cid, options).catch(() => undefined) },
       fetcher: { fetch: async (cids, options) => this.#ctx.fetchChunks(this.def, cids, device, options ?? {}) },
-      beforeReplace: async (old, next, options) => this.history.keep(old, action === 'delete' ? 'deleted' : 'replaced', next, options),
-      onApplied: async (entry, options) => {
-        if (forget.has(entry.path)) {
-          await this.index.delete([entry.path])
-          return
-        }
-        await this.index.set([entry])
-        if (entry.local != null) await this.indexWritten(entry, options)
+      beforeReplace: async (old, next, options) => this.history.keep(old, next.deleted === true ? 'deleted' : 'replaced', options.movedTo ?? next, options),
+      beforeRenames: async (pending) => {
+        await this.#ctx.records.kv.batch(pending.map(p => ({
+          type: 'put', key: shareKeys.pending(this.def.id, p.path), value: encodeRecord({ ino: p.ino, entries: p.entries.map(encodeEntry) })
+        })))
+      },
+      onApplied: async (entries, options) => {
+        const gone = entries.filter(e => forget.has(e.path))
+        const kept = entries.filter(e => !forget.has(e.path))
+        await this.index.delete(gone.map(e => e.path))
+        await this.index.set(kept, entries.map(e => ({ type: 'del', key: shareKeys.pending(this.def.id, e.path) })))
+        await eachLimit(kept.filter(e => e.local != null), APPLY_IO_CONCURRENCY, async e => { await this.indexWritten(e, options) })
       }
     }, { signal, onProgress })
-    if (step?.action === 'write-file') this.#doneWrite(step.entry.size)
-    if (plan.fetch.length > 0) this.#ctx.gcWanted()
+    // replaced and deleted versions went to history, which may have pruned older ones: their blocks can go
+    if (plan.steps.some(s => s.action !== 'record' && s.expect != null)) this.#ctx.gcWanted()
     for (const e of result.errors) this.#pathError(e.path, e.error)
     if (result.errors.some(e => e.error instanceof LocalChangedError)) this.requestScan()
     return result.errors.length === 0

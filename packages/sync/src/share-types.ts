@@ -7,7 +7,7 @@ import type { ShareKv } from './share-kv.js'
 import type { ShareDefinition, ShareMode } from './share-state.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { ChunkExchange } from '@homecloud/exchange'
-import type { ChunkingParams, ChunkStore } from '@homecloud/store'
+import type { ChunkStore } from '@homecloud/store'
 import type { RosterGate, SwarmService } from '@homecloud/swarm'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 
@@ -23,7 +23,7 @@ export interface ShareServiceComponents {
   /** libp2p events: `connection:open` pulls heads from the new peer. */
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
   /** Chunks of the share's files are indexed here; history and fetched chunks live in its block store. */
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc'>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'>
   /** The multi-source fetcher (the chunk exchange). */
   chunks: Pick<ChunkExchange, 'fetch'>
 }
@@ -53,8 +53,6 @@ export interface ShareServiceInit {
   autoAcceptDir?: string
   /** Mode of auto-accepted shares (default `receive-only`). */
   autoAcceptMode?: ShareMode
-  /** Chunking parameters of the store's CDC (defaults: the store's). */
-  chunking?: Partial<ChunkingParams>
   /** Run the store's GC after a pull that fetched chunks, so fetched blocks do not stay twice (default true). */
   gcAfterSync?: boolean
   /** Milliseconds since the epoch; tests move it. */

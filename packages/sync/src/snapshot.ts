@@ -3,9 +3,10 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
-  CHUNKS_PER_LIST_BLOCK, MAX_CHUNK_LISTS_PER_FILE, MAX_ID_LENGTH, MAX_INLINE_CHUNKS, MAX_LINK_TARGET_BYTES,
-  MAX_PAGE_ENTRIES, MAX_PATH_BYTES, MAX_SNAPSHOT_BLOCK_BYTES, MAX_SNAPSHOT_ENTRIES, MAX_SNAPSHOT_PAGES,
-  MAX_VERSION_VECTOR_DEVICES, PAGE_BOUNDARY_MASK, PAGE_TARGET_BYTES
+  CHUNKS_PER_LIST_BLOCK, INDEX_BOUNDARY_MASK, LIST_BOUNDARY_MASK, MAX_CHUNK_LISTS_PER_FILE, MAX_CHUNKS_PER_FILE, MAX_ID_LENGTH,
+  MAX_INDEX_PAGES, MAX_INLINE_CHUNKS, MAX_LINK_TARGET_BYTES, MAX_PAGE_ENTRIES, MAX_ROOT_PAGES,
+  MAX_SNAPSHOT_BLOCK_BYTES, MAX_SNAPSHOT_ENTRIES, MAX_SNAPSHOT_PAGES, MAX_VERSION_VECTOR_DEVICES, PAGE_BOUNDARY_MASK,
+  PAGE_TARGET_BYTES
 } from './constants.js'
 import { IntegrityError, InvalidParametersError, InvalidSnapshotError, LimitExceededError } from './errors.js'
 import { isVersionVector } from './version-vector.js'
@@ -14,16 +15,21 @@ import type { AbortOptions } from '@homecloud/interface'
 
 /*
  * A snapshot is a small tree of dag-cbor blocks, each ≤ 1 MiB:
- *   root:       { v: 1, n: <entries>, pages: [CID…] }
+ *   root:       { v: 1, n: <entries>, pages: [CID…] }     (≤ MAX_ROOT_PAGES pages)
+ *            or { v: 1, n: <entries>, idx: [CID…] }       (more: index blocks of pages)
+ *   index:      { pages: [CID…] }
  *   page:       { e: [entry…] }   entries sorted by path, strictly increasing across pages
  *   entry:      { p: path, t: 0 file | 1 dir | 2 symlink, s: size, m: mtime ms, o: mode,
  *                 v: version vector, b: modifiedBy,
- *                 c: [chunk CID…], l: [chunk length…]   (files, ≤ 1,024 chunks inline)
+ *                 c: [chunk CID…], l: [chunk length…]   (files, ≤ MAX_INLINE_CHUNKS chunks inline)
  *                 x: [chunk list CID…]                  (files with more chunks)
  *                 k: link target, d: true (tombstone) }
  *   chunk list: { c: [CID…], l: [length…] }
- * Pages end where a hash of the path hits a mask, so adding one file changes
- * one page and every other page keeps its CID (unchanged pages are not sent again).
+ * Every split is content-defined, so a change re-sends only the blocks it touches and
+ * every other block keeps its CID (a device fetches only CIDs it does not hold):
+ * pages end where a hash of the path hits a mask (adding one file changes one page),
+ * chunk lists where a chunk's CID does (a changed chunk changes one list; a renamed
+ * file keeps all of its lists), index blocks where a page's CID does.
  */
 
 /** A block of a snapshot. */
@@ -62,6 +68,27 @@ function isBoundary (path: string): boolean {
   return ((h >>> 0) & PAGE_BOUNDARY_MASK) === 0
 }
 
+/** A CID's last two digest bytes under `mask`: the digest is a hash already, so this is uniform. */
+function isCidBoundary (cid: CID, mask: number): boolean {
+  const d = cid.multihash.digest
+  return (((d[d.length - 2] << 8) | d[d.length - 1]) & mask) === 0
+}
+
+/** Splits `items` after every item `cut` says ends a piece, and at `max` items. */
+function splitAt<T> (items: T[], max: number, cut: (item: T) => boolean): T[][] {
+  const pieces: T[][] = []
+  let piece: T[] = []
+  for (const item of items) {
+    piece.push(item)
+    if (cut(item) || piece.length >= max) {
+      pieces.push(piece)
+      piece = []
+    }
+  }
+  if (piece.length > 0) pieces.push(piece)
+  return pieces
+}
+
 function comparePaths (a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0
 }
@@ -94,7 +121,18 @@ export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<En
   }
   await flush()
   if (pages.length > MAX_SNAPSHOT_PAGES) throw new LimitExceededError(`${pages.length} snapshot pages`)
-  const root = await makeBlock({ v: 1, n: sorted.length, pages })
+  let root: SnapshotBlock
+  if (pages.length <= MAX_ROOT_PAGES) {
+    root = await makeBlock({ v: 1, n: sorted.length, pages })
+  } else {
+    const idx: CID[] = []
+    for (const part of splitAt(pages, MAX_INDEX_PAGES, cid => isCidBoundary(cid, INDEX_BOUNDARY_MASK))) {
+      const block = await makeBlock({ pages: part })
+      blocks.push(block)
+      idx.push(block.cid)
+    }
+    root = await makeBlock({ v: 1, n: sorted.length, idx })
+  }
   blocks.push(root)
   return { root: root.cid, blocks }
 }
@@ -115,14 +153,14 @@ async function encodeEntry (e: ShareEntry, blocks: SnapshotBlock[]): Promise<Rec
     out.l = chunks.map(c => c.length)
     return out
   }
+  if (chunks.length > MAX_CHUNKS_PER_FILE) throw new LimitExceededError(`${e.path} has ${chunks.length} chunks`)
   const lists: CID[] = []
-  for (let i = 0; i < chunks.length; i += CHUNKS_PER_LIST_BLOCK) {
-    const part = chunks.slice(i, i + CHUNKS_PER_LIST_BLOCK)
+  for (const part of splitAt(chunks, CHUNKS_PER_LIST_BLOCK, c => isCidBoundary(c.cid, LIST_BOUNDARY_MASK))) {
     const block = await makeBlock({ c: part.map(c => c.cid), l: part.map(c => c.length) })
     blocks.push(block)
     lists.push(block.cid)
   }
-  if (lists.length > MAX_CHUNK_LISTS_PER_FILE) throw new LimitExceededError(`${e.path} has ${chunks.length} chunks`)
+  if (lists.length > MAX_CHUNK_LISTS_PER_FILE) throw new LimitExceededError(`${e.path} has ${chunks.length} chunks in ${lists.length} lists`)
   out.x = lists
   return out
 }
@@ -160,7 +198,7 @@ export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options
   if (!Number.isSafeInteger(top.n) || (top.n as number) < 0) bad('bad entry count')
   const count = top.n as number
   if (count > MAX_SNAPSHOT_ENTRIES) throw new LimitExceededError(`snapshot has ${count} entries, over the cap of ${MAX_SNAPSHOT_ENTRIES}`)
-  const pages = cidList(top.pages, MAX_SNAPSHOT_PAGES, dagCbor.code) ?? bad('bad page list')
+  const pages = await pageList(top, blocks, options) ?? bad('bad page list')
   let seen = 0
   let last: string | undefined
   for (const pageCid of pages) {
@@ -178,6 +216,35 @@ export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options
   if (seen !== count) bad(`${seen} entries, the root says ${count}`)
 }
 
+/**
+ * The page CIDs of a snapshot root, from the root itself or its index blocks (each
+ * fetched through `blocks`); undefined when malformed. Also used to prefetch pages.
+ */
+export async function pageList (root: Record<string, unknown>, blocks: SnapshotBlocks, options: AbortOptions = {}): Promise<CID[] | undefined> {
+  // encoders inline at most MAX_ROOT_PAGES; more is accepted (older roots), the block cap bounds it
+  if (root.idx === undefined) return cidList(root.pages, MAX_SNAPSHOT_PAGES, dagCbor.code)
+  if (root.pages !== undefined) return undefined
+  const idx = cidList(root.idx, MAX_SNAPSHOT_PAGES, dagCbor.code)
+  if (idx == null) return undefined
+  const pages: CID[] = []
+  for (const cid of idx) {
+    const part = cidList((await getBlock(cid, blocks, options)).pages, MAX_INDEX_PAGES, dagCbor.code)
+    if (part == null || part.length === 0 || pages.length + part.length > MAX_SNAPSHOT_PAGES) return undefined
+    pages.push(...part)
+  }
+  return pages
+}
+
+/** The chunk-list CIDs a decoded page's entries point at (for prefetching; the reader checks them). */
+export function pageChunkLists (page: unknown): CID[] {
+  if (!isRecord(page) || !Array.isArray(page.e)) return []
+  const out: CID[] = []
+  for (const e of page.e.slice(0, MAX_PAGE_ENTRIES)) {
+    if (isRecord(e) && Array.isArray(e.x)) out.push(...(cidList(e.x, MAX_CHUNK_LISTS_PER_FILE, dagCbor.code) ?? []))
+  }
+  return out
+}
+
 /** All entries of a snapshot (bounded by MAX_SNAPSHOT_ENTRIES). */
 export async function loadSnapshot (root: CID, blocks: SnapshotBlocks, options: AbortOptions = {}): Promise<ShareEntry[]> {
   const entries: ShareEntry[] = []
@@ -188,7 +255,8 @@ export async function loadSnapshot (root: CID, blocks: SnapshotBlocks, options: 
 async function decodeEntry (v: unknown, blocks: SnapshotBlocks, options: AbortOptions): Promise<ShareEntry | undefined> {
   if (!isRecord(v)) return undefined
   const { p, t, s, m, o, b } = v
-  if (typeof p !== 'string' || p.length === 0 || encoder.encode(p).byteLength > MAX_PATH_BYTES) return undefined
+  // no length cap here (the block cap bounds it): path policy refuses an over-long path alone, in the plan
+  if (typeof p !== 'string' || p.length === 0) return undefined
   if (t !== 0 && t !== 1 && t !== 2) return undefined
   if (!Number.isSafeInteger(s) || (s as number) < 0 || !Number.isSafeInteger(m)) return undefined
   if (!Number.isSafeInteger(o) || (o as number) < 0 || (o as number) > 0o777) return undefined
@@ -216,7 +284,7 @@ async function decodeEntry (v: unknown, blocks: SnapshotBlocks, options: AbortOp
     chunks = []
     for (const cid of lists) {
       const part = chunkList(await getBlock(cid, blocks, options), CHUNKS_PER_LIST_BLOCK)
-      if (part == null) return undefined
+      if (part == null || part.length === 0 || chunks.length + part.length > MAX_CHUNKS_PER_FILE) return undefined
       chunks.push(...part)
     }
   } else {

@@ -59,7 +59,7 @@ describe('apply (D7)', () => {
     fs.ops.length = 0
     const recorded: LocalEntry[] = []
     const result = await applyPlan({ steps: [step], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] }, {
-      fs, root: '/s', reader, onApplied: async (e) => { recorded.push(e); fs.ops.push('index') }
+      fs, root: '/s', reader, onApplied: async (e) => { recorded.push(...e); fs.ops.push('index') }
     })
     assert.deepEqual(result, { applied: 1, errors: [] })
     assert.equal(new TextDecoder().decode(fs.readFile('/s/dir/new.txt')), 'hello world')
@@ -243,8 +243,9 @@ describe('apply (D7)', () => {
       await assert.rejects(applyStep(big, { fs: nodeFs, root, reader }), DiskFullError)
       // space taken by someone else during the write: ENOSPC mid-write
       const half = await writeStep('half', [new Uint8Array(900 * 1024).fill(3), new Uint8Array(900 * 1024).fill(4)], reader)
-      let filled = false
-      const racing = { get: async (cid: CID) => { if (!filled) { filled = true; await writeFile(`${root}/filler`, new Uint8Array(1000 * 1024)) } return reader.get(cid) } }
+      // every read waits for the filler (chunks are read several at a time)
+      let filling: Promise<void> | undefined
+      const racing = { get: async (cid: CID) => { await (filling ??= writeFile(`${root}/filler`, new Uint8Array(1000 * 1024))); return reader.get(cid) } }
       await assert.rejects(applyStep(half, { fs: nodeFs, root, reader: racing, minFreeFraction: 0 }), DiskFullError)
       assert.deepEqual((await readdir(root)).sort(), ['filler', 'keep'], 'no temp file, no partial file')
       assert.equal(await readFile(`${root}/keep`, 'utf8'), 'precious')

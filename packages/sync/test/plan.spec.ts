@@ -46,6 +46,18 @@ describe('planPull', () => {
       { path: 'old/name.bin', offset: 8, length: 4 }
     ])
     assert.equal(write.expect, undefined)
+    assert.deepEqual(write.moveFrom, { expect: old, entry: tomb }, 'apply may rename the source instead of copying it')
+  })
+
+  it('a move pairs one deleted file with one new file of the same content only', async () => {
+    const a = await file('a', ['same'])
+    const b = await file('b', ['same'])
+    const local = index(a, b)
+    const gone = (e: LocalEntry): ShareEntry => remote(e, { deleted: true, size: 0, chunks: undefined, version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const added = (path: string, parts: string[]): Promise<ShareEntry> => file(path, parts, { version: { [PEER]: 1 }, modifiedBy: PEER }).then(e => remote(e))
+    const plan = await planPull({ local, remote: [gone(a), gone(b), await added('c', ['same']), await added('d', ['same']), await added('e', ['same']), await added('f', ['other'])] })
+    const moves = plan.steps.flatMap(s => s.action === 'write-file' ? [`${s.path}<-${s.moveFrom?.expect.path ?? '-'}`] : [])
+    assert.deepEqual(moves, ['c<-a', 'd<-b', 'e<--', 'f<--'])
   })
 
   it('an insert transfers only the new chunk; a chunk used twice is fetched once', async () => {

@@ -62,7 +62,7 @@ class Device {
           }
         }
       },
-      onApplied: async (e) => { this.index.set(e.path, e) }
+      onApplied: async (entries) => { for (const e of entries) this.index.set(e.path, e) }
     })
     assert.deepEqual(result.errors.map(e => `${e.path}: ${e.error.message}`), [])
   }

@@ -36,5 +36,12 @@ export const id = readCommand('id', 'show this device: peer id, name, addresses,
 export const status = readCommand('status', 'show uptime, connections, reachability, DHT mode, relay reservations',
   (answer) => formatStatus(answer as DeviceStatus))
 
-export const peers = readCommand('peers', 'list connected peers: peer id, path (direct or relayed), latency, address',
-  (answer) => formatPeers((answer as { peers: PeerConnectionInfo[] }).peers))
+export const peers = readCommand('peers', 'list connected peers: peer id, path (direct, direct/webrtc or relayed), latency, address',
+  (answer) => formatPeers((answer as { peers: PeerConnectionInfo[] }).peers.map(withWebRTCPath)))
+
+/** A direct connection punched through NATs by WebRTC shows as `direct/webrtc` (the JSON keeps `direct` and the address). */
+function withWebRTCPath (peer: PeerConnectionInfo): PeerConnectionInfo {
+  return peer.path === 'direct' && /\/webrtc(\/|$)/.test(peer.address)
+    ? { ...peer, path: 'direct/webrtc' as PeerConnectionInfo['path'] }
+    : peer
+}

@@ -10,7 +10,7 @@ const DHT_MODES: readonly DhtMode[] = ['auto', 'server', 'client', 'off']
 export const start: Command = {
   name: 'start',
   summary: 'run the daemon in the foreground (stop with Ctrl-C or SIGTERM)',
-  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server | --no-relay-server] [--dht MODE] [--public-range CIDR]... [--auto-accept DIR]',
+  usage: 'homecloud start [--listen MULTIADDR]... [--api HOST:PORT] [--no-mdns] [--no-upnp] [--bootstrap MULTIADDR]... [--relay-server | --no-relay-server] [--dht MODE] [--public-range CIDR]... [--auto-accept DIR] [--no-webrtc] [--stun HOST:PORT]... [--stun-server]',
   flags: [
     ['--listen MULTIADDR', 'listen address, repeatable (default /ip4/0.0.0.0/tcp/4001; tcp/0 picks a free port)'],
     ['--api HOST:PORT', 'control API address (default 127.0.0.1:5780; port 0 picks a free port)'],
@@ -21,7 +21,10 @@ export const start: Command = {
     ['--no-relay-server', 'never serve circuit relay reservations'],
     ['--dht MODE', 'Kademlia DHT: auto (server once publicly reachable; default), server, client or off'],
     ['--public-range CIDR', 'count addresses in this IP range as public (a routed company LAN, a NAT lab), repeatable (default: none)'],
-    ['--auto-accept DIR', 'a backup box: accept every share members offer into DIR/<share> (receive-only)']
+    ['--auto-accept DIR', 'a backup box: accept every share members offer into DIR/<share> (receive-only)'],
+    ['--no-webrtc', 'do not upgrade relayed connections to direct WebRTC ones (hole punching)'],
+    ['--stun HOST:PORT', 'STUN server for WebRTC hole punching, repeatable (default: those of swarm members that run one)'],
+    ['--stun-server', 'run a STUN server on UDP port 3478 for the members (a public device)']
   ],
   options: {
     listen: { type: 'string', multiple: true },
@@ -33,7 +36,10 @@ export const start: Command = {
     'no-relay-server': { type: 'boolean' },
     dht: { type: 'string' },
     'public-range': { type: 'string', multiple: true },
-    'auto-accept': { type: 'string' }
+    'auto-accept': { type: 'string' },
+    'no-webrtc': { type: 'boolean' },
+    stun: { type: 'string', multiple: true },
+    'stun-server': { type: 'boolean' }
   },
   positionals: [],
   async run ({ repoPath, values, debug, io }) {
@@ -55,11 +61,14 @@ export const start: Command = {
       }
     }
     // loaded here so that the other commands do not load libp2p
-    const [{ runDaemon }, { parsePublicAddressRanges }] = await Promise.all([import('../daemon.js'), import('@homecloud/node')])
+    const [{ runDaemon }, { parsePublicAddressRanges, parseStunServers }] = await Promise.all([import('../daemon.js'), import('@homecloud/node')])
     const ranges = values['public-range'] as string[] | undefined
+    const stun = values.stun as string[] | undefined
     let publicAddressRanges: string[] | undefined
+    let stunServers: string[] | undefined
     try {
       publicAddressRanges = ranges === undefined ? undefined : parsePublicAddressRanges(ranges, '--public-range')
+      stunServers = stun === undefined ? undefined : parseStunServers(stun, '--stun')
     } catch (err) {
       throw new UsageError((err as Error).message, { cause: err })
     }
@@ -74,6 +83,9 @@ export const start: Command = {
       relayServer: values['relay-server'] === true ? true : values['no-relay-server'] === true ? false : undefined,
       dht: dht as DhtMode | undefined,
       autoAccept: typeof values['auto-accept'] === 'string' ? resolve(values['auto-accept']) : undefined,
+      webrtc: values['no-webrtc'] === true ? false : undefined,
+      stunServer: values['stun-server'] === true ? true : undefined,
+      stunServers,
       debug,
       io
     })

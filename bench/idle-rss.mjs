@@ -1,0 +1,117 @@
+// Idle memory of a daemon (issue 5, scenario f: RSS ≤ 100 MiB): two real daemons on
+// loopback; RSS of both when fresh and idle, then after A has `add`ed SIZE bytes and B has
+// `get` them, after IDLE seconds of nothing. Prints VmRSS (now), VmHWM (peak) and the
+// anonymous/file split of /proc/<pid>/smaps_rollup, so a change to the daemon's flags or
+// environment can be compared within one run.
+//
+// The daemons preload bench/lib/memory-report.mjs, so V8's own numbers are printed beside.
+//
+// Usage: node bench/idle-rss.mjs [SIZE=256M] [--idle-s N=10] [--env NAME=VALUE]... [--node-flags "FLAGS"]
+//        --env: extra environment of both daemons (e.g. MALLOC_ARENA_MAX=2), repeatable;
+//        NODE_OPTIONS given here is added to the preload.
+//        --node-flags: the daemons' Node/V8 flags instead of DAEMON_NODE_FLAGS (apps/homecloud/src/child.ts);
+//        with --expose-gc among them, a last reading follows a full GC in each daemon (SIGUSR2).
+import { readFile } from 'node:fs/promises'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { DAEMON_NODE_FLAGS, runCli, spawnDaemon } from '../apps/homecloud/dist/src/child.js'
+import { add, cpuSeconds, DAEMON_ARGS, get, mib, procStatus } from './lib/devices.mjs'
+import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
+
+const args = process.argv.slice(2)
+const env = {}
+let idleS = 10
+let sizeArg
+let nodeFlags = DAEMON_NODE_FLAGS
+for (let i = 0; i < args.length; i++) {
+  if (args[i] === '--idle-s') idleS = Number(args[++i])
+  else if (args[i] === '--node-flags') nodeFlags = args[++i].split(' ').filter(f => f !== '')
+  else if (args[i] === '--env') {
+    const [name, ...value] = args[++i].split('=')
+    env[name] = value.join('=')
+  } else sizeArg = args[i]
+}
+const size = parseSize(sizeArg, 256 * MiB)
+const memlog = join(await workDir('idle-rss-memlog'), 'memlog')
+env.HOMECLOUD_BENCH_MEMLOG = memlog
+env.NODE_OPTIONS = `--import ${fileURLToPath(new URL('./lib/memory-report.mjs', import.meta.url))} ${env.NODE_OPTIONS ?? ''}`.trim()
+
+async function rollup (pid) {
+  const text = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const field = name => Number(new RegExp(`^${name}:\\s+(\\d+) kB$`, 'm').exec(text)?.[1] ?? 0) * 1024
+  return { anon: field('Anonymous'), file: field('Rss') - field('Anonymous') }
+}
+
+/** The largest anonymous mappings by RSS ("RSS/size MiB"), to tell malloc arenas, V8 pages and WASM memories apart. */
+async function topMappings (pid, count = 10) {
+  const text = await readFile(`/proc/${pid}/smaps`, 'utf8')
+  const maps = []
+  let current
+  for (const l of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) \S+ \S+ \S+ (\d+)\s*(.*)$/.exec(l)
+    if (head != null) {
+      current = { size: parseInt(head[2], 16) - parseInt(head[1], 16), name: head[4] === '0' ? '' : head[5] || head[4], anon: 0 }
+      maps.push(current)
+    } else if (current != null && l.startsWith('Anonymous:')) current.anon = Number(l.split(/\s+/)[1]) * 1024
+  }
+  return maps.filter(m => m.anon > 0).sort((x, y) => y.anon - x.anon).slice(0, count)
+    .map(m => `${(m.anon / MiB).toFixed(1)}/${(m.size / MiB).toFixed(0)}${m.name === '' ? '' : ' ' + m.name}`).join(', ')
+}
+
+async function line (label, device) {
+  const [rss, hwm, { anon, file }] = await Promise.all([procStatus(device.pid, 'VmRSS'), procStatus(device.pid, 'VmHWM'), rollup(device.pid)])
+  const v8 = JSON.parse(await readFile(`${memlog}.${device.pid}`, 'utf8').catch(() => '{}'))
+  const heap = v8.heapTotal == null ? '' : `; V8 heap ${mib(v8.heapUsed)} used of ${mib(v8.heapTotal)}, external ${mib(v8.external)} (ArrayBuffers ${mib(v8.arrayBuffers)}), V8 malloced ${mib(v8.malloced)}`
+  console.log(`${label}: VmRSS ${mib(rss)} (anon ${mib(anon)}, file ${mib(file)}), VmHWM ${mib(hwm)}${heap}`)
+  console.log(`  largest anonymous mappings (RSS/size MiB): ${await topMappings(device.pid)}`)
+  return rss
+}
+
+async function cli (repo, cliArgs) {
+  const { code, stdout, stderr } = await runCli(['--repo', repo, ...cliArgs], { timeoutMs: 600_000 })
+  if (code !== 0) throw new Error(`homecloud ${cliArgs.join(' ')} failed (${code}): ${stderr}`)
+  return stdout
+}
+
+/** bench/lib/devices.mjs's startDevice, with the daemon's node flags chosen here. */
+async function startDevice (repo, name) {
+  await cli(repo, ['init', '--name', name])
+  const daemon = await spawnDaemon(repo, DAEMON_ARGS, { env, nodeFlags, timeoutMs: 60_000 })
+  const id = JSON.parse(await cli(repo, ['id', '--json']))
+  const first = id.addresses[0]
+  return { repo, daemon, pid: daemon.child.pid, address: first.includes('/p2p/') ? first : `${first}/p2p/${id.peerId}` }
+}
+
+const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
+const dir = await workDir('idle-rss')
+const devices = []
+try {
+  console.log(`idle-rss: ${mib(size)}, idle ${idleS} s, node flags ${nodeFlags.join(' ')}, env ${JSON.stringify(env)}`)
+  const a = await startDevice(join(dir, 'a'), 'idle-a')
+  devices.push(a)
+  const b = await startDevice(join(dir, 'b'), 'idle-b')
+  devices.push(b)
+  await sleep(idleS * 1000)
+  await line('fresh A', a)
+  await line('fresh B', b)
+  const file = join(dir, 'data.bin')
+  await writeRandomFile(file, size)
+  const added = await add(a, file)
+  const [cpuA, cpuB] = [await cpuSeconds(a.pid), await cpuSeconds(b.pid)]
+  const { seconds } = await get(b, added.cid, join(dir, 'out.bin'), a)
+  const perGB = async device => ((await cpuSeconds(device.pid) - (device === a ? cpuA : cpuB)) / (size / 1e9)).toFixed(2)
+  console.log(`get: ${(size / seconds / 1e6).toFixed(1)} MB/s, CPU-s/GB A ${await perGB(a)}, B ${await perGB(b)}`)
+  await sleep(idleS * 1000)
+  await line(`A after add, idle ${idleS} s`, a)
+  await line(`B after get, idle ${idleS} s`, b)
+  if (nodeFlags.includes('--expose-gc')) {
+    for (const device of [a, b]) process.kill(device.pid, 'SIGUSR2')
+    await sleep(2000)
+    await line('A after a full GC', a)
+    await line('B after a full GC', b)
+  }
+} finally {
+  for (const device of devices) await device.daemon.stop('SIGTERM')
+  await removeDir(dir)
+  await removeDir(dirname(memlog))
+}

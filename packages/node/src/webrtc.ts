@@ -1,0 +1,254 @@
+/**
+ * WebRTC private-to-private (issue 6, scenario 6): the transport that turns a
+ * relayed connection between two homes into a direct one (ICE hole punching,
+ * signalled over the relay), and the ICE servers it may use.
+ *
+ * - The transport is loaded at start, not at import: its native module
+ *   (`node-datachannel`) has prebuilds for linux x64/arm64 (and a few others)
+ *   only. Where it cannot load, the device logs it and runs without WebRTC.
+ * - ICE servers are never libp2p's public defaults: only the STUN servers of
+ *   the config (`stunServers`) and those learned from swarm members that run
+ *   one (`STUN_PROTOCOL`, see `webrtc-upgrade.ts`).
+ */
+import { isIPv4, isIPv6 } from 'node:net'
+import { serviceCapabilities, serviceDependencies, transportSymbol } from '@libp2p/interface'
+import { logger } from '@libp2p/logger'
+import { InvalidParametersError } from './errors.js'
+import { LOG_SCOPE } from './constants.js'
+import { DEFAULT_STUN_PORT } from './stun-server.js'
+import type { CreateListenerOptions, DialTransportOptions, Connection, Listener, PeerId, Startable, Transport, Upgrader } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
+
+const log = logger(`${LOG_SCOPE}:webrtc`)
+
+/** Most STUN servers in `config.stunServers`. */
+export const MAX_STUN_SERVERS = 8
+
+/**
+ * Bytes a data channel buffers before a sender waits: small, so that a ping
+ * does not queue behind megabytes on a capped uplink (FACTS.md; libp2p's
+ * default is 16 MiB).
+ */
+export const WEBRTC_MAX_BUFFERED_AMOUNT = 65_536
+
+/**
+ * Parses STUN servers given as `HOST:PORT`, `HOST` (port 3478), or with a
+ * `stun:` scheme; IPv6 hosts in brackets. Returns `stun:` URLs.
+ *
+ * @throws {InvalidParametersError} naming `what`
+ */
+export function parseStunServers (values: unknown, what = 'config.stunServers'): string[] {
+  if (!Array.isArray(values)) {
+    throw new InvalidParametersError(`${what} must be an array of HOST:PORT strings`)
+  }
+  if (values.length > MAX_STUN_SERVERS) {
+    throw new InvalidParametersError(`${what} has ${values.length} entries, at most ${MAX_STUN_SERVERS} are allowed`)
+  }
+  return values.map(value => {
+    if (typeof value !== 'string') {
+      throw new InvalidParametersError(`${what}: expected HOST:PORT, got ${typeof value}`)
+    }
+    const m = /^(?:stun:)?(?:\[([0-9a-fA-F:.]+)\]|([^:[\]/\s]+))(?::(\d{1,5}))?$/.exec(value)
+    const host = m?.[1] ?? m?.[2]
+    const port = m?.[3] === undefined ? DEFAULT_STUN_PORT : Number(m[3])
+    if (m === null || host === undefined || port < 1 || port > 65535 ||
+      (m[1] !== undefined && !isIPv6(host)) || (m[2] !== undefined && !isIPv4(host) && !/^[a-zA-Z0-9.-]{1,253}$/.test(host))) {
+      throw new InvalidParametersError(`${what}: "${value}" is not HOST:PORT (a STUN server)`)
+    }
+    return stunUrl(host, port)
+  })
+}
+
+/** `stun:HOST:PORT`, with brackets around an IPv6 host. */
+export function stunUrl (host: string, port: number): string {
+  return isIPv6(host) ? `stun:[${host}]:${port}` : `stun:${host}:${port}`
+}
+
+/** Most STUN servers learned from members that are kept. */
+export const MAX_LEARNED_STUN_SERVERS = 8
+
+/**
+ * The ICE servers of the device: the configured ones, then those learned from
+ * swarm members (at most `MAX_LEARNED_STUN_SERVERS`, the oldest forgotten).
+ * Membership is checked when the list is read: a device may learn a peer's
+ * server before it joins the peer's swarm.
+ */
+export class IceServers {
+  private readonly learned = new Map<string, { peer: PeerId, url: string }>()
+
+  constructor (private readonly configured: readonly string[], private readonly isMember: (peer: PeerId) => boolean) {}
+
+  learn (peer: PeerId, url: string): void {
+    const key = peer.toString()
+    this.learned.delete(key)
+    if (this.learned.size >= MAX_LEARNED_STUN_SERVERS) {
+      this.learned.delete(this.learned.keys().next().value as string)
+    }
+    this.learned.set(key, { peer, url })
+  }
+
+  /** `stun:` URLs to use now, without duplicates. */
+  urls (): string[] {
+    const learned = [...this.learned.values()].filter(l => this.isMember(l.peer)).map(l => l.url)
+    return [...new Set([...this.configured, ...learned])]
+  }
+
+  /** The `RTCConfiguration` of a new peer connection; an empty list (not undefined) keeps libp2p's public defaults off. */
+  rtcConfiguration (): { iceServers: Array<{ urls: string[] }> } {
+    return { iceServers: this.urls().map(url => ({ urls: [url] })) }
+  }
+}
+
+/** What the transport needs from `@libp2p/webrtc` and its native module `node-datachannel`. */
+export interface WebRTCModule extends Pick<typeof import('@libp2p/webrtc'), 'webRTC'> {
+  /** Closes every native peer connection and data channel of the process and releases their callbacks. */
+  cleanup?(): void
+}
+
+export interface LazyWebRTCInit {
+  ice: IceServers
+  /** Loads the transport module; `@libp2p/webrtc` and `node-datachannel` by default (tests inject a failing one). */
+  load?(): Promise<WebRTCModule>
+}
+
+async function loadWebRTC (): Promise<WebRTCModule> {
+  const [{ webRTC }, { cleanup }] = await Promise.all([import('@libp2p/webrtc'), import('node-datachannel')])
+  return { webRTC, cleanup }
+}
+
+/**
+ * WebRTC transports started in this process. node-datachannel's callbacks into JavaScript are
+ * process-wide and each keeps the event loop alive until its object reports closed; a data channel
+ * the remote opens while the connection closes never does (seen under load: the process never
+ * exits after libp2p stopped). So the last transport to stop releases them all with `cleanup()`,
+ * which closes only what is left: other devices of the process still use theirs until then.
+ */
+let startedTransports = 0
+
+/** The WebRTC transport as libp2p sees it, with whether it could be loaded. */
+export interface WebRTCTransportHandle extends Transport {
+  /** True once the transport is loaded and started; false where `node-datachannel` cannot load. */
+  readonly available: boolean
+}
+
+type InnerTransport = Transport & Partial<Startable>
+
+/**
+ * A libp2p transport that loads `@libp2p/webrtc` when libp2p starts and
+ * delegates to it; where it cannot load, it dials and listens on nothing.
+ */
+class LazyWebRTC implements WebRTCTransportHandle, Startable {
+  readonly [transportSymbol] = true
+  readonly [Symbol.toStringTag] = '@homecloud/webrtc'
+  readonly [serviceCapabilities] = ['@libp2p/transport']
+  // what @libp2p/webrtc itself needs
+  readonly [serviceDependencies] = ['@libp2p/identify', '@libp2p/circuit-relay-v2-transport']
+  private module?: WebRTCModule
+  private inner?: InnerTransport
+  private started = false
+  /** Counted in `startedTransports` (until `afterStop`). */
+  private counted = false
+
+  constructor (private readonly components: unknown, private readonly init: LazyWebRTCInit) {}
+
+  get available (): boolean {
+    return this.inner !== undefined
+  }
+
+  isStarted (): boolean {
+    return this.started
+  }
+
+  async start (): Promise<void> {
+    this.started = true
+    let inner: InnerTransport
+    try {
+      this.module ??= await (this.init.load ?? loadWebRTC)()
+      // a fresh transport on every start: stop ends the old one for good (see stop)
+      inner = this.module.webRTC({
+        rtcConfiguration: () => this.init.ice.rtcConfiguration(),
+        dataChannel: { maxBufferedAmount: WEBRTC_MAX_BUFFERED_AMOUNT }
+      })(this.components as Parameters<ReturnType<WebRTCModule['webRTC']>>[0])
+      this.count()
+      await inner.start?.()
+    } catch (err) {
+      log.error('WebRTC is unavailable on this machine (node-datachannel did not load), running without it - %e', err)
+      this.release()
+      return
+    }
+    this.inner = inner
+    log('WebRTC transport started')
+  }
+
+  async stop (): Promise<void> {
+    this.started = false
+    const inner = this.inner
+    this.inner = undefined
+    if (inner === undefined) {
+      return
+    }
+    // @libp2p/webrtc aborts the signalling it answers and closes its connections only when a
+    // listener closes, and this device has no `/webrtc` listener: close one so stop ends them
+    await inner.createListener({ upgrader: (this.components as { upgrader: Upgrader }).upgrader }).close()
+    await inner.stop?.()
+  }
+
+  /** After libp2p closed its connections: the native side of the last WebRTC user goes. */
+  afterStop (): void {
+    this.release()
+  }
+
+  private count (): void {
+    if (!this.counted) {
+      this.counted = true
+      startedTransports++
+    }
+  }
+
+  private release (): void {
+    if (!this.counted) {
+      return
+    }
+    this.counted = false
+    startedTransports--
+    if (startedTransports === 0) {
+      try {
+        this.module?.cleanup?.()
+        log('node-datachannel cleaned up')
+      } catch (err) {
+        log.error('node-datachannel cleanup failed - %e', err)
+      }
+    }
+  }
+
+  async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+    if (this.inner === undefined) {
+      throw new InvalidParametersError('WebRTC is unavailable on this device')
+    }
+    return this.inner.dial(ma, options)
+  }
+
+  createListener (options: CreateListenerOptions): Listener {
+    if (this.inner === undefined) {
+      throw new InvalidParametersError('WebRTC is unavailable on this device')
+    }
+    return this.inner.createListener(options)
+  }
+
+  listenFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return this.inner?.listenFilter(multiaddrs) ?? []
+  }
+
+  dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
+    return this.inner?.dialFilter(multiaddrs) ?? []
+  }
+}
+
+/** The transport factory for `Libp2pOptions.transports`; `onCreate` receives the handle (for `available`). */
+export function lazyWebRTC (init: LazyWebRTCInit, onCreate?: (handle: WebRTCTransportHandle) => void): (components: unknown) => Transport {
+  return (components) => {
+    const transport = new LazyWebRTC(components, init)
+    onCreate?.(transport)
+    return transport
+  }
+}

@@ -1,0 +1,514 @@
+/**
+ * Writes a batch of files (D6, D7): every file goes to a temp file beside
+ * its target, chunks straight to their offsets (copied from local files,
+ * read from the block store, or handed over by the fetcher as they arrive:
+ * never stored twice), then all temps are fsynced, renamed in step order,
+ * and each directory fsynced once. The caller records the whole batch in
+ * the index after that. A crash at any point leaves temp files (removed on
+ * start) and complete files under real names, never a partial one.
+ *
+ * Two shortcuts keep unchanged bytes off user space: a replacement whose
+ * chunks mostly sit where they were starts as a kernel copy of the old file
+ * (checked by ino, mtime and size before and after) and only the chunks
+ * that differ are written; a file that moved is renamed from its old path.
+ */
+import { logger } from '@libp2p/logger'
+import { CustomProgressEvent } from '@homecloud/interface'
+import { APPLY_CLONE_MIN_FRACTION, APPLY_IO_CONCURRENCY, DEFAULT_MIN_FREE_FRACTION } from './constants.js'
+import { ChunkUnavailableError, DiskFullError, IntegrityError } from './errors.js'
+import { chunkOffsets, type LocalEntry } from './entry.js'
+import { fsErrorCode, type FsReadHandle, type FsStat, type FsWriteHandle, type ShareWriteFs } from './fs.js'
+import { checkSharePath } from './path-policy.js'
+import {
+  asDiskFull, checkExpected, closeSources, eachLimit, matches, readLocal, removeQuietly, safeParent, tempName, withLocal
+} from './apply-disk.js'
+import type { ApplyInit, ApplyProgressEvents, PendingRename } from './apply.js'
+import type { ChunkLocation, PlanStep } from './plan.js'
+import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
+import type { CID } from 'multiformats/cid'
+
+const log = logger('homecloud:sync:apply')
+
+export type WriteFileStep = Extract<PlanStep, { action: 'write-file' }>
+
+export interface FileBatchOptions extends AbortOptions, ProgressOptions<ApplyProgressEvents> {
+  /** Chunks (CID strings) the plan found nowhere on this device: fetched without looking locally first. */
+  remote?: ReadonlySet<string>
+  /** Chunks of files earlier batches of the same plan wrote (CID string → place): read there rather than fetched again. */
+  written?: ReadonlyMap<string, ChunkLocation>
+}
+
+export interface FileBatchResult {
+  /** Steps now durable on disk, in order, with the index entries to record (a move adds its source's tombstone). */
+  done: Array<{ step: WriteFileStep, entries: LocalEntry[] }>
+  /** Source paths of moves done as a rename: their delete steps are done too. */
+  moved: Set<string>
+  errors: Array<{ step: WriteFileStep, error: Error }>
+}
+
+interface Job {
+  step: WriteFileStep
+  abs: string
+  dir: string
+  temp?: string
+  /** A move done as a rename of this local file. */
+  from?: { abs: string, dir: string }
+  /** Places of this file still to fill. */
+  missing: number
+  error?: Error
+  renamed?: boolean
+  /** An early fsync of a kernel copy, started before its changed chunks are written. */
+  flushing?: Promise<void>
+}
+
+/** A block handed over in pieces (a Uint8ArrayList). */
+interface Pieces extends Iterable<Uint8Array> {
+  byteLength: number
+}
+
+interface Place { job: Job, offset: number, length: number }
+interface Want { cid: CID, source?: ChunkLocation, places: Place[], filled: boolean, looked: boolean }
+
+/** Writes `steps` (see the module comment). Throws only on abort and `DiskFullError`; other failures are per file. */
+export async function writeFileBatch (steps: WriteFileStep[], init: ApplyInit, options: FileBatchOptions = {}): Promise<FileBatchResult> {
+  const batch = new FileBatch(init, options)
+  try {
+    await batch.load(steps)
+    return await batch.commit()
+  } finally {
+    await batch.cleanup()
+  }
+}
+
+/**
+ * One batch in two phases, so a caller can load the next batch (create
+ * temps, fetch) while this one commits (fsync, rename): `load`, then
+ * `commit`, then always `cleanup`.
+ */
+export class FileBatch {
+  readonly #init: ApplyInit
+  readonly #fs: ShareWriteFs
+  readonly #options: FileBatchOptions
+  readonly #jobs: Job[] = []
+  readonly #wants = new Map<string, Want>()
+  readonly #known = new Set<string>()
+  readonly #temps: TempFiles
+  readonly #sources = new Map<string, Promise<FsReadHandle | undefined>>()
+  #diskFull?: DiskFullError
+
+  constructor (init: ApplyInit, options: FileBatchOptions) {
+    this.#init = init
+    this.#fs = init.fs
+    this.#options = options
+    this.#temps = new TempFiles()
+  }
+
+  /** Checks every file, creates its temp file (or finds it is a rename), writes every chunk it can get and makes the temps durable. */
+  async load (steps: WriteFileStep[]): Promise<void> {
+    const signal = this.#options.signal
+    const started = Date.now()
+    for (const step of steps) {
+      this.#jobs.push({ step, abs: `${this.#init.root}/${step.path}`, dir: '', missing: 0 })
+    }
+    // a few files at once: each is several lstats and an open, round trips that would add up one after another
+    await eachLimit(this.#jobs, APPLY_IO_CONCURRENCY, async job => {
+      signal?.throwIfAborted()
+      this.#options.onProgress?.(new CustomProgressEvent('sync:apply:step', { path: job.step.path, action: job.step.action }))
+      await this.#guard(job, async () => { await this.#prepare(job) })
+    })
+    const prepared = Date.now()
+    await this.#fill()
+    await closeSources(this.#sources)
+    const filled = Date.now()
+    // durable before the commit, so the fsyncs overlap another batch's commit
+    await eachLimit(this.#jobs.filter(j => j.temp != null), APPLY_IO_CONCURRENCY, async job => {
+      await this.#guard(job, async () => { await this.#temps.finish(job, job.step.entry.mode & 0o777, job.step.entry.mtime) })
+    })
+    log('batch of %d files loaded in %d ms (temp files %d ms, chunks %d ms, fsync %d ms)', steps.length, Date.now() - started, prepared - started, filled - prepared, Date.now() - filled)
+  }
+
+  /** Makes the loaded files durable under their names; the entries to record, and the files that failed. */
+  async commit (): Promise<FileBatchResult> {
+    const started = Date.now()
+    await this.#commit()
+    const result: FileBatchResult = { done: [], moved: new Set(), errors: [] }
+    const stats = new Map<Job, FsStat | Error>()
+    await eachLimit(this.#jobs.filter(j => j.error == null && j.renamed === true), APPLY_IO_CONCURRENCY, async job => {
+      stats.set(job, await this.#fs.lstat(job.abs).catch((err: Error) => err))
+    })
+    for (const job of this.#jobs) {
+      if (job.error != null || job.renamed !== true) {
+        result.errors.push({ step: job.step, error: job.error ?? new Error(`${job.step.path} was not written`) })
+        continue
+      }
+      const { step } = job
+      const stat = stats.get(job)
+      if (stat == null || stat instanceof Error) {
+        result.errors.push({ step, error: stat ?? new Error(`${step.path} was not written`) })
+        continue
+      }
+      const entries = [withLocal(step.entry, stat)]
+      if (job.from != null && step.moveFrom != null) {
+        entries.push(withLocal(step.moveFrom.entry, undefined))
+        result.moved.add(step.moveFrom.expect.path)
+      }
+      result.done.push({ step, entries })
+    }
+    log('batch of %d files committed in %d ms', this.#jobs.length, Date.now() - started)
+    return result
+  }
+
+  /** Runs `fn` for one file: its failure is that file's alone, except disk full and (when `abortable`) abort. */
+  async #guard (job: Job, fn: () => Promise<void>, abortable = true): Promise<void> {
+    if (job.error != null) return
+    try {
+      await fn()
+    } catch (err) {
+      if (abortable) this.#options.signal?.throwIfAborted()
+      const full = await asDiskFull(err, this.#fs, this.#init.root, job.step.path, job.step.entry.size, this.#fraction)
+      if (full instanceof DiskFullError) throw full
+      job.error ??= full as Error
+    }
+  }
+
+  get #fraction (): number {
+    return this.#init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION
+  }
+
+  /** Checks the paths, then a rename for a move, else a temp file: a kernel copy of the old version, or empty. */
+  async #prepare (job: Job): Promise<void> {
+    const { step } = job
+    const { fs, root } = this.#init
+    checkSharePath(step.path, this.#init.pathLimits)
+    let size = 0
+    for (const c of step.chunks) {
+      if (c.offset !== size) throw new IntegrityError(`${step.path}: chunk at ${c.offset} leaves a gap or overlap at ${size}`)
+      size += c.length
+    }
+    if (size !== step.entry.size) throw new IntegrityError(`${step.path}: chunks hold ${size} bytes, the entry says ${step.entry.size}`)
+    job.dir = await safeParent(fs, root, step.path, true, this.#known)
+    await checkExpected(fs, job.abs, step.path, step.expect)
+    if (await this.#canRename(job)) return
+    const temp = `${job.dir}/${tempName()}`
+    const base = this.#cloneBase(step)
+    let covered: Set<number> | undefined
+    if (base != null) covered = await this.#clone(job, base.entry, temp, base.covered)
+    if (covered == null) {
+      job.temp = temp
+      this.#temps.add(job, await fs.createExclusive(temp, 0o600))
+    }
+    step.chunks.forEach((c, i) => {
+      if (covered?.has(i) === true) return
+      const key = c.cid.toString()
+      let want = this.#wants.get(key)
+      if (want == null) {
+        want = { cid: c.cid, places: [], filled: false, looked: false }
+        this.#wants.set(key, want)
+      }
+      want.source ??= c.source
+      want.places.push({ job, offset: c.offset, length: c.length })
+      job.missing++
+    })
+  }
+
+  /** A move whose source is exactly what the index says, with the same mode and mtime: a rename, no data read. */
+  async #canRename (job: Job): Promise<boolean> {
+    const from = job.step.moveFrom?.expect
+    const { entry } = job.step
+    if (from == null || from.type !== 'file' || from.mode !== entry.mode || from.mtime !== entry.mtime || from.size !== entry.size) return false
+    try {
+      checkSharePath(from.path, this.#init.pathLimits)
+      const abs = `${this.#init.root}/${from.path}`
+      const dir = await safeParent(this.#fs, this.#init.root, from.path, false, this.#known)
+      await checkExpected(this.#fs, abs, from.path, from)
+      job.from = { abs, dir }
+      return true
+    } catch (err) {
+      log('%s: not renamed from %s (%s): written instead', job.step.path, from.path, (err as Error).message)
+      return false
+    }
+  }
+
+  /** The local file (the old version, or a move's source) holding most of the new chunks at the same offsets, if any. */
+  #cloneBase (step: WriteFileStep): { entry: LocalEntry, covered: Set<number> } | undefined {
+    let best: { entry: LocalEntry, covered: Set<number>, bytes: number } | undefined
+    for (const old of [step.expect, step.moveFrom?.expect]) {
+      if (old == null || old.type !== 'file' || old.deleted === true || old.chunks == null || old.local == null) continue
+      const offsets = chunkOffsets(old.chunks)
+      const at = new Map<number, string>()
+      old.chunks.forEach((c, i) => at.set(offsets[i], `${c.cid.toString()}/${c.length}`))
+      const covered = new Set<number>()
+      let bytes = 0
+      step.chunks.forEach((c, i) => {
+        if (at.get(c.offset) === `${c.cid.toString()}/${c.length}`) {
+          covered.add(i)
+          bytes += c.length
+        }
+      })
+      if (bytes > 0 && bytes >= step.entry.size * APPLY_CLONE_MIN_FRACTION && bytes > (best?.bytes ?? 0)) best = { entry: old, covered, bytes }
+    }
+    return best
+  }
+
+  /**
+   * `temp` as a kernel copy of `old`, cut to the new size; the indices of
+   * the chunks it already holds. Undefined (nothing left behind) when the
+   * old file is not exactly what the index says, before or after the copy.
+   */
+  async #clone (job: Job, old: LocalEntry, temp: string, covered: Set<number>): Promise<Set<number> | undefined> {
+    const { fs, root } = this.#init
+    const abs = `${root}/${old.path}`
+    try {
+      checkSharePath(old.path, this.#init.pathLimits)
+      if (old.path !== job.step.path) await safeParent(fs, root, old.path, false, this.#known)
+      await checkExpected(fs, abs, old.path, old)
+    } catch {
+      return undefined
+    }
+    try {
+      await fs.copyFile(abs, temp)
+    } catch (err) {
+      await removeQuietly(fs, temp)
+      const code = fsErrorCode(err)
+      if (code === 'ENOSPC' || code === 'EDQUOT') throw err
+      log('%s: no kernel copy of %s (%s): written instead', job.step.path, old.path, code)
+      return undefined
+    }
+    job.temp = temp
+    try {
+      // changed while it was copied: its bytes are not what the index says
+      await checkExpected(fs, abs, old.path, old)
+      const handle = await fs.openWrite(temp)
+      this.#temps.add(job, handle)
+      if (old.size !== job.step.entry.size) await handle.truncate(job.step.entry.size)
+      // where the copy is a real copy (no reflink) its bytes reach the disk while the changed chunks arrive
+      job.flushing = handle.sync().catch(() => {})
+      return covered
+    } catch (err) {
+      await this.#temps.drop(job)
+      job.temp = undefined
+      await removeQuietly(fs, temp)
+      if (old.path === job.step.path) throw err
+      return undefined
+    }
+  }
+
+  /** Chunks from local files and the block store; the rest from the fetcher, written as they arrive. */
+  async #fill (): Promise<void> {
+    const { remote, written } = this.#options
+    await eachLimit(this.#wants.values(), APPLY_IO_CONCURRENCY, async want => {
+      const key = want.cid.toString()
+      want.source ??= written?.get(key)
+      if ((remote?.has(key) !== true || want.source != null) && want.places.some(p => p.job.error == null)) await this.#fillLocal(want)
+    })
+    this.#throwIfFull()
+    const toFetch = new Map<string, Want>()
+    for (const [key, want] of this.#wants) if (!want.filled && want.places.some(p => p.job.error == null)) toFetch.set(key, want)
+    const fetcher = this.#init.fetcher
+    if (toFetch.size > 0 && fetcher != null) {
+      const fetchStarted = Date.now()
+      try {
+        const fetched = await fetcher.fetch([...toFetch.values()].map(w => w.cid), {
+          signal: this.#options.signal,
+          sink: {
+            // the plan (or the look above) found these nowhere on this device
+            has: async (cid) => toFetch.get(cid.toString())?.filled ?? false,
+            put: async (cid, bytes) => {
+              // bytes are verified by the fetcher (D5)
+              const want = toFetch.get(cid.toString())
+              if (want != null && !want.filled) await this.#place(want, bytes)
+              this.#throwIfFull()
+            },
+            // a block that arrived in pieces is written piece by piece, never joined into a copy
+            putPieces: async (cid, pieces) => {
+              const want = toFetch.get(cid.toString())
+              if (want != null && !want.filled) await this.#place(want, pieces)
+              this.#throwIfFull()
+            }
+          }
+        })
+        log('fetched %d chunks in %d ms: %o', toFetch.size, Date.now() - fetchStarted, fetched)
+      } catch (err) {
+        this.#options.signal?.throwIfAborted()
+        this.#throwIfFull()
+        // the files whose chunks did not arrive fail alone below
+        log('fetch of %d chunks failed: %e', toFetch.size, err)
+      }
+      // a fetcher that ignored the sink put them in the block store
+      for (const want of toFetch.values()) {
+        if (want.filled || !want.places.some(p => p.job.error == null)) continue
+        want.looked = false
+        await this.#fillLocal(want)
+      }
+      this.#throwIfFull()
+    }
+    for (const job of this.#jobs) {
+      if (job.error == null && job.missing > 0) job.error = new ChunkUnavailableError(`${job.step.path}: ${job.missing} chunks are not available on this device or from any member online`)
+    }
+  }
+
+  /** A chunk from the local file that has it or the block store (hash-checked); false when neither does. */
+  async #fillLocal (want: Want): Promise<boolean> {
+    if (want.looked) return want.filled
+    want.looked = true
+    const { cid, source } = want
+    let bytes: Uint8Array | undefined
+    if (source != null) {
+      const read = await readLocal(this.#fs, this.#init.root, source.path, source.offset, source.length, this.#sources)
+      // the source file may have changed since it was indexed: then the store or the fetcher
+      if (read != null && await matches(cid, read)) bytes = read
+    }
+    if (bytes == null) {
+      const stored = await this.#init.reader.get(cid, { signal: this.#options.signal }).catch(() => undefined)
+      if (stored != null && await matches(cid, stored)) bytes = stored
+    }
+    if (bytes == null) return false
+    await this.#place(want, bytes)
+    return true
+  }
+
+  /** Writes verified bytes to every place that needs them; a failed write fails its file (disk full: all). */
+  async #place (want: Want, bytes: Uint8Array | Pieces): Promise<void> {
+    want.filled = true
+    for (const place of want.places) {
+      const { job } = place
+      if (job.error != null) continue
+      if (bytes.byteLength !== place.length) {
+        job.error = new IntegrityError(`${job.step.path}: chunk ${want.cid.toString()} has ${bytes.byteLength} bytes, the entry gives it ${place.length}`)
+        continue
+      }
+      try {
+        await this.#temps.write(job, bytes, place.offset)
+        job.missing--
+      } catch (err) {
+        const full = await asDiskFull(err, this.#fs, this.#init.root, job.step.path, job.step.entry.size, this.#fraction)
+        if (full instanceof DiskFullError) this.#diskFull ??= full
+        job.error ??= full as Error
+      }
+    }
+  }
+
+  #throwIfFull (): void {
+    if (this.#diskFull != null) throw this.#diskFull
+  }
+
+  /** Rename in step order (each target checked once more; the temps are durable since `load`), fsync each directory once. */
+  async #commit (): Promise<void> {
+    const signal = this.#options.signal
+    signal?.throwIfAborted()
+    await this.#recordPending()
+    // from here to the index the batch runs to its end: an abort between renames would leave files the index does not know
+    const dirs = new Map<string, Job[]>()
+    for (const job of this.#jobs) {
+      await this.#guard(job, async () => {
+        const { step } = job
+        await checkExpected(this.#fs, job.abs, step.path, step.expect)
+        if (job.from != null && step.moveFrom != null) {
+          await checkExpected(this.#fs, job.from.abs, step.moveFrom.expect.path, step.moveFrom.expect)
+          await this.#init.beforeReplace?.(step.moveFrom.expect, step.moveFrom.entry, { movedTo: step.entry })
+          await this.#fs.rename(job.from.abs, job.abs)
+          dirs.set(job.from.dir, [...dirs.get(job.from.dir) ?? [], job])
+        } else {
+          if (step.expect != null) await this.#init.beforeReplace?.(step.expect, step.entry, {})
+          await this.#fs.rename(job.temp as string, job.abs)
+        }
+        job.renamed = true
+        dirs.set(job.dir, [...dirs.get(job.dir) ?? [], job])
+      }, false)
+    }
+    await eachLimit(dirs, APPLY_IO_CONCURRENCY, async ([dir, jobs]) => {
+      try {
+        await this.#fs.fsyncDir(dir)
+      } catch (err) {
+        // the files are whole under their names; unrecorded, the next scan picks them up
+        for (const job of jobs) job.error ??= err as Error
+      }
+    })
+  }
+
+  /** Hands the caller the inode each file will have under its name (a rename keeps it) before any rename. */
+  async #recordPending (): Promise<void> {
+    if (this.#init.beforeRenames == null) return
+    const pending: PendingRename[] = []
+    await eachLimit(this.#jobs, APPLY_IO_CONCURRENCY, async job => {
+      await this.#guard(job, async () => {
+        const { step } = job
+        const move = job.from != null ? step.moveFrom : undefined
+        const ino = move != null ? move.expect.local?.ino : job.temp != null ? (await this.#fs.lstat(job.temp)).ino : undefined
+        if (ino == null) return
+        pending.push({ path: step.path, ino, entries: move != null ? [step.entry, move.entry] : [step.entry] })
+      })
+    })
+    await this.#init.beforeRenames(pending, { signal: this.#options.signal })
+  }
+
+  /** Closes everything and removes the temp files of files not renamed into place. */
+  async cleanup (): Promise<void> {
+    await Promise.all(this.#jobs.map(async j => j.flushing))
+    await this.#temps.closeAll()
+    await closeSources(this.#sources)
+    for (const job of this.#jobs) {
+      if (job.temp != null && job.renamed !== true) await removeQuietly(this.#fs, job.temp)
+    }
+  }
+}
+
+/**
+ * The open temp files of a batch: each stays open from its creation to its
+ * fsync, so a small file costs one open. A batch has at most
+ * APPLY_BATCH_FILES files, which bounds the handles.
+ */
+class TempFiles {
+  readonly #open = new Map<Job, FsWriteHandle>()
+
+  add (job: Job, handle: FsWriteHandle): void {
+    this.#open.set(job, handle)
+  }
+
+  /** Closes the handle of a temp file that is about to be removed. */
+  async drop (job: Job): Promise<void> {
+    const handle = this.#open.get(job)
+    this.#open.delete(job)
+    await handle?.close().catch(() => {})
+  }
+
+  async write (job: Job, bytes: Uint8Array | Pieces, offset: number): Promise<void> {
+    const handle = this.#open.get(job)
+    if (handle == null) throw new Error(`${job.step.path}: its temp file is closed`)
+    if (bytes instanceof Uint8Array) {
+      await handle.write(bytes, offset)
+      return
+    }
+    if (handle.writev != null) {
+      // one system call per chunk, not one per piece
+      await handle.writev([...bytes], offset)
+      return
+    }
+    let at = offset
+    for (const piece of bytes) {
+      await handle.write(piece, at)
+      at += piece.byteLength
+    }
+  }
+
+  /** Mode, mtime, fsync, close: the temp file is durable and done. */
+  async finish (job: Job, mode: number, mtimeMs: number): Promise<void> {
+    const handle = this.#open.get(job)
+    if (handle == null) throw new Error(`${job.step.path}: its temp file is closed`)
+    this.#open.delete(job)
+    try {
+      await job.flushing
+      await handle.chmod(mode)
+      await handle.utimes(mtimeMs)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async closeAll (): Promise<void> {
+    const handles = [...this.#open.values()]
+    this.#open.clear()
+    await Promise.all(handles.map(async h => h.close().catch(() => {})))
+  }
+}

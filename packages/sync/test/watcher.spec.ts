@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict'
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
+import { describe, it } from 'node:test'
+import { ShareWatcher, type ShareWatcherInit } from '../src/index.js'
+import { removeDir, tempDir, waitFor } from './helpers.js'
+
+/** A per-folder watcher (the Linux path, on any platform) counting the scans it asks for. */
+function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: ShareWatcher, changes: () => number, failures: Error[] } {
+  let changes = 0
+  const failures: Error[] = []
+  const w = new ShareWatcher({
+    root,
+    debounceMs: 20,
+    perFolder: true,
+    onChange: () => { changes++ },
+    onFailure: (err) => { failures.push(err) },
+    ...init
+  })
+  return { w, changes: () => changes, failures }
+}
+
+describe('ShareWatcher (one watch per folder)', () => {
+  it('watches folders moved in (and below them), asks for a scan on changes inside, and drops the watches of removed folders', async () => {
+    const root = await tempDir()
+    const stage = await tempDir()
+    const { w, changes, failures } = watcher(root)
+    try {
+      await mkdir(`${root}/old/inner`, { recursive: true })
+      assert.equal(w.start(), true)
+      await waitFor(() => w.watchedFolders === 3)
+      await mkdir(`${stage}/tree/a/b`, { recursive: true })
+      await writeFile(`${stage}/tree/a/b/f`, 'x')
+      await rename(`${stage}/tree`, `${root}/tree`)
+      await waitFor(() => w.watchedFolders === 6, { timeout: 5000 })
+      await waitFor(() => changes() >= 1 && !w.busy) // the move asked for a scan; nothing else is due
+      const settled = changes()
+      await writeFile(`${root}/tree/a/b/new`, 'deep change')
+      await waitFor(() => changes() > settled, { timeout: 5000 })
+      await rm(`${root}/old`, { recursive: true })
+      await waitFor(() => w.watchedFolders === 4 && !w.busy, { timeout: 5000 })
+      await rename(`${root}/tree/a`, `${root}/moved`)
+      await waitFor(() => w.watchedFolders === 4 && !w.busy, { timeout: 5000 })
+      const afterMove = changes()
+      await writeFile(`${root}/moved/b/again`, 'inside the renamed folder')
+      await waitFor(() => changes() > afterMove, { timeout: 5000 })
+      assert.deepEqual(failures, [])
+    } finally {
+      w.stop()
+      await removeDir(root)
+      await removeDir(stage)
+    }
+  })
+
+  it('more folders than the cap fail over to rescans, once, and watch nothing', async () => {
+    const root = await tempDir()
+    const { w, failures } = watcher(root, { maxFolders: 3 })
+    try {
+      for (const d of ['a', 'b', 'c']) await mkdir(`${root}/${d}`)
+      w.start()
+      await waitFor(() => failures.length > 0)
+      assert.equal(failures[0].name, 'LimitExceededError')
+      assert.equal(w.failed, true)
+      assert.equal(w.watchedFolders, 0)
+      await mkdir(`${root}/d`)
+      assert.equal(failures.length, 1)
+    } finally {
+      w.stop()
+      await removeDir(root)
+    }
+  })
+
+  it('a missing share folder fails at start', async () => {
+    const root = await tempDir()
+    await removeDir(root)
+    const { w, failures } = watcher(root)
+    assert.equal(w.start(), false)
+    assert.equal(failures.length, 1)
+    assert.equal(w.failed, true)
+  })
+})
