@@ -24,7 +24,13 @@ export interface Config {
     upnp: boolean
     /** Serve circuit relay reservations: `auto` (only while publicly reachable), `true` (always) or `false` (never). */
     relayServer: boolean | 'auto'
+    /** Upgrade relayed member connections to direct WebRTC ones (default on). */
+    webrtc?: boolean
+    /** Run a STUN server for the members (a public device; default off). */
+    stunServer?: boolean
   }
+  /** STUN servers for WebRTC (`HOST:PORT`); by default those of members that run one. */
+  stunServers?: string[]
   /** IP ranges (CIDR) counted as public although libp2p calls them private: a company LAN, a NAT lab. Optional; none by default. */
   publicAddressRanges?: string[]
 }
@@ -117,7 +123,16 @@ export function validateConfig (raw: RawConfig): Config {
   if (typeof s.relayServer !== 'boolean' && s.relayServer !== 'auto') {
     fail('services.relayServer', 'true, false or "auto"')
   }
-  const { publicAddressRanges } = raw
+  // optional, so version 1 files without them stay valid
+  for (const key of ['webrtc', 'stunServer'] as const) {
+    if (s[key] !== undefined && typeof s[key] !== 'boolean') {
+      fail(`services.${key}`, 'true or false')
+    }
+  }
+  const { publicAddressRanges, stunServers } = raw
+  if (stunServers !== undefined && !isStringArray(stunServers)) {
+    fail('stunServers', 'a list of "HOST:PORT" strings')
+  }
   // optional, so version 1 files without it stay valid; the device checks the CIDR syntax
   if (publicAddressRanges !== undefined && !isStringArray(publicAddressRanges)) {
     fail('publicAddressRanges', 'a list of CIDR ranges such as "10.77.0.0/24"')
@@ -125,11 +140,18 @@ export function validateConfig (raw: RawConfig): Config {
   return {
     version: raw.version,
     ...(publicAddressRanges === undefined ? {} : { publicAddressRanges: publicAddressRanges as string[] }),
+    ...(stunServers === undefined ? {} : { stunServers: stunServers as string[] }),
     name: name as string,
     listen: listen as string[],
     api: api as string,
     bootstrap: bootstrap as string[],
-    services: { mdns: s.mdns as boolean, upnp: s.upnp as boolean, relayServer: s.relayServer as boolean | 'auto' }
+    services: {
+      mdns: s.mdns as boolean,
+      upnp: s.upnp as boolean,
+      relayServer: s.relayServer as boolean | 'auto',
+      ...(s.webrtc === undefined ? {} : { webrtc: s.webrtc as boolean }),
+      ...(s.stunServer === undefined ? {} : { stunServer: s.stunServer as boolean })
+    }
   }
 }
 

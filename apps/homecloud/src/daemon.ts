@@ -8,7 +8,7 @@ import { isIP } from 'node:net'
 import { createControlApi } from '@homecloud/gateway'
 import type { ControlApi } from '@homecloud/gateway'
 import { HomecloudError } from '@homecloud/interface'
-import { createHomecloudNode } from '@homecloud/node'
+import { createHomecloudNode, parseStunServers } from '@homecloud/node'
 import type { HomecloudNode } from '@homecloud/node'
 import { enable, logger } from '@libp2p/logger'
 import type { Io } from './command.js'
@@ -91,10 +91,10 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
         upnp: options.upnp ?? config.services.upnp,
         relayServer: options.relayServer ?? config.services.relayServer,
         dht: options.dht,
-        webrtc: options.webrtc,
-        stunServer: options.stunServer
+        webrtc: options.webrtc ?? config.services.webrtc,
+        stunServer: options.stunServer ?? config.services.stunServer
       },
-      stunServers: options.stunServers
+      stunServers: options.stunServers ?? (config.stunServers === undefined ? undefined : parseStunServers(config.stunServers, 'config field "stunServers"'))
     })
     undo.push(async () => { await node.stop() })
     await node.start()

@@ -64,7 +64,10 @@ describe('config', () => {
       [{ bootstrap: null }, /"bootstrap"/],
       [{ services: { mdns: 'yes', upnp: true, relayServer: false } }, /services\.mdns/],
       [{ services: { mdns: true, upnp: true, relayServer: 'sometimes' } }, /services\.relayServer/],
-      [{ publicAddressRanges: '10.77.0.0/24' }, /"publicAddressRanges"/]
+      [{ publicAddressRanges: '10.77.0.0/24' }, /"publicAddressRanges"/],
+      [{ services: { mdns: true, upnp: true, relayServer: false, webrtc: 'on' } }, /services\.webrtc/],
+      [{ services: { mdns: true, upnp: true, relayServer: false, stunServer: 1 } }, /services\.stunServer/],
+      [{ stunServers: '10.77.0.1:3478' }, /"stunServers"/]
     ]
     for (const [change, message] of cases) {
       assert.throws(() => validateConfig({ ...good, ...change }), message, JSON.stringify(change))
@@ -83,6 +86,17 @@ describe('config', () => {
     const good = defaultConfig('box') as unknown as RawConfig
     assert.equal(validateConfig(good).publicAddressRanges, undefined)
     assert.deepEqual(validateConfig({ ...good, publicAddressRanges: ['10.77.0.0/24'] }).publicAddressRanges, ['10.77.0.0/24'])
+  })
+
+  it('keeps the optional WebRTC settings, and files without them stay valid', () => {
+    const good = defaultConfig('box') as unknown as RawConfig
+    const plain = validateConfig(good)
+    assert.equal(plain.services.webrtc, undefined)
+    assert.equal(plain.stunServers, undefined)
+    const set = validateConfig({ ...good, services: { mdns: true, upnp: true, relayServer: 'auto', webrtc: false, stunServer: true }, stunServers: ['10.77.0.1:3478'] })
+    assert.equal(set.services.webrtc, false)
+    assert.equal(set.services.stunServer, true)
+    assert.deepEqual(set.stunServers, ['10.77.0.1:3478'])
   })
 
   it('refuses text that is not JSON', () => {

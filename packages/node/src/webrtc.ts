@@ -120,14 +120,14 @@ async function loadWebRTC (): Promise<WebRTCModule> {
  * WebRTC transports started in this process. node-datachannel's callbacks into JavaScript are
  * process-wide and each keeps the event loop alive until its object reports closed; a data channel
  * the remote opens while the connection closes never does (seen under load: the process never
- * exits after libp2p stopped). So the last transport to stop releases them all with `cleanup()`,
- * which closes only what is left: other devices of the process still use theirs until then.
+ * exits after libp2p stopped). `cleanup()` releases them all, but it closes every native object of
+ * the process, so only the last transport to stop calls it: other devices may still use WebRTC.
  */
 let startedTransports = 0
 
 /** The WebRTC transport as libp2p sees it, with whether it could be loaded. */
 export interface WebRTCTransportHandle extends Transport {
-  /** True once the transport is loaded and started; false where `node-datachannel` cannot load. */
+  /** True while the transport is loaded and started; false where `node-datachannel` cannot load, and after stop. */
   readonly available: boolean
 }
 

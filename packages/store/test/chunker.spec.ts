@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict'
-import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore, type FileChunk } from '../src/index.js'
+import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore } from '../src/index.js'
 import { GEAR, type ChunkingParams } from '../src/gear.js'
-import { concat, pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
+import { concat, pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
 
 /**
  * The chunking rule written plainly, byte by byte: cut after the first byte at
@@ -22,17 +21,6 @@ function naiveCut (data: Uint8Array, start: number, end: number, p: ChunkingPara
     if ((h & top(i < start + p.avg ? bits + 2 : bits - 2)) === 0) return i + 1
   }
   return limit
-}
-
-async function chunkFile (path: string, reader = new ChunkReader()): Promise<FileChunk[]> {
-  const handle = await open(path)
-  try {
-    const chunks: FileChunk[] = []
-    for await (const chunk of reader.chunks(handle)) chunks.push(chunk)
-    return chunks
-  } finally {
-    await handle.close()
-  }
 }
 
 /** Cut points over a whole buffer in memory: the reference the streaming reader must match. */
@@ -80,7 +68,7 @@ describe('content-defined chunking', () => {
       await writeBytes(path, data)
       const expected = referenceCuts(data)
       for (const reader of [new ChunkReader(), new ChunkReader({ bufferSize: 0 })]) {
-        const chunks = await chunkFile(path, reader)
+        const chunks = await streamedChunks(path, reader)
         assert.deepEqual(chunks.map(c => c.offset + c.length), expected)
         let at = 0
         for (const [i, c] of chunks.entries()) {
@@ -104,8 +92,8 @@ describe('content-defined chunking', () => {
       const edited = concat([data.subarray(0, 1000), pseudoRandomBytes(10, 5), data.subarray(1000)])
       await writeBytes(join(files.dir, 'a'), data)
       await writeBytes(join(files.dir, 'b'), edited)
-      const before = await chunkFile(join(files.dir, 'a'))
-      const after = await chunkFile(join(files.dir, 'b'))
+      const before = await streamedChunks(join(files.dir, 'a'))
+      const after = await streamedChunks(join(files.dir, 'b'))
       const known = new Set(before.map(c => c.cid.toString()))
       const fresh = after.filter(c => !known.has(c.cid.toString()))
       assert.ok(before.length > 30)

@@ -1,24 +1,12 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { lstat, open, symlink, utimes, writeFile } from 'node:fs/promises'
+import { lstat, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CHUNK_MAX, ChunkReader, INLINE_HASH_BYTES, createLevelStore, createMemoryStore, type ChunkStore, type FileChunk } from '../src/index.js'
 import { FileChunker } from '../src/file-chunker.js'
 import { statMs } from '../src/file-source.js'
-import { pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
-
-/** The streaming reader's chunks of a file: the reference `chunkFile` must match. */
-async function streamed (path: string, reader = new ChunkReader()): Promise<FileChunk[]> {
-  const handle = await open(path)
-  try {
-    const chunks: FileChunk[] = []
-    for await (const chunk of reader.chunks(handle)) chunks.push(chunk)
-    return chunks
-  } finally {
-    await handle.close()
-  }
-}
+import { pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
 
 function plain (chunks: FileChunk[]): Array<[string, number, number]> {
   return chunks.map(c => [c.cid.toString(), c.offset, c.length])
@@ -50,7 +38,7 @@ for (const [name, open] of stores) {
           const path = join(files.dir, `f${i}.bin`)
           await writeBytes(path, data)
           const got = await store.chunkFile(path)
-          assert.deepEqual(plain(got.chunks), plain(await streamed(path)), `size ${size}`)
+          assert.deepEqual(plain(got.chunks), plain(await streamedChunks(path)), `size ${size}`)
           const st = await lstat(path)
           assert.deepEqual(got.stat, { size, mtimeMs: st.mtimeMs, ino: st.ino }, `size ${size}: the stat compares equal with lstat's`)
           for (const c of got.chunks) {
@@ -77,7 +65,7 @@ for (const [name, open] of stores) {
           await writeBytes(paths[i], pseudoRandomBytes(i % 10 === 0 ? CHUNK_MAX + i : 1 + 997 * i, i + 1))
         }
         const together = await Promise.all(paths.map(async p => store.chunkFile(p)))
-        for (const [i, p] of paths.entries()) assert.deepEqual(plain(together[i].chunks), plain(await streamed(p)))
+        for (const [i, p] of paths.entries()) assert.deepEqual(plain(together[i].chunks), plain(await streamedChunks(p)))
       } finally {
         await cleanup()
         await files.remove()
@@ -116,7 +104,7 @@ describe('FileChunker', () => {
         await writeBytes(path, pseudoRandomBytes(size, size))
         const { chunks } = await chunker.chunkFile(path)
         assert.ok(size < 10_000 || chunks.length > 2, 'several chunks in one small read')
-        assert.deepEqual(plain(chunks), plain(await streamed(path, new ChunkReader({ chunking }))))
+        assert.deepEqual(plain(chunks), plain(await streamedChunks(path, new ChunkReader({ chunking }))))
       }
       await chunker.idle()
     } finally {

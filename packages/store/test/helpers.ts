@@ -1,10 +1,10 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import * as raw from 'multiformats/codecs/raw'
-import type { Blocks } from '../src/index.js'
+import { ChunkReader, type Blocks, type FileChunk } from '../src/index.js'
 import type { CID } from 'multiformats/cid'
 
 /** Deterministic pseudo-random bytes (xorshift32): the same `seed` always gives the same bytes. */
@@ -69,4 +69,16 @@ export async function readUnixfsDirectory (blocks: Pick<Blocks, 'get'>, cid: CID
   const unixfs = UnixFS.unmarshal(node.Data ?? new Uint8Array())
   if (unixfs.type !== 'directory') throw new Error(`${cid.toString()} is a ${unixfs.type}`)
   return node.Links.map(l => ({ name: l.Name ?? '', cid: l.Hash }))
+}
+
+/** A file's chunks as the streaming reader cuts them. */
+export async function streamedChunks (path: string, reader = new ChunkReader()): Promise<FileChunk[]> {
+  const handle = await open(path)
+  try {
+    const chunks: FileChunk[] = []
+    for await (const chunk of reader.chunks(handle)) chunks.push(chunk)
+    return chunks
+  } finally {
+    await handle.close()
+  }
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import type { ChunkFile, ChunkFileFn, ShareFs } from '../src/index.js'
+import { entryFromScan, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
 
 /** A fresh temp directory; remove it with `rm(dir, { recursive: true })`. */
 export async function tempDir (prefix = 'hc-sync-'): Promise<string> {
@@ -73,3 +73,35 @@ export async function waitFor<T> (fn: () => T | Promise<T>, { timeout = 10_000, 
 }
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s)
+
+export const SCAN_DEVICE = '12D3KooWLocalLocalLocalLocalLocalLocalLocalLocalLocal'
+
+/** Every result of one scan. */
+export async function scanAll (init: ScanInit, onProgress?: (e: { type: string }) => void): Promise<ScanResult[]> {
+  const out: ScanResult[] = []
+  for await (const r of scanShare(init, { onProgress })) out.push(r)
+  return out
+}
+
+/** The index share sync would keep, built from scan results. */
+export function toIndex (results: ScanResult[], prev = new Map<string, LocalEntry>()): Map<string, LocalEntry> {
+  const index = new Map(prev)
+  for (const r of results) {
+    if (r.kind === 'entry') {
+      const next = entryFromScan(index.get(r.entry.path), r.entry, SCAN_DEVICE)
+      if (next != null) index.set(r.entry.path, next)
+    } else if (r.kind === 'deleted') {
+      index.set(r.path, tombstoneFromScan(index.get(r.path) as LocalEntry, SCAN_DEVICE, 0))
+    }
+  }
+  return index
+}
+
+/** Snapshot blocks held in memory (a missing one throws). */
+export function blockMap (blocks: SnapshotBlock[]): SnapshotBlocks & { map: Map<string, Uint8Array> } {
+  const map = new Map(blocks.map(b => [b.cid.toString(), b.bytes]))
+  return {
+    map,
+    get: async (cid) => map.get(cid.toString()) ?? Promise.reject(new Error(`no block ${cid.toString()}`))
+  }
+}

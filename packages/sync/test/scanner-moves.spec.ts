@@ -1,28 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { entryFromScan, MemoryFs, scanShare, tombstoneFromScan, type IndexFileFn, type LocalEntry, type ScanInit, type ScanResult } from '../src/index.js'
-import { fixedChunker } from './helpers.js'
+import { MemoryFs, type IndexFileFn } from '../src/index.js'
+import { fixedChunker, scanAll, toIndex } from './helpers.js'
 
-const DEVICE = '12D3KooWLocalLocalLocalLocalLocalLocalLocalLocalLocal'
 
-async function scanAll (init: ScanInit): Promise<ScanResult[]> {
-  const out: ScanResult[] = []
-  for await (const r of scanShare(init)) out.push(r)
-  return out
-}
-
-function toIndex (results: ScanResult[], prev = new Map<string, LocalEntry>()): Map<string, LocalEntry> {
-  const index = new Map(prev)
-  for (const r of results) {
-    if (r.kind === 'entry') {
-      const next = entryFromScan(index.get(r.entry.path), r.entry, DEVICE)
-      if (next != null) index.set(r.entry.path, next)
-    } else if (r.kind === 'deleted') {
-      index.set(r.path, tombstoneFromScan(index.get(r.path) as LocalEntry, DEVICE, 0))
-    }
-  }
-  return index
-}
 
 function recorder (): IndexFileFn & { calls: Array<{ path: string, chunks: Array<{ offset: number, length: number }> }> } {
   const calls: Array<{ path: string, chunks: Array<{ offset: number, length: number }> }> = []

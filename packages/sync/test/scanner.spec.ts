@@ -1,37 +1,16 @@
 import assert from 'node:assert/strict'
 import { mkdir, symlink, writeFile, utimes } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import {
-  entryFromScan, MemoryFs, nodeFs, parseIgnore, PathRejectedError, scanShare, ScanEntryError, tombstoneFromScan,
-  type LocalEntry, type ScanInit, type ScanResult, type ShareFs
-} from '../src/index.js'
-import { fixedChunker, removeDir, tempDir } from './helpers.js'
+import { MemoryFs, nodeFs, parseIgnore, PathRejectedError, ScanEntryError, type ScanResult, type ShareFs } from '../src/index.js'
+import { fixedChunker, removeDir, scanAll, SCAN_DEVICE, tempDir, toIndex } from './helpers.js'
 
-const DEVICE = '12D3KooWLocalLocalLocalLocalLocalLocalLocalLocalLocal'
+const DEVICE = SCAN_DEVICE
 
-async function scanAll (init: ScanInit, onProgress?: (e: { type: string }) => void): Promise<ScanResult[]> {
-  const out: ScanResult[] = []
-  for await (const r of scanShare(init, { onProgress })) out.push(r)
-  return out
-}
 
 function entries (results: ScanResult[]): Map<string, Extract<ScanResult, { kind: 'entry' }>['entry']> {
   return new Map(results.flatMap(r => r.kind === 'entry' ? [[r.entry.path, r.entry]] : []))
 }
 
-/** The index the coordinator would keep, built from scan results. */
-function toIndex (results: ScanResult[], prev = new Map<string, LocalEntry>()): Map<string, LocalEntry> {
-  const index = new Map(prev)
-  for (const r of results) {
-    if (r.kind === 'entry') {
-      const next = entryFromScan(index.get(r.entry.path), r.entry, DEVICE)
-      if (next != null) index.set(r.entry.path, next)
-    } else if (r.kind === 'deleted') {
-      index.set(r.path, tombstoneFromScan(index.get(r.path) as LocalEntry, DEVICE, 0))
-    }
-  }
-  return index
-}
 
 describe('scanShare', () => {
   it('walks a real tree with lstat only: symlinks (even loops and links out) are links, never followed', async () => {

@@ -5,23 +5,15 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
   encodeSnapshot, InvalidSnapshotError, loadSnapshot, MAX_INLINE_CHUNKS, MAX_ROOT_PAGES,
-  type ChunkRef, type ShareEntry, type SnapshotBlock, type SnapshotBlocks
+  type ChunkRef, type ShareEntry, type SnapshotBlock
 } from '../src/index.js'
 import { RemoteSnapshotBlocks } from '../src/remote-snapshot.js'
-import { rawCid, text } from './helpers.js'
+import { blockMap, rawCid, text } from './helpers.js'
 
 // How a snapshot is split into blocks decides what a change costs on the wire: a
 // receiver fetches only the CIDs it does not hold (issue 5 d: a rename ≤ 100 KiB).
 
 const DEV = '12D3KooWDeviceDeviceDeviceDeviceDeviceDeviceDeviceDevi'
-
-function blockMap (blocks: SnapshotBlock[]): SnapshotBlocks & { map: Map<string, Uint8Array> } {
-  const map = new Map(blocks.map(b => [b.cid.toString(), b.bytes]))
-  return {
-    map,
-    get: async (cid) => map.get(cid.toString()) ?? Promise.reject(new Error(`no block ${cid.toString()}`))
-  }
-}
 
 async function chunks (count: number, seed: string): Promise<ChunkRef[]> {
   return Promise.all(Array.from({ length: count }, async (_, i) => ({ cid: await rawCid(text(`${seed}-${i}`)), length: 1000 + (i % 7) })))

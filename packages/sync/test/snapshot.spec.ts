@@ -7,23 +7,11 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
   encodeSnapshot, InvalidHeadError, InvalidSnapshotError, loadSnapshot, signHead, verifyHead,
-  type ShareEntry, type SnapshotBlock, type SnapshotBlocks
+  type ShareEntry, type SnapshotBlock
 } from '../src/index.js'
-import { rawCid, text } from './helpers.js'
+import { blockMap, rawCid, text } from './helpers.js'
 
 const DEV = '12D3KooWDeviceDeviceDeviceDeviceDeviceDeviceDeviceDevi'
-
-function blockMap (blocks: SnapshotBlock[]): SnapshotBlocks & { map: Map<string, Uint8Array> } {
-  const map = new Map(blocks.map(b => [b.cid.toString(), b.bytes]))
-  return {
-    map,
-    get: async (cid) => {
-      const b = map.get(cid.toString())
-      if (b == null) throw new Error(`no block ${cid.toString()}`)
-      return b
-    }
-  }
-}
 
 async function fileEntry (path: string, parts: string[], init: Partial<ShareEntry> = {}): Promise<ShareEntry> {
   const chunks = await Promise.all(parts.map(async p => ({ cid: await rawCid(text(p)), length: text(p).byteLength })))
