@@ -160,8 +160,8 @@ export class DeviceSwarms {
 
 /**
  * Bounds of the member redial (D8). The last retry comes 2 to 5 minutes after the drop
- * (delays plus dial timeouts); past that, rendezvous (every 5 minutes) and mDNS find the
- * member again.
+ * (delays plus dial timeouts); past that, rendezvous (every 5 minutes, and soon after the
+ * member's own addresses change, e.g. a new relay reservation) and mDNS find the member again.
  */
 export const MEMBER_REDIAL = Object.freeze({
   /** Ceiling of the first delay; it doubles with every failed attempt. */
@@ -206,8 +206,8 @@ interface Pending {
  * Redials the members of the device's swarms from the addresses in the peer store (kept in
  * LevelDB across restarts): all of them at start (`dialAll`), and each one whose last
  * connection drops (closes with an error, see `onDisconnect`), with backoff and jitter, at most
- * `MEMBER_REDIAL.concurrency` dials at once. Without it a restarted device waits for the next
- * rendezvous (5 minutes) or mDNS. Members without stored addresses are left to rendezvous.
+ * `MEMBER_REDIAL.concurrency` dials at once. Without it a restarted device waits for a
+ * rendezvous (at start, then on address changes and every 5 minutes) or mDNS. Members without stored addresses are left to rendezvous.
  */
 export class MemberRedial {
   /** Members waiting for a retry or a dial slot, or being dialled; at most one entry per member. */

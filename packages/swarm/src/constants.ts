@@ -55,3 +55,7 @@ export const DEFAULT_PROTOCOL_TIMEOUT_MS = 10_000
 export const DEFAULT_RENDEZVOUS_INTERVAL_MS = 5 * 60 * 1000
 /** Members dialled at once during rendezvous or a push of roster changes. */
 export const SYNC_CONCURRENCY = 8
+/** A burst of address changes (a reservation, then observed addresses) settles this long before a rendezvous. */
+export const RENDEZVOUS_SETTLE_MS = 1_000
+/** Rendezvous runs on address changes are this far apart at first; the gap doubles while changes keep coming. */
+export const RENDEZVOUS_MIN_GAP_MS = 2_000

@@ -110,12 +110,36 @@ export interface RendezvousComponents {
   contentRouting: Pick<ContentRouting, 'provide' | 'findProviders'>
 }
 
+/** Members kept in `Rendezvous.stats().found`, at most. */
+export const MAX_FOUND_KEPT = 256
+
+export interface RendezvousStats {
+  /** Announcements tried (one per swarm per run). */
+  runs: number
+  /** Of which reached the DHT. */
+  announced: number
+  /** Members found at a rendezvous point since start, with the dial hints of the latest find. */
+  found: Array<{ peerId: string, dialHints: string[] }>
+}
+
 /** Announce this device at, and find members at, a swarm's rendezvous point. */
 export class Rendezvous {
+  private runs = 0
+  private announced = 0
+  private readonly found = new Map<string, string[]>()
+
   constructor (private readonly components: RendezvousComponents) {}
 
   async announce (cid: CID, options: AbortOptions = {}): Promise<void> {
+    this.runs++
+    // kad-dht sends this device's current addresses with the record, relay (p2p-circuit) ones
+    // included: the only way into a member behind NAT
     await this.components.contentRouting.provide(cid, options)
+    this.announced++
+  }
+
+  stats (): RendezvousStats {
+    return { runs: this.runs, announced: this.announced, found: [...this.found].map(([peerId, dialHints]) => ({ peerId, dialHints })) }
   }
 
   /** Providers of `cid` that `isMember` accepts, self excluded; at most `MAX_PROVIDERS_PER_LOOKUP` examined. */
@@ -127,7 +151,9 @@ export class Rendezvous {
       const key = provider.id.toString()
       if (seen.has(key) || provider.id.equals(this.components.peerId) || !isMember(provider.id)) continue
       seen.add(key)
-      yield { peerId: provider.id, dialHints: provider.multiaddrs.slice(0, MAX_RECORD_ADDRESSES) }
+      const dialHints = provider.multiaddrs.slice(0, MAX_RECORD_ADDRESSES)
+      if (this.found.has(key) || this.found.size < MAX_FOUND_KEPT) this.found.set(key, dialHints.map(String))
+      yield { peerId: provider.id, dialHints }
     }
   }
 }

@@ -26,6 +26,7 @@ import { RosterGate } from './gate.js'
 import { decodeInvite, encodeInvite, inviteKey } from './invite.js'
 import { JoinProtocol } from './join.js'
 import { OwnPeerRecord, PeerRecordGuard, Rendezvous, rendezvousCid } from './rendezvous.js'
+import { RendezvousSchedule } from './rendezvous-schedule.js'
 import { toHex } from './roster.js'
 import { RosterSync } from './roster-sync.js'
 import { PrivateSwarm } from './swarm.js'
@@ -63,7 +64,7 @@ export class SwarmService extends TypedEventEmitter<SwarmEvents> implements Star
   private readonly protocolTimeoutMs: number
   private readonly rendezvousIntervalMs: number
   private controller = new AbortController()
-  private timer?: ReturnType<typeof setInterval>
+  private schedule?: RendezvousSchedule
   private started = false
 
   constructor (private readonly components: SwarmComponents, private readonly init: SwarmServiceInit) {
@@ -109,23 +110,27 @@ export class SwarmService extends TypedEventEmitter<SwarmEvents> implements Star
     this.components.events.addEventListener('peer:disconnect', this.onPeerDisconnect)
     this.started = true
     if (this.rendezvousIntervalMs > 0) {
-      const run = (): void => {
+      this.schedule = new RendezvousSchedule(() => {
         for (const swarm of this.swarms.values()) {
           this.announced.set(swarm.id, toHex(swarm.state.secretCommit))
-          this.inBackground(async () => this.rendezvous(swarm.id))
+          // not announced (no DHT peer yet, say): again after the backoff, not a whole period later
+          this.inBackground(async () => { if (!(await this.rendezvous(swarm.id)).announced && swarm.secret !== undefined) this.schedule?.changed() })
         }
-      }
-      this.timer = setInterval(run, this.rendezvousIntervalMs)
-      this.timer.unref?.()
-      run()
+      }, { intervalMs: this.rendezvousIntervalMs })
+      // new addresses (a relay reservation, say) are worth announcing before the next period
+      this.components.events.addEventListener('self:peer:update', this.onSelfUpdate)
+      this.schedule.start()
     }
   }
+
+  private readonly onSelfUpdate = (): void => { this.schedule?.changed() }
 
   /** Unregister, abort everything started, and wait for it to settle. */
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
-    clearInterval(this.timer)
+    this.schedule?.stop()
+    this.components.events.removeEventListener('self:peer:update', this.onSelfUpdate)
     this.controller.abort()
     this.components.events.removeEventListener('connection:open', this.onConnectionOpen)
     this.components.events.removeEventListener('peer:disconnect', this.onPeerDisconnect)
@@ -306,6 +311,7 @@ export class SwarmService extends TypedEventEmitter<SwarmEvents> implements Star
         try {
           await this.rosterSync.sync(swarm.id, found.peerId, { signal, dialHints: found.dialHints })
           result.synced.push(found.peerId.toString())
+          log('rendezvous of %s: synced with %p', swarm.id, found.peerId)
         } catch (err) {
           log('rendezvous sync with %p failed: %e', found.peerId, err)
         }
@@ -321,7 +327,8 @@ export class SwarmService extends TypedEventEmitter<SwarmEvents> implements Star
       gate: this.gate.stats(),
       rejectedEntries: { ...this.rejectedEntries },
       rejectedPeerRecords: this.guard.stats(),
-      joins: this.joinProtocol.stats()
+      joins: this.joinProtocol.stats(),
+      rendezvous: { ...this.meetingPoint.stats(), triggeredRuns: this.schedule?.triggeredRuns ?? 0 }
     }
   }
 

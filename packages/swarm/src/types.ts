@@ -4,7 +4,7 @@
 import type { SwarmDatastore } from './datastore.js'
 import type { ForgedEntryReason } from './errors.js'
 import type { GateStats } from './gate.js'
-import type { PeerRecordRejection } from './rendezvous.js'
+import type { PeerRecordRejection, RendezvousStats } from './rendezvous.js'
 import type { AbortOptions, ContentRouting, Libp2p, PeerId, PeerStore, PrivateKey } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
@@ -99,6 +99,8 @@ export interface SwarmStats {
   rejectedEntries: Partial<Record<ForgedEntryReason, number>>
   rejectedPeerRecords: Partial<Record<PeerRecordRejection, number>>
   joins: Record<string, number>
+  /** Rendezvous so far; `triggeredRuns`: runs caused by this device's addresses changing. */
+  rendezvous: RendezvousStats & { triggeredRuns: number }
 }
 
 export interface SwarmEvents {
