@@ -479,7 +479,6 @@ export class Fetch implements SessionListener {
         const cap = Math.max(1, Math.min(maxWindow, Math.floor(MAX_WINDOW_BYTES / meanBlock)))
         peer.window = Math.max(2, Math.min(cap, Math.ceil(peer.rate * WINDOW_SECONDS / meanBlock)))
       }
-      this.ctx.log('TRACE tick window %d rate %d out %d storing %d buffered %d done %d/%d', peer.window, Math.round(peer.rate), peer.outstanding.size, peer.storing, this.bufferedBytes, this.done, this.chunks.size)
     }
     this.pump()
   }

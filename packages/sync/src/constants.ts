@@ -108,9 +108,9 @@ export const APPLY_BATCH_CHUNKS = 2048
 /** File bytes in one apply batch: a bigger file is a batch of its own, so the small files around it commit while it still loads. */
 export const APPLY_BATCH_BYTES = 64 * 1024 * 1024
 /** Apply batches loading (temp files written, chunks fetched) at once, while the one before commits. */
-export const APPLY_BATCHES_LOADING = 3
+export const APPLY_BATCHES_LOADING = 2
 /** Apply batches not committed yet (loading, or loaded with their temp files open): bounds open files at this × APPLY_BATCH_FILES. */
-export const APPLY_BATCHES_IN_FLIGHT = 4
+export const APPLY_BATCHES_IN_FLIGHT = 3
 /** Local files a batch keeps open to copy chunks from; reads from others open and close the file each time. */
 export const APPLY_OPEN_SOURCES = 64
 /** File and directory fsyncs (and local chunk copies) in flight at once: the journal commits them together. */

@@ -9,7 +9,7 @@ import {
   type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { crashFile, crashOld } from './crash-batch-data.js'
-import { rawCid, removeDir, tempDir, text } from './helpers.js'
+import { rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -189,6 +189,49 @@ describe('apply in batches', () => {
       assert.ok(dirSync > lastRename && dirSync < index, 'the directory is fsynced between the renames and the index')
     }
     assert.equal(new TextDecoder().decode(fs.readFile(`/s/t/${count - 1}`)), `tiny ${count - 1}`)
+  })
+
+  it('a batch still fetching does not hold back a later batch of other files; one touching its paths waits for it', async () => {
+    for (const shared of [false, true]) {
+      const fs = new MemoryFs()
+      await fs.mkdir('/s', 0o755)
+      const store = new Chunks()
+      const swarm = new Chunks()
+      const slow = await remoteFile('slow', [text('fetched slowly')], swarm)
+      const steps: PlanStep[] = []
+      const add = async (entry: ShareEntry): Promise<void> => {
+        steps.push(...(await planPull({ local: new Map(), remote: [entry], has: async () => true })).steps.filter(st => st.action === 'write-file'))
+      }
+      await add(slow)
+      for (let i = 1; i < APPLY_BATCH_FILES; i++) await add(await remoteFile(`a/${i}`, [text(`first ${i}`)], store))
+      // the second batch: small files, and (when `shared`) the slow file's path once more
+      if (shared) await add(await remoteFile('slow', [text('second version')], store))
+      for (let i = 0; i < 4; i++) await add(await remoteFile(`b/${i}`, [text(`second ${i}`)], store))
+      const release = Promise.withResolvers<void>()
+      const inner = sinkFetcher(swarm)
+      const fetcher: ChunkFetcher = { fetch: async (cids, options) => { await release.promise; return inner.fetch(cids, options) } }
+      const recorded: string[][] = []
+      const run = applyPlan(onlyPlan(steps, [slow.chunks?.[0].cid as CID]), {
+        fs, root: '/s', reader: store, fetcher, onApplied: async (e) => { recorded.push(e.map(x => x.path)) }
+      })
+      if (!shared) {
+        await waitFor(() => recorded.length === 1)
+        assert.deepEqual(recorded[0], ['b/0', 'b/1', 'b/2', 'b/3'], 'the later batch is recorded while the first still fetches')
+      } else {
+        await new Promise(resolve => setTimeout(resolve, 50))
+        assert.equal(recorded.length, 0, 'a batch writing the same path waits')
+      }
+      release.resolve()
+      const res = await run
+      assert.equal(recorded.length, 2)
+      assert.equal(new TextDecoder().decode(fs.readFile('/s/slow')), 'fetched slowly')
+      if (shared) {
+        assert.equal(recorded[0].length, APPLY_BATCH_FILES, 'the first batch first')
+        assert.deepEqual(res.errors.map(e => e.path), ['slow'], 'the second write of the path finds the first in place')
+      } else {
+        assert.deepEqual(res, { applied: APPLY_BATCH_FILES + 4, errors: [] })
+      }
+    }
   })
 
   it('a directory made by someone else between the check and mkdir (another batch loading) is used, a symlink there is not', async () => {
