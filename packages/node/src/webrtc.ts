@@ -13,10 +13,10 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { serviceCapabilities, serviceDependencies, transportSymbol } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { InvalidParametersError } from './errors.js'
+import { DialFailedError, InvalidParametersError } from './errors.js'
 import { LOG_SCOPE } from './constants.js'
 import { DEFAULT_STUN_PORT } from './stun-server.js'
-import type { CreateListenerOptions, DialTransportOptions, Connection, Listener, PeerId, Startable, Transport, Upgrader } from '@libp2p/interface'
+import type { CreateListenerOptions, DialTransportOptions, Connection, Listener, MultiaddrConnection, PeerId, Startable, Transport, Upgrader } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const log = logger(`${LOG_SCOPE}:webrtc`)
@@ -99,6 +99,86 @@ export class IceServers {
   }
 }
 
+/**
+ * How long an answered WebRTC connection may take to report "connected" once signalling is over.
+ * The dialler ends signalling only after its first data channel opened, so a live connection is
+ * connected by then or within a round trip.
+ */
+export const WEBRTC_ANSWER_CONNECT_MS = 5_000
+
+/** The part of an `RTCPeerConnection` the answering check reads. */
+export interface PeerConnectionState {
+  readonly connectionState: string
+  addEventListener(type: 'connectionstatechange', listener: () => void): void
+  removeEventListener(type: 'connectionstatechange', listener: () => void): void
+}
+
+/**
+ * Resolves once `pc` is connected; rejects when it fails or closes, after `timeoutMs`, or on abort.
+ *
+ * Why: `@libp2p/webrtc` (6.0.x) answers a WebRTC dial and hands the connection to the upgrader
+ * even when the dialler gave up and reset the signalling stream before ICE connected (its
+ * `readCandidatesUntilConnected` ignores a reset). The result is a "direct" libp2p connection whose
+ * data channels never open, and libp2p prefers direct connections for new streams: behind a
+ * symmetric NAT a fetch then stalled on it while the relayed connection worked.
+ */
+export async function untilConnected (pc: PeerConnectionState, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+  if (pc.connectionState === 'connected') return
+  const { promise, resolve, reject } = Promise.withResolvers<void>()
+  const check = (): void => {
+    const state = pc.connectionState
+    if (state === 'connected') resolve()
+    else if (state === 'failed' || state === 'closed') reject(new DialFailedError(`the peer connection is ${state}`))
+  }
+  const timer = setTimeout(() => { reject(new DialFailedError(`the peer connection is still ${pc.connectionState} after ${timeoutMs} ms`)) }, timeoutMs)
+  const onAbort = (): void => { reject(new DialFailedError('the upgrade was aborted before the peer connection connected', { cause: signal?.reason })) }
+  pc.addEventListener('connectionstatechange', check)
+  signal?.addEventListener('abort', onAbort)
+  try {
+    if (signal?.aborted === true) onAbort()
+    check()
+    await promise
+  } finally {
+    clearTimeout(timer)
+    pc.removeEventListener('connectionstatechange', check)
+    signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/**
+ * The upgrader `@libp2p/webrtc` answers with: an inbound WebRTC connection is upgraded only once its
+ * peer connection is connected (see `untilConnected`); anything else goes through unchanged.
+ */
+export function answeringUpgrader (upgrader: Upgrader, timeoutMs = WEBRTC_ANSWER_CONNECT_MS): Upgrader {
+  const upgradeInbound: Upgrader['upgradeInbound'] = async (maConn, options) => {
+    const pc = (maConn as MultiaddrConnection & { peerConnection?: PeerConnectionState }).peerConnection
+    if (pc !== undefined) {
+      try {
+        await untilConnected(pc, timeoutMs, options.signal)
+      } catch (err) {
+        log('refusing an answered WebRTC connection from %a - %e', maConn.remoteAddr, err)
+        throw err
+      }
+    }
+    await upgrader.upgradeInbound(maConn, options)
+  }
+  return new Proxy(upgrader, {
+    get: (target, prop) => {
+      if (prop === 'upgradeInbound') return upgradeInbound
+      const value: unknown = Reflect.get(target, prop, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
+/** Components with `answeringUpgrader` in place of the upgrader. */
+function withAnsweringUpgrader (components: unknown): unknown {
+  const upgrader = answeringUpgrader((components as { upgrader: Upgrader }).upgrader)
+  return new Proxy(components as object, {
+    get: (target, prop) => prop === 'upgrader' ? upgrader : Reflect.get(target, prop, target)
+  })
+}
+
 /** What the transport needs from `@libp2p/webrtc` and its native module `node-datachannel`. */
 export interface WebRTCModule extends Pick<typeof import('@libp2p/webrtc'), 'webRTC'> {
   /** Closes every native peer connection and data channel of the process and releases their callbacks. */
@@ -168,7 +248,7 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
       inner = this.module.webRTC({
         rtcConfiguration: () => this.init.ice.rtcConfiguration(),
         dataChannel: { maxBufferedAmount: WEBRTC_MAX_BUFFERED_AMOUNT }
-      })(this.components as Parameters<ReturnType<WebRTCModule['webRTC']>>[0])
+      })(withAnsweringUpgrader(this.components) as Parameters<ReturnType<WebRTCModule['webRTC']>>[0])
       this.count()
       await inner.start?.()
     } catch (err) {

@@ -9,13 +9,14 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { RTCPeerConnection } from 'node-datachannel/polyfill'
 import {
-  dialsFirst, IceServers, InvalidParametersError, isRelayed, lazyWebRTC, MAX_STUN_SERVERS, resolveConfig,
+  DialFailedError, dialsFirst, IceServers, InvalidParametersError, isRelayed, lazyWebRTC, MAX_STUN_SERVERS, resolveConfig,
   webrtcAddressFor, type HomecloudNode, type StunService, type WebRTCTransportHandle, type WebRTCUpgrade
 } from '../src/index.js'
-import type { WebRTCModule } from '../src/webrtc.js'
+import { answeringUpgrader, type WebRTCModule } from '../src/webrtc.js'
 import { addressOf, startDevice, stopAll, testConfig, waitFor } from './helpers.js'
-import type { Libp2p, PeerId } from '@libp2p/interface'
+import type { Libp2p, MultiaddrConnection, PeerId, Upgrader } from '@libp2p/interface'
 
 async function peerId (): Promise<PeerId> {
   return peerIdFromPrivateKey(await generateKeyPair('Ed25519'))
@@ -95,6 +96,72 @@ describe('WebRTC hole punching', () => {
       } finally {
         await node.stop()
       }
+    })
+  })
+
+  describe('answering a WebRTC dial', () => {
+    // real peer connections (node-datachannel); only the upgrader behind the check is a stub
+    type PC = InstanceType<typeof RTCPeerConnection>
+    const pcs: PC[] = []
+    after(() => { for (const pc of pcs) pc.close() })
+    const newPc = (): PC => {
+      const pc = new RTCPeerConnection()
+      pcs.push(pc)
+      return pc
+    }
+    const maConn = (pc?: PC): MultiaddrConnection => ({ peerConnection: pc, remoteAddr: multiaddr('/webrtc') }) as unknown as MultiaddrConnection
+    const counting = (): { upgrader: Upgrader, calls: () => number } => {
+      let calls = 0
+      return { upgrader: { upgradeInbound: async () => { calls++ } } as unknown as Upgrader, calls: () => calls }
+    }
+    const isNotConnected = (err: Error & { code?: string }): boolean => err instanceof DialFailedError && err.code === 'ERR_DIAL_FAILED'
+
+    it('refuses a connection whose dialler gave up before ICE connected (it would be a "direct" connection that carries nothing)', async () => {
+      const { upgrader, calls } = counting()
+      // an answerer that got an offer and answered, and then heard no more: ICE never connects
+      const dialler = newPc()
+      const init = dialler.createDataChannel('init')
+      const answerer = newPc()
+      await answerer.setRemoteDescription(await dialler.createOffer())
+      await answerer.setLocalDescription(await answerer.createAnswer())
+      // closed first: an open channel of a closed peer connection keeps the process alive
+      init.close()
+      dialler.close()
+      const started = performance.now()
+      await assert.rejects(answeringUpgrader(upgrader, 300).upgradeInbound(maConn(answerer), { signal: AbortSignal.timeout(10_000) }), isNotConnected)
+      assert.ok(performance.now() - started < 5_000)
+      // a closed one at once, and an aborted upgrade too
+      const closed = newPc()
+      closed.close()
+      await assert.rejects(answeringUpgrader(upgrader, 60_000).upgradeInbound(maConn(closed), { signal: AbortSignal.timeout(10_000) }), isNotConnected)
+      await assert.rejects(answeringUpgrader(upgrader, 60_000).upgradeInbound(maConn(newPc()), { signal: AbortSignal.abort() }), isNotConnected)
+      assert.equal(calls(), 0)
+    })
+
+    it('upgrades a connected peer connection, and passes other connections through', async () => {
+      const { upgrader, calls } = counting()
+      const [x, y] = [newPc(), newPc()]
+      const trickle = (from: PC, to: PC): void => {
+        from.addEventListener('icecandidate', (evt) => {
+          const { candidate } = evt as unknown as { candidate: { candidate: string, sdpMid?: string } | null }
+          if (candidate !== null && candidate.candidate !== '') void to.addIceCandidate(candidate)
+        })
+      }
+      trickle(x, y)
+      trickle(y, x)
+      // negotiated: a channel the remote opens may never report closed, keeping the process alive
+      x.createDataChannel('init', { negotiated: true, id: 0 })
+      const offer = await x.createOffer()
+      await x.setLocalDescription(offer)
+      await y.setRemoteDescription(offer)
+      const answer = await y.createAnswer()
+      await y.setLocalDescription(answer)
+      await x.setRemoteDescription(answer)
+      // not connected yet when the upgrade starts: it waits for ICE rather than refusing
+      await answeringUpgrader(upgrader, 10_000).upgradeInbound(maConn(y), { signal: AbortSignal.timeout(10_000) })
+      assert.equal(y.connectionState, 'connected')
+      await answeringUpgrader(upgrader).upgradeInbound(maConn(), { signal: AbortSignal.timeout(10_000) })
+      assert.equal(calls(), 2)
     })
   })
 
