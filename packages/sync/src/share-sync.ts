@@ -243,12 +243,12 @@ export class ShareSync {
     } else {
       this.#state = 'error'
     }
-    this.#lastError = { code: (err as { code?: string }).code ?? 'ERR_UNKNOWN', message: err.message, at: this.#ctx.config.now() }
+    this.#lastError = { code: errorCode(err), message: err.message, at: this.#ctx.config.now() }
     this.#ctx.changed(this.def.id, false)
   }
 
   #pathError (path: string, error: Error): void {
-    this.#pathErrors.push({ path, code: (error as { code?: string }).code ?? 'ERR_UNKNOWN', message: error.message })
+    this.#pathErrors.push({ path, code: errorCode(error), message: error.message })
     if (this.#pathErrors.length > MAX_STATUS_PATH_ERRORS) this.#pathErrors.splice(0, this.#pathErrors.length - MAX_STATUS_PATH_ERRORS)
   }
 
@@ -402,7 +402,8 @@ export class ShareSync {
     const sizes = new Map(writes.map(s => [s.path, s.entry.size]))
     const onProgress = (evt: ApplyProgressEvents): void => {
       // a write-file step done (or failed): either way it is no longer needed
-      if (evt.type === 'sync:apply:done' && evt.detail.action === 'write-file') this.#doneWrite(sizes.get(evt.detail.path) ?? 0)
+      // a file that failed is still needed: status keeps counting it until a pull brings it
+      if (evt.type === 'sync:apply:done' && evt.detail.action === 'write-file' && evt.detail.ok) this.#doneWrite(sizes.get(evt.detail.path) ?? 0)
     }
     const root = this.def.path
     const result = await applyPlan(plan, {
@@ -513,7 +514,7 @@ export class ShareSync {
         applied: head?.applied != null && head.applied.equals(head.snapshot)
       }
     })
-    const pulling = this.#state === 'syncing' || this.#paused
+    const pulling = this.#state === 'syncing' || this.#state === 'error' || this.#paused
     return {
       state: this.#paused ? 'paused' : this.#state,
       files,
@@ -533,4 +534,9 @@ export class ShareSync {
       historyBytes: this.history.bytes
     }
   }
+}
+
+/** Our errors carry a stable `code`; libp2p's and Node's name themselves (`TimeoutError`, `DialError`…). */
+function errorCode (err: Error): string {
+  return (err as { code?: string }).code ?? (err.name !== '' && err.name !== 'Error' ? err.name : 'ERR_UNKNOWN')
 }

@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict'
-import { spawn } from 'node:child_process'
 import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
@@ -9,7 +8,7 @@ import {
   type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { crashFile, crashOld } from './crash-batch-data.js'
-import { rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
+import { killWhenPaused, rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -381,14 +380,7 @@ describe('apply in batches', () => {
       await mkdir(`${root}/d`)
       for (const [phase, stopAt] of [['get', 5], ['rename', 2], ['rename', 0]] as const) {
         for (let i = 0; i < 4; i++) await writeFile(`${root}/d/f${i}`, crashOld)
-        const child = spawn(process.execPath, [join(here, 'crash-batch-writer.js'), root, phase, String(stopAt)], { stdio: ['ignore', 'pipe', 'inherit'] })
-        await new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('paused')) resolve() })
-          child.on('exit', (code) => { reject(new Error(`child exited (${code}) before pausing`)) })
-        })
-        const exited = new Promise(resolve => child.once('exit', resolve))
-        child.kill('SIGKILL')
-        await exited
+        await killWhenPaused(join(here, 'crash-batch-writer.js'), [root, phase, String(stopAt)])
         const versions = []
         for (let i = 0; i < 4; i++) {
           const bytes = await readFile(`${root}/d/f${i}`)

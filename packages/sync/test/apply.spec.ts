@@ -10,7 +10,7 @@ import {
   type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry
 } from '../src/index.js'
 import { patternChunk } from './crash-data.js'
-import { rawCid, removeDir, tempDir, text } from './helpers.js'
+import { killWhenPaused, rawCid, removeDir, tempDir, text } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -265,14 +265,7 @@ describe('apply (D7)', () => {
       const old = new Uint8Array(1000).fill(9)
       await writeFile(`${root}/target.bin`, old)
       for (const stopAt of [0, 3, 11]) {
-        const child = spawn(process.execPath, [join(here, 'crash-writer.js'), root, 'target.bin', '16', String(stopAt)], { stdio: ['ignore', 'pipe', 'inherit'] })
-        await new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('paused')) resolve() })
-          child.on('exit', (code) => { reject(new Error(`child exited (${code}) before pausing`)) })
-        })
-        const exited = new Promise(resolve => child.once('exit', resolve))
-        child.kill('SIGKILL')
-        await exited
+        await killWhenPaused(join(here, 'crash-writer.js'), [root, 'target.bin', '16', String(stopAt)])
         assert.deepEqual(await readFile(`${root}/target.bin`), Buffer.from(old), `after kill at chunk ${stopAt} the old version is intact`)
         const temps = (await readdir(root)).filter(n => n.startsWith('.homecloud-tmp-'))
         assert.equal(temps.length, 1, 'a temp file was left behind by the kill')

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -104,4 +105,16 @@ export function blockMap (blocks: SnapshotBlock[]): SnapshotBlocks & { map: Map<
     map,
     get: async (cid) => map.get(cid.toString()) ?? Promise.reject(new Error(`no block ${cid.toString()}`))
   }
+}
+
+/** Runs a crash-writer child (`node script ...args`) until it prints "paused", then SIGKILLs it and waits for the exit. */
+export async function killWhenPaused (script: string, args: string[]): Promise<void> {
+  const child = spawn(process.execPath, [script, ...args], { stdio: ['ignore', 'pipe', 'inherit'] })
+  await new Promise<void>((resolve, reject) => {
+    child.stdout.on('data', (d: Buffer) => { if (d.toString().includes('paused')) resolve() })
+    child.on('exit', (code) => { reject(new Error(`child exited (${code}) before pausing`)) })
+  })
+  const exited = new Promise(resolve => child.once('exit', resolve))
+  child.kill('SIGKILL')
+  await exited
 }
