@@ -538,5 +538,8 @@ export class ShareSync {
 
 /** Our errors carry a stable `code`; libp2p's and Node's name themselves (`TimeoutError`, `DialError`…). */
 function errorCode (err: Error): string {
-  return (err as { code?: string }).code ?? (err.name !== '' && err.name !== 'Error' ? err.name : 'ERR_UNKNOWN')
+  // a DOMException's `code` is a legacy number (23 for a timeout): only a string code is ours
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') return code
+  return err.name !== '' && err.name !== 'Error' ? err.name : 'ERR_UNKNOWN'
 }
