@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { after, before, describe, it } from 'node:test'
+import { after, before, beforeEach, describe, it } from 'node:test'
 import type { Libp2p, Stream, StreamMessageEvent } from '@libp2p/interface'
 import { encodeMessage, FrameReader, decodeMessage, NoPeersError, PeersFailedError, PROTOCOL } from '../src/index.js'
 import type { FetchProgressEvents, WireLimits } from '../src/index.js'
@@ -24,6 +24,7 @@ describe('misbehaving providers (real libp2p on loopback)', () => {
   const honestSource = new MemoryBlocks(chunks)
   let honest: ExchangeNode
   let fetcher: ExchangeNode
+  let fetchers = 0
   const nodes: Libp2p[] = []
 
   async function evil (answer: (stream: Stream, chunk: Chunk) => void): Promise<Libp2p> {
@@ -48,6 +49,12 @@ describe('misbehaving providers (real libp2p on loopback)', () => {
 
   before(async () => {
     honest = await createNode({ serve: { source: honestSource, policy: allow } })
+  })
+
+  // a fetch starts from the window the last one learned of a peer: with a warm honest peer
+  // taking every want, the misbehaving one would get none. Each case starts cold.
+  beforeEach(async () => {
+    if (fetchers++ > 0) await stopAll([fetcher])
     fetcher = await createNode({ stallTimeout: 300, maxStalls: 2 })
     await connect(fetcher, honest)
   })
