@@ -60,3 +60,18 @@ export async function writeRandomFile (path, size, { prefix, seedFrom } = {}) {
 export async function removeDir (dir) {
   await rm(dir, { recursive: true, force: true })
 }
+
+/** Polls `fn` every 200 ms until it returns true (errors count as not yet), at most `timeoutMs`. */
+export async function until (what, fn, timeoutMs) {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    let last
+    try {
+      if (await fn()) return
+    } catch (err) {
+      last = err
+    }
+    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms${last == null ? '' : `: ${last.message}`}`)
+    await new Promise(resolve => setTimeout(resolve, 200))
+  }
+}

@@ -7,6 +7,7 @@ import { createWriteStream, existsSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { until } from '../util.mjs'
 
 const DIST = fileURLToPath(new URL('../../apps/homecloud/dist/src/', import.meta.url))
 const SHARE = 'data'
@@ -21,20 +22,6 @@ export async function homecloudReady () {
   const { runCli } = await import(join(DIST, 'child.js'))
   const { code, stderr } = await runCli(['share', '--help'])
   return code === 0 ? true : `\`homecloud share\` is not available yet (${stderr.trim()})`
-}
-
-async function until (what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    let last
-    try {
-      if (await fn()) return
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms${last == null ? '' : `: ${last.message}`}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
 }
 
 /** `debug`: DEBUG scopes for the daemons (e.g. `homecloud:sync*`); their output goes to DIR/hc-X.log. */

@@ -9,6 +9,7 @@ import { createWriteStream } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { until } from '../util.mjs'
 
 export const FOLDER_ID = 'bench'
 
@@ -87,20 +88,6 @@ async function rest (inst, path, { method = 'GET', timeoutMs = 10_000 } = {}) {
   })
   if (!res.ok) throw new Error(`syncthing ${inst.name} ${path}: HTTP ${res.status} ${await res.text()}`)
   return res.json()
-}
-
-async function until (what, fn, timeoutMs) {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    let last
-    try {
-      if (await fn()) return
-    } catch (err) {
-      last = err
-    }
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms${last == null ? '' : `: ${last.message}`}`)
-    await new Promise(resolve => setTimeout(resolve, 200))
-  }
 }
 
 /**

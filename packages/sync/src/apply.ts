@@ -1,7 +1,7 @@
 import { CustomProgressEvent } from '@homecloud/interface'
 import { logger } from '@libp2p/logger'
 import { APPLY_BATCH_BYTES, APPLY_BATCH_CHUNKS, APPLY_BATCH_FILES, APPLY_BATCHES_IN_FLIGHT, APPLY_BATCHES_LOADING, DEFAULT_MIN_FREE_FRACTION, TEMP_PREFIX } from './constants.js'
-import { DiskFullError, LocalChangedError } from './errors.js'
+import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { fsErrorCode, type ShareFs, type ShareWriteFs } from './fs.js'
 import { checkSharePath, type PathLimits } from './path-policy.js'
 import { checkExpected, checkFreeSpace, removeQuietly, safeParent, tempName, withLocal } from './apply-disk.js'
@@ -102,7 +102,7 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
       return
     }
     log.error('%s %s failed: %s', step.action, step.path, error.message)
-    options.onProgress?.(new CustomProgressEvent('sync:apply:error', { path: step.path, code: (error as { code?: string }).code ?? 'ERR_UNKNOWN', message: error.message }))
+    options.onProgress?.(new CustomProgressEvent('sync:apply:error', { path: step.path, code: errorCode(error), message: error.message }))
     result.errors.push({ path: step.path, error })
   }
   const record = async (entries: LocalEntry[], steps: PlanStep[]): Promise<void> => {

@@ -167,3 +167,11 @@ export class VersionNotFoundError extends HomecloudError {
     this.name = 'VersionNotFoundError'
   }
 }
+
+/** Our errors carry a stable `code`; libp2p's and Node's name themselves (`TimeoutError`, `DialError`…). */
+export function errorCode (err: Error): string {
+  // a DOMException's `code` is a legacy number (23 for a timeout): only a string code is ours
+  const code = (err as { code?: unknown }).code
+  if (typeof code === 'string') return code
+  return err.name !== '' && err.name !== 'Error' ? err.name : 'ERR_UNKNOWN'
+}

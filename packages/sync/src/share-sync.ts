@@ -9,7 +9,7 @@
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents } from './apply.js'
 import { compareVersions } from './version-vector.js'
-import { DiskFullError, LocalChangedError } from './errors.js'
+import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
 import { loadIgnoreFile } from './ignore.js'
@@ -536,10 +536,3 @@ export class ShareSync {
   }
 }
 
-/** Our errors carry a stable `code`; libp2p's and Node's name themselves (`TimeoutError`, `DialError`…). */
-function errorCode (err: Error): string {
-  // a DOMException's `code` is a legacy number (23 for a timeout): only a string code is ours
-  const code = (err as { code?: unknown }).code
-  if (typeof code === 'string') return code
-  return err.name !== '' && err.name !== 'Error' ? err.name : 'ERR_UNKNOWN'
-}
