@@ -17,9 +17,10 @@
  * }
  * ```
  */
-export { createLab, labSkipReason, sweepStaleLabs, Lab, Home, INTERNET_RANGE, TBF_DEFAULTS, type Host, type HomeInit, type Uplink, type ExecResult, type CreateLabOptions } from './lab.js'
+export { createLab, labSkipReason, sweepStaleLabs, Lab, Home, INTERNET_RANGE, TBF_DEFAULTS, CUT_TABLE, type Host, type HomeInit, type Uplink, type ExecResult, type CreateLabOptions } from './lab.js'
 export { natRuleset, NAT_PRESETS, type NatPreset, type PortForward } from './nat.js'
 export { LabDevice, HOMECLOUD_BIN, DEVICE_PORT, type DeviceOptions } from './device.js'
 export { formatReport, type ReportRow } from './report.js'
 export { startMiniupnpd, upnpSkipReason, Miniupnpd, MINIUPNPD, UPNP_TABLE, type StunEndpoint } from './upnp.js'
 export { LabUnavailableError, LabCommandError, LabConfigError } from './errors.js'
+export { folderTree, sameTrees, type FolderTree } from './tree.js'

@@ -33,6 +33,8 @@ const MAX_HOMES = 50
 const MAX_HOSTS = 100
 /** Bound on one lab command (ip, nft, tc). */
 const COMMAND_TIMEOUT_MS = 10_000
+/** The internet's nftables table of a network cut (`Lab.cut`), family `bridge`. */
+export const CUT_TABLE = 'hclcut'
 
 /**
  * tbf for a capped uplink (the values bench/lib/netns.mjs measured): burst 16 KiB keeps the rate
@@ -434,6 +436,71 @@ export class Lab {
       })
       this.children.add(child)
     })
+  }
+
+  /**
+   * Cuts the internet between two groups of hosts, both ways, while everything keeps running: the
+   * internet bridge drops every IPv4 packet from one group to the other, the way a broken link
+   * does (no RST, no ICMP: packets vanish, connections go silent). A group member is a public host
+   * or a home (its router's current WAN address). One cut at a time: a new cut replaces the last.
+   * Family `bridge`, so the rules see bridged frames whether or not br_netfilter is loaded.
+   *
+   * @throws {LabConfigError} when a group is empty, a host is not on the internet, or both groups share one
+   */
+  cut (side: ReadonlyArray<Host | Home>, others: ReadonlyArray<Host | Home>): void {
+    const left = side.map(x => this.internetAddress(x))
+    const right = others.map(x => this.internetAddress(x))
+    if (left.length === 0 || right.length === 0 || left.some(a => right.includes(a))) {
+      throw new LabConfigError(`a cut needs two non-empty, disjoint groups, got ${left.join(',')} / ${right.join(',')}`)
+    }
+    const ruleset = [
+      // create-then-delete makes the load replace an earlier cut
+      `table bridge ${CUT_TABLE}`,
+      `delete table bridge ${CUT_TABLE}`,
+      `table bridge ${CUT_TABLE} {`,
+      '  counter dropped {}',
+      `  set left { type ipv4_addr; elements = { ${left.join(', ')} } }`,
+      `  set right { type ipv4_addr; elements = { ${right.join(', ')} } }`,
+      '  chain forward {',
+      '    type filter hook forward priority filter; policy accept;',
+      '    ip saddr @left ip daddr @right counter name "dropped" drop',
+      '    ip saddr @right ip daddr @left counter name "dropped" drop',
+      '  }',
+      '}',
+      ''
+    ].join('\n')
+    run('ip', ['netns', 'exec', this.internetNs, 'nft', '-f', '-'], ruleset)
+  }
+
+  /** Packets the current cut has dropped so far (0 when there is no cut). */
+  cutDrops (): number {
+    let listing: string
+    try {
+      listing = run('ip', ['netns', 'exec', this.internetNs, 'nft', '-j', 'list', 'counter', 'bridge', CUT_TABLE, 'dropped'])
+    } catch {
+      return 0
+    }
+    const items = (JSON.parse(listing) as { nftables?: Array<{ counter?: { packets?: number } }> }).nftables ?? []
+    return items.reduce((sum, item) => sum + (item.counter?.packets ?? 0), 0)
+  }
+
+  /** Removes the cut (if any): the groups reach each other again. Returns the packets it dropped. */
+  heal (): number {
+    const dropped = this.cutDrops()
+    run('ip', ['netns', 'exec', this.internetNs, 'nft', '-f', '-'], `table bridge ${CUT_TABLE}\ndelete table bridge ${CUT_TABLE}\n`)
+    return dropped
+  }
+
+  /** The address `x` has on the internet bridge: a public host's own, a home's WAN address. */
+  private internetAddress (x: Host | Home): string {
+    if (x instanceof Home) {
+      if (this.homes.get(x.name) !== x) throw new LabConfigError(`home ${x.name} is not in this lab`)
+      return x.wanIp
+    }
+    if (this.hosts.get(x.name) !== x || !x.ns.startsWith(`${this.prefix}p-`)) {
+      throw new LabConfigError(`${x.name} is not a public host of this lab: cut its home instead`)
+    }
+    return x.ip
   }
 
   /** Kills what we started, deletes every namespace we created and the lab's folder; safe to call many times. */

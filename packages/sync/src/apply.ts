@@ -16,6 +16,9 @@ export { checkFreeSpace }
 
 const log = logger('homecloud:sync:apply')
 
+/** Entries named in the error of a directory that cannot be removed. */
+const UNSYNCED_NAMES_SHOWN = 5
+
 /** Reads verified chunks from the block store (undefined: not there). */
 export interface ChunkReader {
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array | undefined>
@@ -242,7 +245,10 @@ class WritePipeline {
         await Promise.all(before)
         await this.#exclusive(async () => {
           if (this.#failure != null) throw this.#failure.err
-          await this.#committed(await batch.commit())
+          const out = await batch.commit()
+          const started = Date.now()
+          await this.#committed(out)
+          log('batch of %d files recorded in %d ms', steps.length, Date.now() - started)
         })
       } finally {
         await batch.cleanup()
@@ -325,7 +331,8 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
         if (step.expect.type === 'dir') await fs.rmdir(abs)
         else await fs.unlink(abs)
       } catch (err) {
-        if (fsErrorCode(err) === 'ENOTEMPTY') throw new LocalChangedError(step.path, 'directory still holds files that are not synced; kept')
+        const code = fsErrorCode(err)
+        if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new LocalChangedError(step.path, `it still holds ${await unsynced(fs, abs)}, which this change does not remove; kept`, { cause: err })
         throw err
       }
       await fs.fsyncDir(dir)
@@ -346,6 +353,14 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
       return replaceWith(init, temp, abs, dir, step, options)
     }
   }
+}
+
+/** Names what keeps a directory from being removed (a few of its entries), for the error the user sees. */
+async function unsynced (fs: ShareFs, abs: string): Promise<string> {
+  const names = (await fs.readdir(abs).catch(() => [])).sort()
+  if (names.length === 0) return 'entries'
+  const shown = names.slice(0, UNSYNCED_NAMES_SHOWN).map(n => JSON.stringify(n)).join(', ')
+  return names.length > UNSYNCED_NAMES_SHOWN ? `${shown} and ${names.length - UNSYNCED_NAMES_SHOWN} more` : shown
 }
 
 /** Renames a finished temp file (or link) over the target, after checking the target once more. */

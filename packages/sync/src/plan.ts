@@ -1,4 +1,5 @@
-import { resolveVersions } from './conflict.js'
+import { conflictPath, resolveVersions } from './conflict.js'
+import { mergeVersions, type VersionVector } from './version-vector.js'
 import { chunkOffsets, sameContent, type LocalEntry, type ShareEntry } from './entry.js'
 import { IGNORE_NOTHING, type IgnoreMatcher } from './ignore.js'
 import { checkSharePath, findCollisions, type PathLimits } from './path-policy.js'
@@ -60,13 +61,17 @@ export interface PlannedMove {
 
 export interface PlannedConflict {
   path: string
-  /** Where the losing edit is kept (none when the loser was a delete). */
+  /** Where the losing edit is kept (none when the loser was a delete, or a directory that lost to a directory). */
   conflictPath?: string
   winner: 'local' | 'remote'
 }
 
 export interface PullPlan {
-  /** In order: directories, then files and links (a conflict copy before its winner), then deletes deepest first, then records. */
+  /**
+   * In order: directories, then files and links (a conflict copy before its
+   * winner), then deletes deepest first, then what takes the place of an
+   * entry of another type (directories, then files and links), then records.
+   */
   steps: PlanStep[]
   /** Chunks no local file or the block store has: fetch them before applying. */
   fetch: CID[]
@@ -108,7 +113,11 @@ export function localChunkLocator (entries: Iterable<LocalEntry>): ChunkLocator 
 /**
  * What to do to bring the local copy up to a remote snapshot: per path the
  * version vectors decide; concurrent edits become a conflict copy with the
- * same winner and name on every device; an edit beats a delete. Every chunk
+ * same winner and name on every device; an edit beats a delete. A
+ * directory that gives way to a file or a link is emptied first (its synced
+ * files deleted, never a file the index does not know); when it lost a
+ * concurrent type change, or holds edits the other side has not seen, it is
+ * kept under a conflict name with those files (see `keepDir`). Every chunk
  * any local file already holds is copied, not fetched, so renames and moves
  * transfer no file data and an insert transfers only new chunks.
  */
@@ -121,6 +130,10 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   const writes: PlanStep[] = []
   const deletes: PlanStep[] = []
   const records: PlanStep[] = []
+  /** Steps at or below a path whose old entry is removed first (a type change): after every delete. */
+  const lateMkdirs: PlanStep[] = []
+  const lateWrites: PlanStep[] = []
+  const replaced = new Set<string>()
 
   const remote: ShareEntry[] = []
   for (const r of init.remote) {
@@ -132,6 +145,8 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     }
     if (!ignore.ignores(r.path, r.type === 'dir')) remote.push(r)
   }
+  // parents before children: a type change is known before the entries below it
+  remote.sort(byPath)
   const refused = collidingPaths(local, remote)
 
   /** Chunks no local file holds, in the order met: the block store is asked about them all at once at the end. */
@@ -171,81 +186,198 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     }
   }
 
-  /** Steps that put `entry` at its path, replacing `expect`. */
+  /**
+   * Steps that put `entry` at its path, replacing `expect`. A directory
+   * replaced by a file or a link (or the reverse) is removed first, with
+   * the deletes (a directory only once empty: files nobody synced keep it),
+   * and the new entry made after every delete.
+   */
   const materialise = async (entry: ShareEntry, expect: LocalEntry | undefined): Promise<void> => {
     const present = expect != null && expect.deleted !== true ? expect : undefined
     const path = entry.path
+    const late = isAtOrBelow(path, replaced)
     if (entry.deleted === true) {
       if (present == null) records.push({ action: 'record', path, entry, expect })
       else deletes.push({ action: 'delete', path, entry, expect: present })
+    } else if (present != null && (present.type === 'dir') !== (entry.type === 'dir')) {
+      replaced.add(path)
+      deletes.push({ action: 'delete', path, entry: removedFor(present), expect: present })
+      await materialise(entry, undefined)
     } else if (entry.type === 'dir') {
       if (present?.type === 'dir') records.push({ action: 'record', path, entry, expect: present })
-      else mkdirs.push({ action: 'mkdir', path, entry, expect: present })
+      else (late ? lateMkdirs : mkdirs).push({ action: 'mkdir', path, entry, expect: present })
     } else if (entry.type === 'symlink') {
-      writes.push({ action: 'symlink', path, entry, expect: present })
+      (late ? lateWrites : writes).push({ action: 'symlink', path, entry, expect: present })
     } else {
-      writes.push({ action: 'write-file', path, entry, chunks: await planChunks(entry), expect: present })
+      (late ? lateWrites : writes).push({ action: 'write-file', path, entry, chunks: await planChunks(entry), expect: present })
     }
   }
 
-  /** The losing edit, kept at `conflictPath` with its own version (the same entry on every device). */
-  const keepLoser = async (loser: ShareEntry, conflictPath: string): Promise<boolean> => {
+  /** The losing edit, kept at `copyPath` with its own version (the same entry on every device). */
+  const keepLoser = async (loser: ShareEntry, copyPath: string): Promise<boolean> => {
     try {
-      checkSharePath(conflictPath, init.pathLimits)
+      checkSharePath(copyPath, init.pathLimits)
     } catch (err) {
       plan.errors.push({ path: loser.path, error: err as Error })
       return false
     }
-    const copy: ShareEntry = { ...loser, path: conflictPath }
-    const existing = local.get(conflictPath)
+    const copy: ShareEntry = { ...loser, path: copyPath }
+    const existing = local.get(copyPath)
     if (existing != null && existing.deleted !== true) {
       if (sameContent(existing, copy)) return true // kept already (an earlier run or another device's copy)
-      plan.errors.push({ path: loser.path, error: new PathRejectedError(conflictPath, 'collision', 'the conflict copy name is taken by another file') })
+      plan.errors.push({ path: loser.path, error: new PathRejectedError(copyPath, 'collision', 'the conflict copy name is taken by another file') })
       return false
     }
     await materialise(copy, existing)
     return true
   }
 
-  for (const r of remote) {
-    options.signal?.throwIfAborted()
-    if (isRefused(r.path, refused)) {
-      plan.errors.push({ path: r.path, error: new PathRejectedError(r.path, 'collision', 'another spelling of this name (case or Unicode normalisation) is already in the share') })
-      continue
-    }
+  /** One remote entry against the local entry at its path. */
+  const pullEntry = async (r: ShareEntry): Promise<void> => {
     const l = local.get(r.path)
     if (l == null) {
       await materialise(r, undefined)
-      continue
+      return
     }
     const res = resolveVersions(l, r)
     if (res.kind === 'ordered') {
-      if (res.winner !== 'b') continue // equal, or local is newer: the remote pulls from us
+      if (res.winner !== 'b') return // equal, or local is newer: the remote pulls from us
       if (sameContent(l, r)) records.push({ action: 'record', path: r.path, entry: r, expect: l })
       else await materialise(r, l)
-      continue
+      return
     }
     if (sameContent(l, r)) {
       records.push({ action: 'record', path: r.path, entry: { ...(res.winner === 'a' ? stripLocal(l) : r), version: res.version }, expect: l })
-      continue
+      return
     }
     const winner = res.winner === 'a' ? 'local' : 'remote'
     const loser = winner === 'local' ? r : stripLocal(l)
-    // a directory that loses has no content to keep: its files are entries of their own
+    // a directory that loses to another directory has no content to keep: its files are entries of their own
     const copyPath = loser.type !== 'dir' ? res.conflictPath : undefined
-    if (copyPath != null && !await keepLoser(loser, copyPath)) continue
+    if (copyPath != null && !await keepLoser(loser, copyPath)) return
     plan.conflicts.push({ path: r.path, winner, ...(copyPath != null ? { conflictPath: copyPath } : {}) })
     if (winner === 'local') records.push({ action: 'record', path: r.path, entry: { ...stripLocal(l), version: res.version }, expect: l })
     else await materialise({ ...r, version: res.version }, l)
   }
 
+  /** Remote paths a losing directory planned already, and the paths its copy takes. */
+  const handled = new Set<string>()
+  const produced = new Set<string>()
+  let remoteByPath: Map<string, ShareEntry> | undefined
+  let localLive: LocalEntry[] | undefined
+  /**
+   * A directory whose path a file or a link takes while it holds entries
+   * the other side has not seen: it lost a concurrent type change, or an
+   * older version of it is replaced while it holds newer edits (an edit
+   * beats a delete). It is kept under `copyPath` with those entries, the
+   * same on every device: where it is local they move there (renames) and
+   * their old paths become tombstones; where it is the remote's, they are
+   * written there. `version` is the path's version once decided.
+   */
+  const keepDir = async (dir: ShareEntry, localLoses: boolean, kept: ShareEntry[], winner: ShareEntry, version: VersionVector, copyPath: string): Promise<boolean> => {
+    if (!await keepLoser(dir, copyPath)) return false
+    handled.add(dir.path)
+    produced.add(copyPath)
+    plan.conflicts.push({ path: dir.path, winner: localLoses ? 'remote' : 'local', conflictPath: copyPath })
+    const moved = (e: ShareEntry): string => `${copyPath}${e.path.slice(dir.path.length)}`
+    for (const e of kept) {
+      handled.add(e.path)
+      produced.add(moved(e))
+      // what the other side holds at the old path: the tombstone comes after it too
+      const other = localLoses ? remoteByPath?.get(e.path) : local.get(e.path)
+      const gone = movedAway({ ...e, version: mergeVersions(e.version, other?.version ?? {}) }, winner, version)
+      if (localLoses) {
+        if (!await keepLoser(stripLocal(e as LocalEntry), moved(e))) continue
+        // the copy is written (a rename: see pairMoves) before this delete
+        deletes.push({ action: 'delete', path: e.path, entry: gone, expect: e as LocalEntry })
+        continue
+      }
+      try {
+        checkSharePath(moved(e), init.pathLimits)
+      } catch (err) {
+        plan.errors.push({ path: e.path, error: err as Error })
+        continue
+      }
+      await pullEntry({ ...e, path: moved(e) })
+      records.push({ action: 'record', path: e.path, entry: gone, ...(other != null ? { expect: other } : {}) })
+    }
+    return true
+  }
+  /** The live entries below `dir` on one side, not older than what the other side holds there (those are the other side's to delete). */
+  const keptBelow = (dir: string, localLoses: boolean): ShareEntry[] => {
+    const kept: ShareEntry[] = []
+    const mine = localLoses ? (localLive ??= [...local.values()].filter(e => e.deleted !== true).sort(byPath)) : remote
+    for (const e of below(mine, dir)) {
+      if (e.deleted === true) continue
+      const other = localLoses ? remoteByPath?.get(e.path) : local.get(e.path)
+      const order = other != null ? resolveVersions(e, other) : undefined
+      if (order?.kind === 'ordered' && order.winner === 'b') continue
+      kept.push(e)
+    }
+    return kept
+  }
+
+  // type changes where a directory gives way to a file or a link, before the entries below them
+  for (const r of remote) {
+    options.signal?.throwIfAborted()
+    const l = local.get(r.path)
+    if (l == null || l.deleted === true || r.deleted === true || (l.type === 'dir') === (r.type === 'dir')) continue
+    if (handled.has(r.path) || isAtOrBelow(r.path, refused)) continue
+    const res = resolveVersions(l, r)
+    if (res.kind === 'ordered' && res.winner === 'equal') continue
+    const localLoses = res.winner === 'b'
+    const loser = localLoses ? stripLocal(l) : r
+    const winner = localLoses ? r : stripLocal(l)
+    if (loser.type !== 'dir') continue // a file or link that loses: kept as usual (pullEntry)
+    remoteByPath ??= new Map(remote.map(e => [e.path, e]))
+    const kept = keptBelow(r.path, localLoses)
+    // an older directory with nothing new below it is simply replaced
+    if (res.kind === 'ordered' && kept.length === 0) continue
+    const version = res.kind === 'conflict' ? res.version : winner.version
+    const copyPath = res.kind === 'conflict' && res.conflictPath != null ? res.conflictPath : conflictPath(loser.path, loser.modifiedBy, loser.mtime)
+    if (!await keepDir(loser, localLoses, kept, winner, version, copyPath)) continue
+    if (localLoses) await materialise({ ...r, version }, l)
+    else if (res.kind === 'conflict') records.push({ action: 'record', path: r.path, entry: { ...winner, version }, expect: l })
+  }
+
+  for (const r of remote) {
+    options.signal?.throwIfAborted()
+    if (isAtOrBelow(r.path, refused)) {
+      plan.errors.push({ path: r.path, error: new PathRejectedError(r.path, 'collision', 'another spelling of this name (case or Unicode normalisation) is already in the share') })
+      continue
+    }
+    if (handled.has(r.path) || produced.has(r.path)) continue
+    await pullEntry(r)
+  }
+
   await sortFetches()
+  // a late write's source is deleted before it runs: only earlier writes rename
   pairMoves(writes, deletes)
   // parents before children; deletes children first
   mkdirs.sort((a, b) => a.path < b.path ? -1 : 1)
   deletes.sort((a, b) => a.path < b.path ? 1 : -1)
-  plan.steps = [...mkdirs, ...writes, ...deletes, ...records]
+  lateMkdirs.sort((a, b) => a.path < b.path ? -1 : 1)
+  plan.steps = [...mkdirs, ...writes, ...deletes, ...lateMkdirs, ...lateWrites, ...records]
   return plan
+}
+
+/**
+ * The index entry while a path changes type: the old entry gone at its own
+ * version, so the entry that replaces it (newer) still applies if apply
+ * stops in between, and nothing new is announced for the old one.
+ */
+function removedFor (old: LocalEntry): ShareEntry {
+  const { local: _local, chunks: _chunks, target: _target, ...rest } = old
+  return { ...rest, size: 0, deleted: true }
+}
+
+/**
+ * The tombstone of a file that moved with its losing directory: after its
+ * own version and the conflict's, so every device that still has it there
+ * deletes it; computed from shared entries alone, the same on every device.
+ */
+function movedAway (e: ShareEntry, winner: ShareEntry, conflict: VersionVector): ShareEntry {
+  return { path: e.path, type: e.type, size: 0, mtime: winner.mtime, mode: e.mode, version: mergeVersions(e.version, conflict), modifiedBy: winner.modifiedBy, deleted: true }
 }
 
 /** Pairs each new file with a deleted local file of the same content: a rename or move, which transfers and copies nothing. */
@@ -268,6 +400,25 @@ function pairMoves (writes: PlanStep[], deletes: PlanStep[]): void {
     const from = key != null ? gone.get(key)?.shift() : undefined
     if (from != null) w.moveFrom = { expect: from.expect, entry: from.entry }
   }
+}
+
+function byPath (a: { path: string }, b: { path: string }): number {
+  return a.path < b.path ? -1 : a.path > b.path ? 1 : 0
+}
+
+/** The entries strictly below `dir` in `sorted` (by path): one contiguous run, found by bisection. */
+function below<T extends { path: string }> (sorted: readonly T[], dir: string): T[] {
+  const prefix = `${dir}/`
+  let lo = 0
+  let hi = sorted.length
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (sorted[mid].path < prefix) lo = mid + 1
+    else hi = mid
+  }
+  const out: T[] = []
+  for (let i = lo; i < sorted.length && sorted[i].path.startsWith(prefix); i++) out.push(sorted[i])
+  return out
 }
 
 function stripLocal (e: LocalEntry): ShareEntry {
@@ -293,11 +444,12 @@ function collidingPaths (local: LocalIndexView, remote: ShareEntry[]): Set<strin
   return refused
 }
 
-function isRefused (path: string, refused: ReadonlySet<string>): boolean {
-  if (refused.size === 0) return false
-  if (refused.has(path)) return true
+/** Is `path` in `paths`, or below one of them? */
+function isAtOrBelow (path: string, paths: ReadonlySet<string>): boolean {
+  if (paths.size === 0) return false
+  if (paths.has(path)) return true
   for (let i = path.indexOf('/'); i !== -1; i = path.indexOf('/', i + 1)) {
-    if (refused.has(path.slice(0, i))) return true
+    if (paths.has(path.slice(0, i))) return true
   }
   return false
 }

@@ -175,4 +175,52 @@ describe('planPull', () => {
       'mkdir ok', 'mkdir ok/sub', 'write-file cafe\u0301', 'write-file ok/a', 'delete d/inner/f', 'delete d/inner'
     ])
   })
+
+  it('type changes: the old entry goes with the deletes (a directory once emptied), the new one after every delete', async () => {
+    const dir = (path: string, init: Partial<LocalEntry> = {}): LocalEntry => ({ path, type: 'dir', size: 0, mtime: 1000, mode: 0o755, version: { [ME]: 1 }, modifiedBy: ME, local: { ino: 9, mtimeMs: 1000 }, ...init })
+    const gone = (e: LocalEntry): ShareEntry => remote(e, { deleted: true, size: 0, chunks: undefined, version: { ...e.version, [PEER]: 1 }, modifiedBy: PEER })
+    const d = dir('d')
+    const f1 = await file('d/f1', ['1111'])
+    const asFile = remote(await file('d', ['now']), { version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const plan = await planPull({ local: index(d, f1), remote: [asFile, gone(f1)] })
+    assert.deepEqual(summary(plan.steps), ['delete d/f1', 'delete d', 'write-file d'])
+    const [, removal, write] = plan.steps
+    assert.equal(removal.entry.deleted, true)
+    assert.deepEqual(removal.entry.version, d.version, 'the directory is gone at its own version: the file (newer) still applies after a stop')
+    assert.equal(write.expect, undefined)
+    assert.deepEqual(write.entry, asFile)
+
+    // and back: a file replaced by a directory holding a file
+    const x = await file('x', ['xxxx'])
+    const asDir = remote(dir('x'), { version: { [ME]: 1, [PEER]: 1 }, modifiedBy: PEER })
+    const inside = remote(await file('x/in', ['in']), { version: { [PEER]: 1 }, modifiedBy: PEER })
+    const back = await planPull({ local: index(x), remote: [inside, asDir] })
+    assert.deepEqual(summary(back.steps), ['delete x', 'mkdir x', 'write-file x/in'])
+  })
+
+  it('concurrent type change: the losing directory is kept under its conflict name, its files renamed there, the same entries on both devices', async () => {
+    const onMe = { ...(await file('x', ['mine'])), mtime: Date.UTC(2024, 0, 1, 12) }
+    const theirs = { path: 'x', type: 'dir' as const, size: 0, mtime: Date.UTC(2024, 0, 1, 10), mode: 0o755, version: { [PEER]: 1 }, modifiedBy: PEER }
+    const one = await file('x/one', ['one1'], { version: { [PEER]: 1 }, modifiedBy: PEER, local: { ino: 7, mtimeMs: 1000 } })
+    const copy = `x.conflict-${PEER.slice(-8)}-20240101-100000`
+    // on the peer: its directory loses; its file moves (a rename), the directory goes, my file comes
+    const planPeer = await planPull({ local: index({ ...theirs, local: { ino: 6, mtimeMs: 1 } }, one), remote: [remote(onMe)] })
+    assert.deepEqual(planPeer.conflicts, [{ path: 'x', winner: 'remote', conflictPath: copy }])
+    assert.deepEqual(summary(planPeer.steps), [`mkdir ${copy}`, `write-file ${copy}/one`, 'delete x/one', 'delete x', 'write-file x'])
+    const moved = planPeer.steps[1] as Extract<PlanStep, { action: 'write-file' }>
+    assert.equal(moved.moveFrom?.expect.path, 'x/one')
+    // on me: my file stays (merged version), the peer's directory and file are written under the conflict name
+    const planMe = await planPull({ local: index(onMe), remote: [theirs, remote(one)] })
+    assert.deepEqual(planMe.conflicts, [{ path: 'x', winner: 'local', conflictPath: copy }])
+    assert.deepEqual(summary(planMe.steps), [`mkdir ${copy}`, `write-file ${copy}/one`, 'record x/one', 'record x'])
+    // both devices record the same entries
+    const entries = (steps: PlanStep[]): Record<string, unknown> => Object.fromEntries(steps.flatMap(s => [[s.path, remote(s.entry as LocalEntry)], ...(s.action === 'write-file' && s.moveFrom != null ? [[s.moveFrom.expect.path, s.moveFrom.entry]] : [])]))
+    const peer = entries(planPeer.steps)
+    const me = entries(planMe.steps)
+    assert.deepEqual(peer[`${copy}/one`], me[`${copy}/one`])
+    assert.deepEqual(peer['x/one'], me['x/one'])
+    assert.deepEqual((peer['x/one'] as ShareEntry).version, { [ME]: 1, [PEER]: 1 })
+    assert.deepEqual(peer[copy], me[copy])
+    assert.deepEqual((peer.x as ShareEntry).version, (me.x as ShareEntry).version)
+  })
 })
