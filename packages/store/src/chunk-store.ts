@@ -7,7 +7,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { addPath } from './add.js'
 import { MAX_BLOCK_SIZE } from './constants.js'
 import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
-import { FileReads, invalidatingIndex, NOT_INDEXED } from './file-reads.js'
+import { FileReads, invalidatingIndex, NOT_INDEXED, type FileReadsInit } from './file-reads.js'
 import { FileChunker } from './file-chunker.js'
 import { fileRecord, isUnchanged, openIndexedFile, readRange, statMs } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
@@ -27,8 +27,9 @@ export class IndexedChunkStore implements ChunkStore {
   readonly #chunker = new FileChunker()
   #closed = false
 
-  constructor (index: StoreIndex) {
-    this.#reads = new FileReads(index)
+  /** `reads`: limits of the caches that serve file-backed chunks (defaults in constants.ts). */
+  constructor (index: StoreIndex, reads: FileReadsInit = {}) {
+    this.#reads = new FileReads(index, reads)
     this.#index = invalidatingIndex(index, this.#reads)
   }
 
@@ -42,6 +43,12 @@ export class IndexedChunkStore implements ChunkStore {
     const index = this.#open(options)
     const key = blockKey(cid)
     if (await index.hasBlock(key)) return true
+    const cached = this.#reads.location(key)
+    if (cached !== undefined) {
+      // no index scan for a place in a file just indexed or being read (a changed file is forgotten below)
+      const file = this.#reads.record(cached.path) ?? await index.getFile(cached.path)
+      if (file != null && await isUnchanged(file)) return true
+    }
     for (const location of await index.locations(key)) {
       const file = await index.getFile(location.path)
       if (file != null && await isUnchanged(file)) return true

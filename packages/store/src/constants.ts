@@ -65,14 +65,25 @@ export const FILE_READ_ATTEMPTS = 3
  * reads, how long an unused one stays open (a deleted file's space is held
  * that long at most), how often an open file is compared with its index
  * record again (every read is hashed regardless), and how many index entries
- * of a file being read are loaded ahead at once (~256 MiB of chunks; ~100
- * bytes each in memory).
+ * of a file being read are loaded ahead at once (~256 MiB of chunks).
  */
 export const MAX_OPEN_FILES = 16
 export const OPEN_FILE_IDLE_MS = 2000
 export const OPEN_FILE_RECHECK_MS = 250
 export const FILE_READ_AHEAD_CHUNKS = 1024
-export const MAX_READ_AHEAD_LOCATIONS = 4 * FILE_READ_AHEAD_CHUNKS
+
+/**
+ * Places of chunks in files kept in memory for serving (~200 bytes each, so
+ * ~1.6 MiB at most): those read ahead and the first
+ * `INDEXED_CHUNKS_CACHED` chunks of every file just indexed (a changed file is
+ * what peers ask for next; a small file is one chunk, whose place would
+ * otherwise cost an index scan when it is served).
+ */
+export const MAX_CACHED_LOCATIONS = 8 * FILE_READ_AHEAD_CHUNKS
+export const INDEXED_CHUNKS_CACHED = 64
+
+/** Places of one chunk read from the index at once (the same chunk can be in many files). */
+export const MAX_LOCATIONS_PER_LOOKUP = 64
 
 /**
  * Most chunks of one file written to the LevelDB index in one batch (a batch

@@ -1,8 +1,9 @@
 import { logger } from '@libp2p/logger'
-import { FILE_READ_AHEAD_CHUNKS, MAX_OPEN_FILES, MAX_READ_AHEAD_LOCATIONS, OPEN_FILE_IDLE_MS, OPEN_FILE_RECHECK_MS } from './constants.js'
+import { FILE_READ_AHEAD_CHUNKS, INDEXED_CHUNKS_CACHED, MAX_CACHED_LOCATIONS, MAX_OPEN_FILES, OPEN_FILE_IDLE_MS, OPEN_FILE_RECHECK_MS } from './constants.js'
 import { FileChangedError } from './errors.js'
-import { openIndexedFile, readRange, sameFile } from './file-source.js'
-import type { FileLocation, FileRecord, StoreIndex } from './store-index.js'
+import { openIndexedPath, readRange, sameFile } from './file-source.js'
+import { LocationCache } from './location-cache.js'
+import type { FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
 import type { FileHandle } from 'node:fs/promises'
 
 const log = logger('homecloud:store:reads')
@@ -16,10 +17,17 @@ interface OpenFile {
   handle: FileHandle
   users: number
   usedAt: number
-  /** When an fstat last matched the record. */
+  /** When an fstat last matched the record (never: the first read checks). */
   checkedAt: number
   /** Its index entry changed: closed once the last user is done. */
   dropped: boolean
+}
+
+interface Change {
+  /** Changes of the path's index entry running now. */
+  active: number
+  /** Another change overlapped: the entry's final state is not known here. */
+  overlapped: boolean
 }
 
 interface ReadAhead {
@@ -35,18 +43,23 @@ export interface FileReadsInit {
   idleMs?: number
   recheckMs?: number
   readAheadChunks?: number
+  /** Most chunk places cached (`MAX_CACHED_LOCATIONS`). */
   maxLocations?: number
+  /** Chunks of a file just indexed whose places are cached (`INDEXED_CHUNKS_CACHED`). */
+  indexedChunks?: number
 }
 
 /**
  * Reads of file-backed chunks for serving (D6), made cheap for a peer that
  * streams a big file: a few indexed files stay open (LRU, closed when idle)
  * with the index record they were checked against, and the index's chunk list
- * of a file being read is loaded ahead in file order. A chunk read is then a
+ * of a file being read is loaded ahead in file order. The places (and record)
+ * of the first chunks of a file just indexed are kept too: a peer asks for a
+ * changed file next, and a small file is one chunk. A chunk read is then a
  * pread (and an fstat compared with the record every `recheckMs`), instead of
- * three index lookups and open, fstat, read, close. The caller hashes every
- * read (a stale cache can only cost a miss, never wrong bytes) and calls
- * `invalidate` around every change to the file index.
+ * an index scan, a lookup and open, fstat, read, close. The caller hashes every
+ * read, and every change to the file index goes through `change` (see
+ * `invalidatingIndex`), which drops what is cached about that file.
  */
 export class FileReads {
   readonly #index: StoreIndex
@@ -54,13 +67,15 @@ export class FileReads {
   readonly #idleMs: number
   readonly #recheckMs: number
   readonly #readAheadChunks: number
-  readonly #maxLocations: number
+  readonly #indexedChunks: number
   /** Open files, least recently used first. */
   readonly #files = new Map<string, OpenFile>()
   readonly #opening = new Map<string, Promise<FileChangedError | NotIndexed | undefined>>()
-  /** Block key → a place of that chunk in a file being read, loaded ahead from the index. */
-  readonly #locations = new Map<string, FileLocation>()
+  /** Block key → a place of that chunk: read ahead, or a file just indexed. */
+  readonly #locations: LocationCache
   readonly #ahead = new Map<string, ReadAhead>()
+  /** Paths whose index entry is being changed now. */
+  readonly #changes = new Map<string, Change>()
   #generation = 0
   #timer: ReturnType<typeof setInterval> | undefined
 
@@ -70,7 +85,8 @@ export class FileReads {
     this.#idleMs = init.idleMs ?? OPEN_FILE_IDLE_MS
     this.#recheckMs = init.recheckMs ?? OPEN_FILE_RECHECK_MS
     this.#readAheadChunks = init.readAheadChunks ?? FILE_READ_AHEAD_CHUNKS
-    this.#maxLocations = init.maxLocations ?? MAX_READ_AHEAD_LOCATIONS
+    this.#locations = new LocationCache(init.maxLocations ?? MAX_CACHED_LOCATIONS)
+    this.#indexedChunks = init.indexedChunks ?? INDEXED_CHUNKS_CACHED
   }
 
   /** Changes whenever the file index may have changed: a failure seen across a change proves nothing. */
@@ -83,27 +99,85 @@ export class FileReads {
     return this.#files.size
   }
 
-  /** Drops everything cached about `path` (or every file); call before and after changing the file index. */
+  /** Chunk places cached now (for tests). */
+  get cachedLocations (): number {
+    return this.#locations.size
+  }
+
+  /**
+   * Drops everything cached about `path` (or every file). Any change to a
+   * file's index entry must be bracketed by this (`change` does it), so
+   * nothing cached outlives the entry it came from.
+   */
   invalidate (path?: string): void {
     this.#generation++
-    this.#locations.clear()
-    this.#ahead.clear()
+    if (path === undefined) {
+      this.#locations.clear()
+      this.#ahead.clear()
+    } else {
+      this.#locations.dropPath(path)
+      this.#ahead.delete(path)
+    }
     for (const [p, file] of this.#files) {
       if (path === undefined || p === path) this.#drop(p, file)
     }
   }
 
-  /** A place of the chunk with block key `key` loaded ahead, if any. */
+  /**
+   * Runs `apply`, a change of the index entry of `path`, dropping what is
+   * cached about the file before and after. `indexed`: the record and chunks
+   * the change writes; when it succeeds and no other change of the path
+   * overlapped it, they are what the index holds, so the first chunks' places
+   * and the record are cached.
+   */
+  async change (path: string, apply: () => Promise<void>, indexed?: { record: FileRecord, chunks: readonly FileChunkRef[] }): Promise<void> {
+    let change = this.#changes.get(path)
+    if (change === undefined) {
+      change = { active: 0, overlapped: false }
+      this.#changes.set(path, change)
+    } else {
+      change.overlapped = true
+    }
+    change.active++
+    this.invalidate(path)
+    let applied = false
+    try {
+      await apply()
+      applied = true
+    } finally {
+      this.invalidate(path)
+      change.active--
+      if (change.active === 0) this.#changes.delete(path)
+      if (applied && !change.overlapped && indexed !== undefined) this.#cacheIndexed(indexed.record, indexed.chunks)
+    }
+  }
+
+  #cacheIndexed (record: FileRecord, chunks: readonly FileChunkRef[]): void {
+    const count = Math.min(chunks.length, this.#indexedChunks)
+    for (let i = 0; i < count; i++) {
+      const c = chunks[i]
+      this.#locations.set(c.key, { path: record.path, offset: c.offset, length: c.length })
+    }
+    this.#locations.setRecord(record)
+  }
+
+  /** A cached place of the chunk with block key `key`, if any. */
   location (key: string): FileLocation | undefined {
     return this.#locations.get(key)
   }
 
+  /** The index record of `path` as cached (the file is open or was just indexed), if it is. */
+  record (path: string): FileRecord | undefined {
+    const file = this.#files.get(path)
+    return file !== undefined && !file.dropped ? file.record : this.#locations.record(path)
+  }
+
   /**
    * The bytes at `location` if its file is unchanged since it was indexed (not
-   * hashed here). The open file is compared with its record again (fstat) when
-   * the last check is older than `recheckMs`: a change is noticed within that
-   * time even where it leaves the chunks read meanwhile intact (those hash
-   * right, so serving them is correct).
+   * hashed here). The open file is compared with its record (fstat) on its
+   * first read and again when the last check is older than `recheckMs`: a
+   * change is noticed within that time even where it leaves the chunks read
+   * meanwhile intact (those hash right, so serving them is correct).
    */
   async read (location: FileLocation): Promise<Uint8Array | FileChangedError | NotIndexed> {
     const file = await this.#acquire(location.path)
@@ -119,8 +193,9 @@ export class FileReads {
         readRange(file.handle, location.path, location.offset, location.length)
       ])
       if (st.status === 'rejected') throw st.reason
-      if (bytes.status === 'rejected') throw bytes.reason
+      // first: a read that failed because the path is something else now (a directory) means the file changed
       if (!sameFile(file.record, st.value)) return new FileChangedError(location.path)
+      if (bytes.status === 'rejected') throw bytes.reason
       file.checkedAt = now
       return bytes.value
     } finally {
@@ -135,6 +210,9 @@ export class FileReads {
    */
   readAhead (location: FileLocation, hit: boolean): void {
     const { path, offset } = location
+    const size = this.record(path)?.size
+    // the file's last chunk: nothing after it to load (a small file is one chunk)
+    if (size !== undefined && offset + location.length >= size) return
     let ahead = this.#ahead.get(path)
     if (ahead?.loading === true || (hit && ahead !== undefined && offset < ahead.refillAt)) return
     if (!hit || ahead === undefined) {
@@ -148,26 +226,21 @@ export class FileReads {
     }
     ahead.loading = true
     const state = ahead
-    const generation = this.#generation
-    this.#loadAhead(path, Math.max(offset, ahead.end), generation, state)
+    this.#loadAhead(path, Math.max(offset, ahead.end), state)
       .catch((err: unknown) => { log.error('reading ahead in the index of %s failed - %e', path, err) })
       .finally(() => { state.loading = false })
   }
 
-  async #loadAhead (path: string, from: number, generation: number, state: ReadAhead): Promise<void> {
+  /** `state` is dropped when the file's index entry changes (`invalidate`): what was read then is stale. */
+  async #loadAhead (path: string, from: number, state: ReadAhead): Promise<void> {
     const batch: FileLocation[] = []
     for await (const chunk of this.#index.fileChunks(path, { from, limit: this.#readAheadChunks })) {
-      if (generation !== this.#generation) return
+      if (this.#ahead.get(path) !== state) return
       const location = { path, offset: chunk.offset, length: chunk.length }
       batch.push(location)
-      this.#locations.delete(chunk.key)
       this.#locations.set(chunk.key, location)
     }
-    if (generation !== this.#generation) return
-    for (const key of this.#locations.keys()) {
-      if (this.#locations.size <= this.#maxLocations) break
-      this.#locations.delete(key)
-    }
+    if (this.#ahead.get(path) !== state) return
     if (batch.length === 0) {
       // the end of the file: nothing more to load
       state.refillAt = Number.POSITIVE_INFINITY
@@ -199,9 +272,10 @@ export class FileReads {
 
   async #open (path: string): Promise<FileChangedError | NotIndexed | undefined> {
     const generation = this.#generation
-    const record = await this.#index.getFile(path)
+    const record = this.#locations.record(path) ?? await this.#index.getFile(path)
     if (record == null) return NOT_INDEXED
-    const handle = await openIndexedFile(record)
+    // compared with the record by the first read, at the same time as it reads (one round trip less a file)
+    const handle = await openIndexedPath(path)
     if (handle instanceof FileChangedError) return handle
     if (generation !== this.#generation || this.#files.has(path)) {
       // the index changed meanwhile (the record may be old): the caller's loop opens it again
@@ -209,7 +283,7 @@ export class FileReads {
       return undefined
     }
     const now = Date.now()
-    this.#files.set(path, { record, handle, users: 0, usedAt: now, checkedAt: now, dropped: false })
+    this.#files.set(path, { record, handle, users: 0, usedAt: now, checkedAt: Number.NEGATIVE_INFINITY, dropped: false })
     this.#trim()
     this.#timer ??= setInterval(() => { this.#closeIdle() }, this.#idleMs).unref()
     return undefined
@@ -263,23 +337,15 @@ export class FileReads {
  * came from (whoever changes the index: addPath, indexFile, a rescan).
  */
 export function invalidatingIndex (index: StoreIndex, reads: FileReads): StoreIndex {
-  const changing = async (path: string, change: () => Promise<void>): Promise<void> => {
-    reads.invalidate(path)
-    try {
-      await change()
-    } finally {
-      reads.invalidate(path)
-    }
-  }
   return {
     getBlock: async key => index.getBlock(key),
     hasBlock: async key => index.hasBlock(key),
     putBlock: async (key, bytes) => { await index.putBlock(key, bytes) },
     deleteBlock: async key => { await index.deleteBlock(key) },
     blocks: () => index.blocks(),
-    setFile: async (file, chunks) => { await changing(file.path, async () => { await index.setFile(file, chunks) }) },
+    setFile: async (file, chunks) => { await reads.change(file.path, async () => { await index.setFile(file, chunks) }, { record: { ...file }, chunks }) },
     getFile: async path => index.getFile(path),
-    deleteFile: async path => { await changing(path, async () => { await index.deleteFile(path) }) },
+    deleteFile: async path => { await reads.change(path, async () => { await index.deleteFile(path) }) },
     files: () => index.files(),
     fileChunks: (path, range) => index.fileChunks(path, range),
     locations: async key => index.locations(key),

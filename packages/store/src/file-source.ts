@@ -58,15 +58,20 @@ export async function isUnchanged (file: FileRecord): Promise<boolean> {
   }
 }
 
-/** Opens an indexed file if it is unchanged; a FileChangedError when it changed or is gone. */
-export async function openIndexedFile (file: FileRecord): Promise<FileHandle | FileChangedError> {
-  let handle: FileHandle
+/** Opens an indexed file, not yet compared with its record; a FileChangedError when it is gone. */
+export async function openIndexedPath (path: string): Promise<FileHandle | FileChangedError> {
   try {
-    handle = await openNoFollow(file.path)
+    return await openNoFollow(path)
   } catch (err) {
-    if (isGone(err)) return new FileChangedError(file.path, `file ${file.path} is gone`, { cause: err })
+    if (isGone(err)) return new FileChangedError(path, `file ${path} is gone`, { cause: err })
     throw err
   }
+}
+
+/** Opens an indexed file if it is unchanged; a FileChangedError when it changed or is gone. */
+export async function openIndexedFile (file: FileRecord): Promise<FileHandle | FileChangedError> {
+  const handle = await openIndexedPath(file.path)
+  if (handle instanceof FileChangedError) return handle
   try {
     if (sameFile(file, await handle.stat({ bigint: true }))) return handle
   } catch (err) {

@@ -1,5 +1,5 @@
 import { Level } from 'level'
-import { MAX_INDEX_BATCH_CHUNKS } from './constants.js'
+import { MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
 import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
 
 type Batch = ReturnType<Level<string, string>['batch']>
@@ -149,14 +149,20 @@ export class LevelIndex implements StoreIndex {
     }
   }
 
+  /** One `nextv`: a for-await over the iterator costs a second round trip to find the range's end. */
   async locations (key: string): Promise<FileLocation[]> {
-    const found: FileLocation[] = []
-    for await (const [k, length] of this.#sub.locations.iterator(under(key))) {
+    const iterator = this.#sub.locations.iterator({ ...under(key), limit: MAX_LOCATIONS_PER_LOOKUP })
+    let entries: Array<[string, string]>
+    try {
+      entries = await iterator.nextv(MAX_LOCATIONS_PER_LOOKUP)
+    } finally {
+      await iterator.close()
+    }
+    return entries.map(([k, length]) => {
       const rest = k.slice(key.length + 1)
       const sep = rest.lastIndexOf('\0')
-      found.push({ path: rest.slice(0, sep), offset: Number(rest.slice(sep + 1)), length: Number(length) })
-    }
-    return found
+      return { path: rest.slice(0, sep), offset: Number(rest.slice(sep + 1)), length: Number(length) }
+    })
   }
 
   async addPin (cid: string): Promise<void> {

@@ -1,3 +1,4 @@
+import { MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
 import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
 
 /** A StoreIndex in memory: for tests and as a test double. */
@@ -75,7 +76,7 @@ export class MemoryIndex implements StoreIndex {
   }
 
   async locations (key: string): Promise<FileLocation[]> {
-    return [...(this.#locations.get(key)?.values() ?? [])].map(l => ({ ...l }))
+    return [...(this.#locations.get(key)?.values() ?? [])].slice(0, MAX_LOCATIONS_PER_LOOKUP).map(l => ({ ...l }))
   }
 
   async addPin (cid: string): Promise<void> {

@@ -50,7 +50,7 @@ export interface StoreIndex {
   files(): AsyncIterable<FileRecord>
   /** A file's chunks in offset order; `range` starts at an offset and stops after `limit` chunks. */
   fileChunks(path: string, range?: ChunkRange): AsyncIterable<FileChunkRef>
-  /** Where the chunk with block key `key` lives in local files. */
+  /** Where the chunk with block key `key` lives in local files: at most `MAX_LOCATIONS_PER_LOOKUP` places (forget a changed file to see more). */
   locations(key: string): Promise<FileLocation[]>
 
   /** Pins are recursive; keyed by the root's CID string (CIDv1). */

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import { open } from 'node:fs/promises'
+import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import * as dagPb from '@ipld/dag-pb'
@@ -114,6 +114,51 @@ describe('reads of file-backed chunks', () => {
     const bytes = await store.get(after[0])
     assert.ok(Buffer.from(bytes).equals(data.subarray(0, bytes.length)))
     await assert.rejects(store.get(before[0]), BlockNotFoundError)
+  })
+
+  it('serves small files just indexed with no index lookup', async () => {
+    const written: Array<{ path: string, data: Uint8Array }> = []
+    const cids: CID[] = []
+    for (let i = 0; i < 20; i++) {
+      const path = join(files.dir, `small${i}.bin`)
+      const data = pseudoRandomBytes(500 + i * 100, 30 + i)
+      await writeBytes(path, data)
+      const { chunks } = await store.chunkFile(path)
+      assert.equal(chunks.length, 1)
+      written.push({ path, data })
+      cids.push(chunks[0].cid)
+    }
+    index.calls = { getFile: 0, locations: 0, fileChunks: 0 }
+    for (let i = 0; i < cids.length; i++) {
+      assert.equal(await store.has(cids[i]), true)
+      assert.ok(Buffer.from(await store.get(cids[i])).equals(written[i].data), `file ${i}`)
+    }
+    assert.deepEqual(index.calls, { getFile: 0, locations: 0, fileChunks: 0 })
+  })
+
+  it('still catches a file changed after its chunk places were cached, and forgets it', async () => {
+    const path = join(files.dir, 'note.bin')
+    await writeBytes(path, pseudoRandomBytes(4000, 40))
+    const { chunks: [chunk] } = await store.chunkFile(path)
+    // same size, new bytes: only the hash check can tell
+    await writeBytes(path, pseudoRandomBytes(4000, 41))
+    await assert.rejects(store.get(chunk.cid), (err: Error & { cause?: Error }) =>
+      err instanceof BlockNotFoundError && (err.cause?.name === 'IntegrityError' || err.cause?.name === 'FileChangedError'))
+    assert.equal((await store.stat()).files, 0, 'the file awaits a rescan')
+    index.calls = { getFile: 0, locations: 0, fileChunks: 0 }
+    await assert.rejects(store.get(chunk.cid), BlockNotFoundError)
+    assert.equal(await store.has(chunk.cid), false)
+    assert.ok(index.calls.locations >= 1, 'the forgotten place is no longer cached: the index is asked')
+  })
+
+  it('answers has() false for a cached place whose file is gone, and forgets the file', async () => {
+    const path = join(files.dir, 'gone.bin')
+    await writeBytes(path, pseudoRandomBytes(3000, 42))
+    const { chunks: [chunk] } = await store.chunkFile(path)
+    assert.equal(await store.has(chunk.cid), true)
+    await rm(path)
+    assert.equal(await store.has(chunk.cid), false)
+    assert.equal((await store.stat()).files, 0)
   })
 
   it('keeps at most maxOpenFiles files open and closes idle ones', async () => {

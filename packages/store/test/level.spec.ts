@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { writeFile } from 'node:fs/promises'
-import { MAX_INDEX_BATCH_CHUNKS, chunkCid, createLevelStore } from '../src/index.js'
+import { LevelIndex, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP, chunkCid, createLevelStore } from '../src/index.js'
 import { chunkStoreCompliance } from './compliance.js'
 import { pseudoRandomBytes, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
 
@@ -31,6 +31,26 @@ describe('level store', () => {
     } finally {
       await db.remove()
       await files.remove()
+    }
+  })
+
+  it('returns at most MAX_LOCATIONS_PER_LOOKUP places of one chunk, the rest once some are forgotten', async () => {
+    const db = await tempDir('homecloud-level-')
+    const index = await LevelIndex.open(db.dir)
+    try {
+      const count = MAX_LOCATIONS_PER_LOOKUP + 6
+      for (let i = 0; i < count; i++) {
+        await index.setFile({ path: `/f${i}`, size: 1, mtimeNs: '1', ino: String(i), dev: '1' }, [{ key: 'same', offset: 0, length: 1 }])
+      }
+      const first = await index.locations('same')
+      assert.equal(first.length, MAX_LOCATIONS_PER_LOOKUP)
+      assert.deepEqual(first[0], { path: '/f0', offset: 0, length: 1 })
+      for (const { path } of first.slice(0, 10)) await index.deleteFile(path)
+      assert.equal((await index.locations('same')).length, count - 10)
+      assert.deepEqual(await index.locations('other'), [])
+    } finally {
+      await index.close()
+      await db.remove()
     }
   })
 
