@@ -86,6 +86,14 @@ export const MAX_STATUS_PATH_ERRORS = 100
 
 /** One share protocol exchange, end to end. */
 export const DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS = 10_000
+/**
+ * A failed announce to a member still connected is tried again after this
+ * long, doubling up to ANNOUNCE_RETRY_MAX_MS: across a partition the
+ * connection stays open (no close or open event would ask again), so
+ * without a retry the heads published meanwhile never cross once it heals.
+ */
+export const ANNOUNCE_RETRY_FIRST_MS = 1_000
+export const ANNOUNCE_RETRY_MAX_MS = 30_000
 /** The watcher waits this long after a change before scanning (≤ 1 s). */
 export const DEFAULT_WATCH_DEBOUNCE_MS = 200
 /** Full rescan period while the watcher runs. */
@@ -115,6 +123,18 @@ export const APPLY_BATCHES_IN_FLIGHT = 3
 export const APPLY_OPEN_SOURCES = 64
 /** File and directory fsyncs (and local chunk copies) in flight at once: the journal commits them together. */
 export const APPLY_IO_CONCURRENCY = 16
+/**
+ * Metadata calls of a batch (lstat, open, chmod, rename) in flight at once:
+ * each is microseconds of disk work but a turn of the event loop, and a
+ * running transfer makes turns long, so a few at a time add up to seconds.
+ */
+export const APPLY_META_CONCURRENCY = 64
+/**
+ * Bytes written to one temp file after which a background fsync starts: the
+ * disk writes while chunks still arrive, so the fsync at its end finds little
+ * left (with a big page cache nothing else writes it back before then).
+ */
+export const APPLY_SYNC_EVERY_BYTES = 32 * 1024 * 1024
 /**
  * A replacement starts as a kernel copy of the old file when at least this
  * fraction of its bytes are chunks at the same offsets there: then only the

@@ -15,6 +15,7 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { applyStep } from './apply.js'
 import {
+  ANNOUNCE_RETRY_FIRST_MS, ANNOUNCE_RETRY_MAX_MS,
   DEFAULT_HISTORY_MAX_BYTES, DEFAULT_HISTORY_RETENTION_MS, DEFAULT_MIN_FREE_FRACTION, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RESCAN_INTERVAL_MS,
   DEFAULT_RETRY_INTERVAL_MS, DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS, DEFAULT_WATCH_DEBOUNCE_MS, MAX_OFFERS, MAX_SHARE_NAME_BYTES, MAX_SHARE_STREAMS,
   SHARE_PROTOCOL
@@ -59,6 +60,8 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   readonly #shares = new Map<string, ShareSync>()
   readonly #offers = new Map<string, Offer>()
   readonly #announcing = new Map<string, { again: boolean }>()
+  /** Members whose last announce failed: the next try (one timer per member, bounded by the rosters). */
+  readonly #announceRetries = new Map<string, { attempt: number, timer?: ReturnType<typeof setTimeout> }>()
   readonly #background = new Set<Promise<unknown>>()
   #records?: ShareRecords
   #controller = new AbortController()
@@ -127,6 +130,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     if (!this.#started) return
     this.#started = false
     this.#controller.abort()
+    for (const key of [...this.#announceRetries.keys()]) this.#clearAnnounceRetry(key)
     this.#components.events.removeEventListener('connection:open', this.#onConnection)
     this.#components.swarms.removeEventListener('swarm:change', this.#onSwarmChange)
     this.#components.swarms.removeEventListener('swarm:member-removed', this.#onMemberRemoved)
@@ -502,10 +506,42 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
             release()
           }
         } while (state.again && this.#started)
+        this.#clearAnnounceRetry(key)
+      } catch (err) {
+        this.#retryAnnounce(peer, swarm)
+        throw err
       } finally {
         this.#announcing.delete(key)
       }
     })
+  }
+
+  /** Tries a failed announce again with a doubling gap while the member stays online. */
+  #retryAnnounce (peer: PeerId, swarm: string): void {
+    if (!this.#started) return
+    const key = peer.toString()
+    const retry = this.#announceRetries.get(key) ?? { attempt: 0 }
+    if (retry.timer != null) return
+    const gap = Math.min(ANNOUNCE_RETRY_FIRST_MS * 2 ** retry.attempt, ANNOUNCE_RETRY_MAX_MS)
+    retry.attempt++
+    retry.timer = setTimeout(() => {
+      retry.timer = undefined
+      let online = false
+      try {
+        online = this.#components.swarms.members(swarm).some(m => m.peerId === key && m.online)
+      } catch {
+        // the swarm was left meanwhile: nobody to announce to
+      }
+      if (this.#started && online) this.#announceTo(peer, swarm)
+      else this.#announceRetries.delete(key)
+    }, gap * (0.75 + Math.random() / 2))
+    retry.timer.unref?.()
+    this.#announceRetries.set(key, retry)
+  }
+
+  #clearAnnounceRetry (key: string): void {
+    clearTimeout(this.#announceRetries.get(key)?.timer)
+    this.#announceRetries.delete(key)
   }
 
   readonly #onConnection = (event: CustomEvent<Connection>): void => {
@@ -521,6 +557,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   }
 
   readonly #onMemberRemoved = (event: CustomEvent<{ swarmId: string, peerId: string }>): void => {
+    this.#clearAnnounceRetry(event.detail.peerId)
     for (const sync of this.#shares.values()) {
       if (sync.def.swarm === event.detail.swarmId) this.#inBackground(async () => sync.forgetPeer(event.detail.peerId))
     }
