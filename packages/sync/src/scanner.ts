@@ -39,6 +39,8 @@ export interface ScannedEntry {
   changed: boolean
   /** Files that changed: the chunk list (from the chunker, or the previous one when only the mode changed). */
   chunks?: ChunkRef[]
+  /** A file that took its chunks, unread, from this path of the previous index (a rename, a move, a hard link). */
+  movedFrom?: string
 }
 
 export type ScanResult =
@@ -79,6 +81,14 @@ export interface ScanInit {
   /** Entries of a directory stat'ed and hashed at once (default `SCAN_CONCURRENCY`); results still come in name order. */
   concurrency?: number
   /**
+   * Files at least this big that need hashing are hashed once the rest of
+   * the walk is done (at most `MAX_HASHED_LAST` of them; more are hashed in
+   * place) and reported then, out of name order, so a big file does not hold
+   * back every entry after it (default `HASH_LAST_BYTES`; `Infinity`: strict
+   * name order).
+   */
+  hashLastBytes?: number
+  /**
    * Records the chunks of a file that were not read (the store's
    * `indexFile`). Given, a file at a new path whose inode, size and mtime
    * match a file of the previous index (a rename, a move, a hard link) takes
@@ -96,6 +106,18 @@ export type IndexFileFn = (path: string, chunks: Array<{ cid: CID, offset: numbe
  * scan waiting on each (10,000 tiny files: ~0.5 ms each, one by one).
  */
 export const SCAN_CONCURRENCY = 16
+
+/**
+ * A file this big is hashed after the rest of the walk: its hashing streams
+ * through the store's worker for a while (~1 s a GiB), and in name order
+ * every entry after it (a folder of small files beside it) would wait that
+ * long. Hashed beside the small files instead, both slow down (one disk, one
+ * worker, the main thread), and the big file's head comes later.
+ */
+export const HASH_LAST_BYTES = 16 * 1024 * 1024
+
+/** Big files a scan puts off to its end at most (a path and a stat each). */
+export const MAX_HASHED_LAST = 10_000
 
 interface Visited {
   result: ScanResult
@@ -119,7 +141,8 @@ const EMPTY: PreviousIndex = { get: () => undefined, keys: () => [] }
  * the previous index are not read again, nor are files moved or renamed
  * (when `indexFile` is given). Up to `concurrency` entries of a directory are
  * stat'ed and hashed at once (`chunkFile` must allow concurrent calls);
- * results come in the same order regardless. Every problem is one `error`
+ * results come in name order regardless, except big files hashed at the end
+ * (`hashLastBytes`). Every problem is one `error`
  * result for that path; the scan only throws when the share root itself is
  * unusable (missing, not a directory) or it is aborted.
  */
@@ -132,6 +155,9 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
   const started = performance.now()
   const concurrency = Math.max(1, init.concurrency ?? SCAN_CONCURRENCY)
   const inFlight: Array<Promise<Visited | undefined>> = []
+  const lastBytes = init.hashLastBytes ?? HASH_LAST_BYTES
+  /** Big files to hash once the walk is done. */
+  const hashLast: Array<{ path: string, stat: FsStat }> = []
   // the previous index's live files by inode, for moves
   let byIno: Map<number, LocalEntry> | undefined
   const seen = new Set<string>()
@@ -198,6 +224,12 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i])
     options.onProgress?.(new CustomProgressEvent('sync:scan:progress', { ...progress }))
   }
+  for (const { path, stat } of hashLast) {
+    options.signal?.throwIfAborted()
+    const result = await scanOne(path, stat)
+    if (result.kind === 'entry') progress.entries++
+    yield result
+  }
 
   log('scanned %s: %o in %d ms', root, progress, Math.round(performance.now() - started))
 
@@ -241,7 +273,18 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
       return { result: fail(path, err as Error) }
     }
     seen.add(path)
+    if (stat.type === 'file' && stat.size >= lastBytes && hashLast.length < MAX_HASHED_LAST && needsHash(path, stat)) {
+      hashLast.push({ path, stat })
+      return undefined
+    }
     return { result: await scanOne(path, stat), checked }
+  }
+
+  /** Does the file at `path` have to be read (not unchanged, not a move)? */
+  function needsHash (path: string, stat: FsStat): boolean {
+    const prev = previous.get(path)
+    if (prev != null && prev.deleted !== true && prev.type === 'file' && prev.size === stat.size && prev.local?.mtimeMs === stat.mtimeMs && prev.local.ino === stat.ino) return false
+    return init.indexFile === undefined || movedFrom(stat)?.chunks == null
   }
 
   async function scanOne (path: string, stat: FsStat): Promise<ScanResult> {
@@ -272,7 +315,7 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
       const offsets = chunkOffsets(moved.chunks)
       try {
         await init.indexFile(`${root}/${path}`, moved.chunks.map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length })), { signal: options.signal })
-        return { kind: 'entry', entry: { ...file, changed: true, chunks: moved.chunks } }
+        return { kind: 'entry', entry: { ...file, changed: true, chunks: moved.chunks, movedFrom: moved.path } }
       } catch (err) {
         options.signal?.throwIfAborted()
         log('indexing %s as a move of %s failed, hashing it: %e', path, moved.path, err)

@@ -3,11 +3,15 @@
  * periodically) turn local changes into new versions, a snapshot and a
  * signed head; newer heads from other members are pulled (snapshot read and
  * verified, plan against the local index, chunks copied or fetched, atomic
- * apply, index). Scans and pulls of a share run one at a time, so a scan
- * never sees a file apply wrote before the index records it.
+ * apply, index). Scans and pulls of a share are queued one at a time; a
+ * pull's apply may go on beside the next pulls (on other paths: see
+ * pull-runs.ts), and a scan waits for every apply, so it never sees a file
+ * apply wrote before the index records it. A long scan publishes partial
+ * heads (partial-heads.ts); entries refused for good are not pulled again
+ * (refused-entries.ts).
  */
 import { logger } from '@libp2p/logger'
-import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents } from './apply.js'
+import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult } from './apply.js'
 import { compareVersions } from './version-vector.js'
 import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
@@ -16,17 +20,22 @@ import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
 import { planPull, type PlanStep, type PullPlan } from './plan.js'
 import { APPLY_IO_CONCURRENCY, MAX_STATUS_PATH_ERRORS } from './constants.js'
-import { eachLimit, withLocal } from './apply-disk.js'
-import { decodeEntry, decodeRecord, encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
+import { eachLimit } from './apply-disk.js'
+import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
 import { encodeSnapshot, loadSnapshot } from './snapshot.js'
 import { LocalIndex } from './local-index.js'
+import { PartialHeads } from './partial-heads.js'
+import { recoverPendingRenames } from './pending-renames.js'
+import { PullRuns } from './pull-runs.js'
+import { RefusedEntries } from './refused-entries.js'
 import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
 import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
 import { scanShare, type ChunkFileFn } from './scanner.js'
+import { shareStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
-import type { SharePathError, SharePeerStatus, ShareState, ShareStatus } from './share-types.js'
+import type { SharePathError, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { ChunkSink } from '@homecloud/exchange'
 import type { ChunkStore } from '@homecloud/store'
@@ -83,6 +92,12 @@ export class ShareSync {
   #state: ShareState = 'idle'
   #lastError?: { code: string, message: string, at: number }
   readonly #pathErrors: SharePathError[] = []
+  readonly #refused = new RefusedEntries()
+  readonly #runs = new PullRuns()
+  #scanAfterRuns = false
+  readonly #pullAfterRuns = new Set<string>()
+  /** Heads are made one at a time (pulls end side by side): each seq once. */
+  #publishing: Promise<void> = Promise.resolve()
   #need = { files: 0, bytes: 0, totalBytes: 0, doneBytes: 0 }
   #lastScanAt?: number
   #lastSyncAt?: number
@@ -153,14 +168,24 @@ export class ShareSync {
     this.#watcher?.stop()
     for (const t of this.#timers) clearInterval(t)
     this.#timers = []
-    await this.#queue
+    await this.settled()
   }
 
   requestScan (): void {
     if (this.#scanQueued || this.#stopped) return
+    // a scan waits for the pulls applying: asked for when they end, it does not hold up the pulls behind it
+    if (this.#runs.size > 0) {
+      this.#scanAfterRuns = true
+      return
+    }
     this.#scanQueued = true
     this.#enqueue('scan', async (signal) => {
       this.#scanQueued = false
+      // pulls began applying since: the scan comes after them, not in front of the pulls queued behind it
+      if (this.#runs.size > 0) {
+        this.#scanAfterRuns = true
+        return
+      }
       await this.#scan(signal)
     })
   }
@@ -188,6 +213,7 @@ export class ShareSync {
 
   /** A device left the share's swarm: forget its head. */
   async forgetPeer (device: string): Promise<void> {
+    this.#refused.forget(device)
     if (!this.peers.delete(device)) return
     await this.#ctx.records.deletePeerHead(this.def.id, device)
   }
@@ -199,7 +225,24 @@ export class ShareSync {
 
   /** Waits for the work queued so far (tests, restore). */
   async settled (): Promise<void> {
-    await this.#queue
+    for (;;) {
+      const queue = this.#queue
+      await queue
+      await this.#runs.idle()
+      this.#afterRuns()
+      if (queue === this.#queue && this.#runs.size === 0) return
+    }
+  }
+
+  /** Once no pull is applying: the scans and pulls that waited for that. */
+  #afterRuns (): void {
+    if (this.#runs.size > 0 || this.#stopped) return
+    if (this.#scanAfterRuns) {
+      this.#scanAfterRuns = false
+      this.requestScan()
+    }
+    for (const device of this.#pullAfterRuns) this.requestPull(device)
+    this.#pullAfterRuns.clear()
   }
 
   /** Runs `fn` in the share's queue (between scans and pulls), returning its result. */
@@ -225,6 +268,9 @@ export class ShareSync {
     this.#queue = this.#queue.then(async () => {
       try {
         if (this.#stopped) return
+        // only a pull runs beside the applies of earlier pulls (on other paths); a scan steps aside itself
+        if (what !== 'pull' && what !== 'scan') await this.#runs.idle()
+        if (this.#stopped) return
         await fn(this.#controller.signal)
       } catch (err) {
         if (this.#stopped) return
@@ -247,9 +293,16 @@ export class ShareSync {
     this.#ctx.changed(this.def.id, false)
   }
 
+  /** The latest error of a path (one per path: a retry replaces it rather than pushing the others out). */
   #pathError (path: string, error: Error): void {
+    this.#clearPathError(path)
     this.#pathErrors.push({ path, code: errorCode(error), message: error.message })
     if (this.#pathErrors.length > MAX_STATUS_PATH_ERRORS) this.#pathErrors.splice(0, this.#pathErrors.length - MAX_STATUS_PATH_ERRORS)
+  }
+
+  #clearPathError (path: string): void {
+    const known = this.#pathErrors.findIndex(e => e.path === path)
+    if (known !== -1) this.#pathErrors.splice(known, 1)
   }
 
   /** Paused (disk full) pulls resume once there is room; failed pulls are tried again. */
@@ -262,7 +315,8 @@ export class ShareSync {
       return
     }
     for (const [device, peer] of this.peers) {
-      if (peer.applied == null || !peer.applied.equals(peer.snapshot)) this.requestPull(device)
+      if (peer.applied?.equals(peer.snapshot) === true || this.#refused.settled(device, peer.snapshot)) continue
+      this.requestPull(device)
     }
   }
 
@@ -271,26 +325,46 @@ export class ShareSync {
     const ignore = await loadIgnoreFile(nodeFs, this.def.path)
     const changes: LocalEntry[] = []
     const now = this.#ctx.config.now()
-    for await (const r of scanShare({
-      fs: nodeFs,
-      root: this.def.path,
-      chunkFile: this.#ctx.chunkFile,
-      // a moved file (same inode, size, mtime) takes its chunks from the index, unread
-      indexFile: async (path, chunks, options) => this.#ctx.store.indexFile(path, chunks, options),
-      previous: this.index,
-      ignore
-    }, { signal })) {
-      if (r.kind === 'entry') {
-        const next = entryFromScan(this.index.get(r.entry.path), r.entry, this.#ctx.self)
-        if (next != null) changes.push(next)
-      } else if (r.kind === 'deleted') {
-        const prev = this.index.get(r.path)
-        if (prev != null) changes.push(tombstoneFromScan(prev, this.#ctx.self, now))
-      } else {
-        this.#pathError(r.path, r.error)
+    const moves = new Set<string>()
+    const partial = new PartialHeads({
+      changes,
+      signal,
+      hold: (e) => moves.has(e.path),
+      flush: async (entries) => {
+        const started = Date.now()
+        await this.index.set(entries)
+        await this.#publish()
+        log('share %s: partial head of a scan (%d changes so far) in %d ms', this.def.name, changes.length, Date.now() - started)
       }
+    })
+    try {
+      for await (const r of scanShare({
+        fs: nodeFs,
+        root: this.def.path,
+        chunkFile: this.#ctx.chunkFile,
+        // a moved file (same inode, size, mtime) takes its chunks from the index, unread
+        indexFile: async (path, chunks, options) => this.#ctx.store.indexFile(path, chunks, options),
+        previous: this.index,
+        ignore
+      }, { signal })) {
+        if (r.kind === 'entry') {
+          const next = entryFromScan(this.index.get(r.entry.path), r.entry, this.#ctx.self)
+          // a move goes out whole, with its source's tombstone, in the final head
+          if (r.entry.movedFrom != null) moves.add(r.entry.path).add(r.entry.movedFrom)
+          if (next != null) changes.push(next)
+        } else if (r.kind === 'deleted') {
+          const prev = this.index.get(r.path)
+          if (prev != null) changes.push(tombstoneFromScan(prev, this.#ctx.self, now))
+        } else {
+          this.#pathError(r.path, r.error)
+        }
+      }
+    } finally {
+      await partial.stop()
     }
-    await this.index.set(changes)
+    await this.index.set(partial.rest())
+    // a local change may be what lets a refused entry through now
+    if (changes.length > 0) this.#refused.clear()
     this.#lastScanAt = this.#ctx.config.now()
     await this.#publish()
     this.#settle()
@@ -305,6 +379,12 @@ export class ShareSync {
 
   /** A new snapshot and signed head when the index changed (or there is none yet). */
   async #publish (): Promise<void> {
+    const run = this.#publishing.then(async () => { await this.#publishNow() })
+    this.#publishing = run.catch(() => {})
+    await run
+  }
+
+  async #publishNow (): Promise<void> {
     const snapshot = await encodeSnapshot(this.index.shareEntries())
     if (this.#head?.root.equals(snapshot.root) === true) return
     const seq = (this.#head?.seq ?? 0) + 1
@@ -336,6 +416,11 @@ export class ShareSync {
       await this.#markApplied(device, peer)
       return
     }
+    // its last pull failed only on entries refused for good: pulling it again cannot help
+    if (this.#refused.settled(device, peer.snapshot)) return
+    // a pull of this head is applying: it pulls again itself when it left entries for later
+    const key = `${device} ${peer.snapshot.toString()}`
+    if (this.#runs.has(key)) return
     this.#state = 'syncing'
     this.#ctx.changed(this.def.id, false)
     const blocks = new RemoteSnapshotBlocks({
@@ -344,66 +429,79 @@ export class ShareSync {
     })
     const started = Date.now()
     await blocks.prefetch(peer.snapshot, { signal })
-    const remote = await loadSnapshot(peer.snapshot, blocks, { signal })
+    // entries of this head refused for good by an earlier pull are not planned (nor fetched) again
+    const refused = this.#refused.paths(device, peer.snapshot)
+    const remote = (await loadSnapshot(peer.snapshot, blocks, { signal })).filter(e => !refused.has(e.path))
     const loaded = Date.now()
+    await this.#runs.slot()
+    // entries a pull still applying touches wait for the next pull; the rest starts now
+    const { free, held } = await this.#runs.split(remote, async (path) => nodeFs.lstat(`${this.def.path}/${path}`).catch(() => undefined))
     const plan = await planPull({
       local: this.index,
-      remote,
+      remote: free,
       has: async (cid) => this.#ctx.store.has(cid, { signal }),
       ignore: await loadIgnoreFile(nodeFs, this.def.path)
     }, { signal })
     for (const e of plan.errors) this.#pathError(e.path, e.error)
     const planned = Date.now()
-    const ok = await this.#apply(plan, device, signal)
-    if (ok) await this.#markApplied(device, peer)
-    const applied = Date.now()
-    this.#lastSyncAt = this.#ctx.config.now()
-    await this.#publish()
-    log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch), apply %d ms, publish %d ms',
-      this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, applied - planned, Date.now() - applied)
-    this.#settle()
+    // the apply runs beside the queue: the next pull may plan meanwhile (scans wait for it)
+    this.#pending++
+    const run = (async () => {
+      const errors = await this.#apply(plan, device, signal)
+      const { retry } = this.#refused.record(device, peer.snapshot, [...plan.errors, ...errors], held.length > 0)
+      if (!retry && this.#refused.paths(device, peer.snapshot).size === 0) await this.#markApplied(device, peer)
+      else if (!retry) log('share %s: head %d of %s applied but for %d refused entries: not pulled again until it changes', this.def.name, peer.seq, device, this.#refused.paths(device, peer.snapshot).size)
+      const applied = Date.now()
+      this.#lastSyncAt = this.#ctx.config.now()
+      await this.#publish()
+      log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
+        this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length, applied - planned, Date.now() - applied)
+      // the last run going says the share is idle
+      if (this.#runs.size <= 1) this.#settle()
+    })()
+    // what waited for the runs is pulled once they end
+    if (held.length > 0) this.#pullAfterRuns.add(device)
+    void this.#runs.add(key, plan, run).then(() => {
+      this.#pending--
+      this.#afterRuns()
+    })
+    run.catch(err => {
+      if (this.#stopped) return
+      this.#fail(err as Error)
+      log.error('pull of share %s failed: %e', this.def.name, err)
+    })
   }
 
-  /**
-   * Files renamed into place by a pull that stopped before the index
-   * recorded them (kill -9, power loss): the same inode under the name is
-   * that version, not a local edit (which would conflict with its sender).
-   */
+  /** Files renamed into place by a pull that stopped before the index recorded them (pending-renames.ts). */
   async #recoverPending (signal: AbortSignal): Promise<void> {
-    const recovered: LocalEntry[] = []
-    const done: KvOperation[] = []
-    for await (const [key, value] of this.#ctx.records.kv.entries(shareKeys.pendings(this.def.id))) {
-      signal.throwIfAborted()
-      done.push({ type: 'del', key })
-      const { ino, entries } = decodeRecord<{ ino: number, entries: Uint8Array[] }>(value)
-      const [entry, ...moved] = entries.map(decodeEntry)
-      const stat = await nodeFs.lstat(`${this.def.path}/${entry.path}`).catch(() => undefined)
-      if (stat?.ino !== ino || stat.type !== entry.type || stat.size !== entry.size) continue
-      // a move's source tombstone comes with it: the rename took the file away from there
-      recovered.push(withLocal(entry, stat), ...moved)
-    }
-    if (done.length === 0) return
-    await this.index.set(recovered, done)
+    const recovered = await recoverPendingRenames({ share: this.def.id, root: this.def.path, records: this.#ctx.records, index: this.index, fs: nodeFs }, signal)
     for (const e of recovered) await this.indexWritten(e, { signal })
-    log('share %s: %d files renamed into place before a stop are recorded', this.def.name, recovered.filter(e => e.deleted !== true).length)
+    if (recovered.length > 0) log('share %s: %d files renamed into place before a stop are recorded', this.def.name, recovered.filter(e => e.deleted !== true).length)
   }
 
   async #markApplied (device: string, peer: PeerHead): Promise<void> {
-    if (peer.applied?.equals(peer.snapshot) === true) return
+    // a newer head came meanwhile: it is the one to record (and to pull)
+    if (peer.applied?.equals(peer.snapshot) === true || this.peers.get(device) !== peer) return
     peer.applied = peer.snapshot
     await this.#ctx.records.putPeerHead(this.def.id, device, peer)
   }
 
-  /** Applies a plan; true when every step succeeded. Local edits seen on the way ask for a scan. */
-  async #apply (plan: PullPlan, device: string | undefined, signal: AbortSignal, forget = new Set<string>()): Promise<boolean> {
+  /** Applies a plan; returns the steps that failed. Local edits seen on the way ask for a scan. */
+  async #apply (plan: PullPlan, device: string | undefined, signal: AbortSignal, forget = new Set<string>()): Promise<ApplyResult['errors']> {
     const writes = plan.steps.filter(s => s.action === 'write-file')
-    this.#need = { files: writes.length, bytes: 0, totalBytes: writes.reduce((n, s) => n + s.entry.size, 0), doneBytes: 0 }
-    this.#need.bytes = this.#need.totalBytes
+    const total = writes.reduce((n, s) => n + s.entry.size, 0)
+    // pulls applying side by side add up
+    if (this.#runs.size === 0) this.#need = { files: 0, bytes: 0, totalBytes: 0, doneBytes: 0 }
+    this.#need.files += writes.length
+    this.#need.bytes += total
+    this.#need.totalBytes += total
     const sizes = new Map(writes.map(s => [s.path, s.entry.size]))
     const onProgress = (evt: ApplyProgressEvents): void => {
-      // a write-file step done (or failed): either way it is no longer needed
+      if (evt.type !== 'sync:apply:done' || !evt.detail.ok) return
       // a file that failed is still needed: status keeps counting it until a pull brings it
-      if (evt.type === 'sync:apply:done' && evt.detail.action === 'write-file' && evt.detail.ok) this.#doneWrite(sizes.get(evt.detail.path) ?? 0)
+      if (evt.detail.action === 'write-file') this.#doneWrite(sizes.get(evt.detail.path) ?? 0)
+      // an error of a path that is fine now is no longer news
+      this.#clearPathError(evt.detail.path)
     }
     const root = this.def.path
     const result = await applyPlan(plan, {
@@ -430,7 +528,7 @@ export class ShareSync {
     if (plan.steps.some(s => s.action !== 'record' && s.expect != null)) this.#ctx.gcWanted()
     for (const e of result.errors) this.#pathError(e.path, e.error)
     if (result.errors.some(e => e.error instanceof LocalChangedError)) this.requestScan()
-    return result.errors.length === 0
+    return result.errors
   }
 
   /**
@@ -494,45 +592,22 @@ export class ShareSync {
   }
 
   status (peers: Array<{ device: string, name?: string, online: boolean }>): Omit<ShareStatus, 'share'> {
-    let files = 0
-    let bytes = 0
-    let locallyChanged = 0
-    for (const e of this.index.values()) {
-      if (e.deleted !== true && e.type === 'file') {
-        files++
-        bytes += e.size
-      }
-      if (this.def.mode === 'receive-only' && e.modifiedBy === this.#ctx.self) locallyChanged++
-    }
-    const root = this.#head?.root
-    const peerStatus: SharePeerStatus[] = peers.map(p => {
-      const head = this.peers.get(p.device)
-      return {
-        ...p,
-        ...(head != null ? { seq: head.seq, snapshot: head.snapshot.toString() } : {}),
-        inSync: head != null && root != null && head.snapshot.equals(root),
-        applied: head?.applied != null && head.applied.equals(head.snapshot)
-      }
-    })
-    const pulling = this.#state === 'syncing' || this.#state === 'error' || this.#paused
-    return {
-      state: this.#paused ? 'paused' : this.#state,
-      files,
-      bytes,
-      needFiles: pulling ? this.#need.files : 0,
-      needBytes: pulling ? this.#need.bytes : 0,
-      progress: pulling && this.#need.totalBytes > 0 ? this.#need.doneBytes / this.#need.totalBytes : 1,
-      ...(this.#head != null ? { head: { seq: this.#head.seq, snapshot: this.#head.root.toString() } } : {}),
-      peers: peerStatus,
-      locallyChanged,
+    return shareStatus({
+      index: this.index.values(),
+      mode: this.def.mode,
+      self: this.#ctx.self,
+      ...(this.#head != null ? { head: this.#head } : {}),
+      peerHeads: this.peers,
+      state: this.#state,
+      paused: this.#paused,
+      need: this.#need,
       ...(this.#lastError != null ? { lastError: this.#lastError } : {}),
-      pathErrors: [...this.#pathErrors],
-      watcher: this.#watcher != null && !this.#watcher.failed ? 'watching' : 'polling',
+      pathErrors: this.#pathErrors,
+      watching: this.#watcher != null && !this.#watcher.failed,
       ...(this.#watcherError != null ? { watcherError: this.#watcherError } : {}),
       ...(this.#lastScanAt != null ? { lastScanAt: this.#lastScanAt } : {}),
       ...(this.#lastSyncAt != null ? { lastSyncAt: this.#lastSyncAt } : {}),
       historyBytes: this.history.bytes
-    }
+    }, peers)
   }
 }
-

@@ -28,6 +28,7 @@ describe('scanShare: moves', () => {
     const old = index.get('dir/movie.bin')
     const renamed = results.flatMap(r => r.kind === 'entry' && r.entry.path === 'dir/renamed.bin' ? [r.entry] : [])[0]
     assert.equal(renamed.changed, true)
+    assert.equal(renamed.movedFrom, 'dir/movie.bin', 'says where it came from')
     assert.deepEqual(renamed.chunks?.map(c => c.cid.toString()), old?.chunks?.map(c => c.cid.toString()))
     assert.deepEqual(indexFile.calls.map(c => c.path).sort(), ['/s/dir/other-moved', '/s/dir/renamed.bin'])
     const movie = indexFile.calls.find(c => c.path.endsWith('renamed.bin'))

@@ -1,0 +1,68 @@
+/**
+ * A share's status as `homecloud share status` shows it, from what its
+ * sync knows: counts from the index, its head and the members' heads, what
+ * a pull still needs, the errors of the last runs.
+ */
+import type { LocalEntry } from './entry.js'
+import type { OwnHead, PeerHead, ShareMode } from './share-state.js'
+import type { SharePathError, SharePeerStatus, ShareState, ShareStatus } from './share-types.js'
+
+export interface ShareStatusInput {
+  index: Iterable<LocalEntry>
+  mode: ShareMode
+  self: string
+  head?: OwnHead
+  peerHeads: ReadonlyMap<string, PeerHead>
+  state: ShareState
+  paused: boolean
+  need: { files: number, bytes: number, totalBytes: number, doneBytes: number }
+  lastError?: { code: string, message: string, at: number }
+  pathErrors: readonly SharePathError[]
+  watching: boolean
+  watcherError?: string
+  lastScanAt?: number
+  lastSyncAt?: number
+  historyBytes: number
+}
+
+export function shareStatus (s: ShareStatusInput, peers: Array<{ device: string, name?: string, online: boolean }>): Omit<ShareStatus, 'share'> {
+  let files = 0
+  let bytes = 0
+  let locallyChanged = 0
+  for (const e of s.index) {
+    if (e.deleted !== true && e.type === 'file') {
+      files++
+      bytes += e.size
+    }
+    if (s.mode === 'receive-only' && e.modifiedBy === s.self) locallyChanged++
+  }
+  const root = s.head?.root
+  const peerStatus: SharePeerStatus[] = peers.map(p => {
+    const head = s.peerHeads.get(p.device)
+    return {
+      ...p,
+      ...(head != null ? { seq: head.seq, snapshot: head.snapshot.toString() } : {}),
+      inSync: head != null && root != null && head.snapshot.equals(root),
+      applied: head?.applied != null && head.applied.equals(head.snapshot)
+    }
+  })
+  const pulling = s.state === 'syncing' || s.state === 'error' || s.paused
+  return {
+    state: s.paused ? 'paused' : s.state,
+    files,
+    bytes,
+    needFiles: pulling ? s.need.files : 0,
+    needBytes: pulling ? s.need.bytes : 0,
+    progress: pulling && s.need.totalBytes > 0 ? s.need.doneBytes / s.need.totalBytes : 1,
+    ...(s.head != null ? { head: { seq: s.head.seq, snapshot: s.head.root.toString() } } : {}),
+    peers: peerStatus,
+    locallyChanged,
+    ...(s.lastError != null ? { lastError: s.lastError } : {}),
+    pathErrors: [...s.pathErrors],
+    watcher: s.watching ? 'watching' : 'polling',
+    ...(s.watcherError != null ? { watcherError: s.watcherError } : {}),
+    ...(s.lastScanAt != null ? { lastScanAt: s.lastScanAt } : {}),
+    ...(s.lastSyncAt != null ? { lastSyncAt: s.lastSyncAt } : {}),
+    historyBytes: s.historyBytes
+  }
+}
