@@ -115,8 +115,9 @@ export class DeviceShares {
       unpin: async (...args) => content.store.unpin(...args),
       indexFile: async (...args) => content.store.indexFile(...args),
       gc: async (...args) => content.store.gc(...args),
-      chunkFile: async (...args) => content.store.chunkFile(...args)
-    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'>
+      chunkFile: async (...args) => content.store.chunkFile(...args),
+      hasMany: async (...args) => content.store.hasMany(...args)
+    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile' | 'hasMany'>
     this.service = shareService(serviceInit)({
       peerId: libp2p.peerId,
       privateKey,

@@ -77,6 +77,13 @@ export interface ChunkedFile {
 export interface ChunkStore {
   /** Is a valid copy of `cid` here? For a file chunk the file must be unchanged since it was indexed. */
   has(cid: CID, options?: AbortOptions): Promise<boolean>
+  /**
+   * `has` of every CID, in order, with the same checks, for a long list (a
+   * pull plan's chunks): one lookup in the block store and one ordered pass
+   * over the file index per batch of CIDs, and each file compared with its
+   * record once, not once per chunk.
+   */
+  hasMany(cids: readonly CID[], options?: AbortOptions): Promise<boolean[]>
   /** The block's bytes, hashed again; `BlockNotFoundError` (code ERR_NOT_FOUND) when there is no valid copy. */
   get(cid: CID, options?: AbortOptions): Promise<Uint8Array>
   /** Stores a block after checking its hash (`IntegrityError` on mismatch: nothing is stored). */

@@ -5,10 +5,11 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { addPath } from './add.js'
-import { MAX_BLOCK_SIZE } from './constants.js'
+import { HAS_MANY_BATCH, MAX_BLOCK_SIZE } from './constants.js'
 import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
 import { FileReads, invalidatingIndex, NOT_INDEXED, type FileReadsInit } from './file-reads.js'
 import { FileChunker } from './file-chunker.js'
+import { hasMany } from './has-many.js'
 import { fileRecord, isUnchanged, openIndexedFile, readRange, statMs } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
 import { blockLinks } from './links.js'
@@ -55,6 +56,18 @@ export class IndexedChunkStore implements ChunkStore {
       await this.#forgetFile(location.path, new FileChangedError(location.path))
     }
     return false
+  }
+
+  async hasMany (cids: readonly CID[], options: AbortOptions = {}): Promise<boolean[]> {
+    const index = this.#open(options)
+    const keys = cids.map(blockKey)
+    const ctx = { index, reads: this.#reads, forget: async (path: string) => this.#forgetFile(path, new FileChangedError(path)) }
+    const found: boolean[] = []
+    for (let start = 0; start < keys.length; start += HAS_MANY_BATCH) {
+      options.signal?.throwIfAborted()
+      found.push(...await hasMany(ctx, keys.slice(start, start + HAS_MANY_BATCH), options))
+    }
+    return found
   }
 
   async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {

@@ -86,6 +86,21 @@ export const INDEXED_CHUNKS_CACHED = 64
 export const MAX_LOCATIONS_PER_LOOKUP = 64
 
 /**
+ * `hasMany`: chunks looked up in one batch (one `hasMany` of the block
+ * store, one ordered pass over the places, each file checked once: a 1 GiB
+ * file's ~3,400 chunks are one batch), and index entries read per step of
+ * that pass (a step costs about as much for 64 entries as for 256, and where
+ * the index is sparse among the keys asked one step settles many keys).
+ */
+export const HAS_MANY_BATCH = 4096
+export const LOCATION_SCAN_STEP = 256
+/** Bytes of entries one step holds at most (~512 a place with its path: a step of long paths stops short). */
+export const LOCATION_SCAN_BYTES = LOCATION_SCAN_STEP * 512
+
+/** Indexed files compared with their record (an lstat each) at once by `hasMany`. */
+export const HAS_MANY_FILE_CHECKS = 16
+
+/**
  * Most chunks of one file written to the LevelDB index in one batch (a batch
  * costs JS memory in proportion: ~2.5 KiB a chunk): a bigger file is indexed
  * in several batches (level-index.ts says how that stays safe).

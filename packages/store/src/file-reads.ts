@@ -340,6 +340,7 @@ export function invalidatingIndex (index: StoreIndex, reads: FileReads): StoreIn
   return {
     getBlock: async key => index.getBlock(key),
     hasBlock: async key => index.hasBlock(key),
+    hasBlocks: async keys => index.hasBlocks(keys),
     putBlock: async (key, bytes) => { await index.putBlock(key, bytes) },
     deleteBlock: async key => { await index.deleteBlock(key) },
     blocks: () => index.blocks(),
@@ -349,6 +350,7 @@ export function invalidatingIndex (index: StoreIndex, reads: FileReads): StoreIn
     files: () => index.files(),
     fileChunks: (path, range) => index.fileChunks(path, range),
     locations: async key => index.locations(key),
+    locationsOf: async keys => index.locationsOf(keys),
     addPin: async cid => { await index.addPin(cid) },
     deletePin: async cid => { await index.deletePin(cid) },
     hasPin: async cid => index.hasPin(cid),

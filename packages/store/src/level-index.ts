@@ -1,5 +1,5 @@
 import { Level } from 'level'
-import { MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
+import { LOCATION_SCAN_BYTES, LOCATION_SCAN_STEP, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
 import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
 
 type Batch = ReturnType<Level<string, string>['batch']>
@@ -22,6 +22,13 @@ function offsetKey (offset: number): string {
 /** `prefix\0…` range of a sublevel. */
 function under (prefix: string): { gt: string, lt: string } {
   return { gt: `${prefix}\0`, lt: `${prefix}\x01` }
+}
+
+/** A `locations` entry (`key\0path\0offset` → length) as a place. */
+function toLocation (key: string, entry: string, length: string): FileLocation {
+  const rest = entry.slice(key.length + 1)
+  const sep = rest.lastIndexOf('\0')
+  return { path: rest.slice(0, sep), offset: Number(rest.slice(sep + 1)), length: Number(length) }
 }
 
 /**
@@ -52,6 +59,10 @@ export class LevelIndex implements StoreIndex {
 
   async hasBlock (key: string): Promise<boolean> {
     return this.#sub.blocks.has(key)
+  }
+
+  async hasBlocks (keys: readonly string[]): Promise<boolean[]> {
+    return keys.length === 0 ? [] : this.#sub.blocks.hasMany([...keys])
   }
 
   async putBlock (key: string, bytes: Uint8Array): Promise<void> {
@@ -149,20 +160,73 @@ export class LevelIndex implements StoreIndex {
     }
   }
 
-  /** One `nextv`: a for-await over the iterator costs a second round trip to find the range's end. */
+  /**
+   * One `nextv`: a for-await over the iterator costs a second round trip to
+   * find the range's end. Its bytes cap is raised: the default (16 KiB) cut
+   * a lookup of long paths short (~20 places of 700-byte paths).
+   */
   async locations (key: string): Promise<FileLocation[]> {
-    const iterator = this.#sub.locations.iterator({ ...under(key), limit: MAX_LOCATIONS_PER_LOOKUP })
+    const range = { ...under(key), limit: MAX_LOCATIONS_PER_LOOKUP, highWaterMarkBytes: LOCATION_SCAN_BYTES }
+    const iterator = this.#sub.locations.iterator(range)
     let entries: Array<[string, string]>
     try {
       entries = await iterator.nextv(MAX_LOCATIONS_PER_LOOKUP)
     } finally {
       await iterator.close()
     }
-    return entries.map(([k, length]) => {
-      const rest = k.slice(key.length + 1)
-      const sep = rest.lastIndexOf('\0')
-      return { path: rest.slice(0, sep), offset: Number(rest.slice(sep + 1)), length: Number(length) }
-    })
+    return entries.map(([k, length]) => toLocation(key, k, length))
+  }
+
+  /**
+   * The keys in order over one iterator: a seek only for a key the entries
+   * read so far do not settle, then one `nextv` of `LOCATION_SCAN_STEP`
+   * entries. Where the index holds fewer places than keys are asked (a pull
+   * of new content), one step settles many keys; where it holds many, a key
+   * costs a seek and a step (no iterator opened and closed per key).
+   */
+  async locationsOf (keys: readonly string[]): Promise<FileLocation[][]> {
+    const sorted = [...new Set(keys)].sort()
+    const found = new Map<string, FileLocation[]>()
+    if (sorted.length === 0) return []
+    // gte, not gt: a seek to a target outside the range (the `gt` bound itself) ends the iterator
+    // (classic-level's highWaterMarkBytes is not in abstract-level's option type: passed as a variable)
+    const range = { gte: `${sorted[0]}\0`, lt: `${sorted[sorted.length - 1]}\x01`, highWaterMarkBytes: LOCATION_SCAN_BYTES }
+    const iterator = this.#sub.locations.iterator(range)
+    try {
+      let entries: Array<[string, string]> = []
+      let at = 0
+      /** The iterator reached the end of its range: nothing is past `entries`. */
+      let end = false
+      const step = async (): Promise<void> => {
+        entries = await iterator.nextv(LOCATION_SCAN_STEP)
+        at = 0
+        // only an empty step says so: a step stops short when its entries reach `highWaterMarkBytes`
+        end = entries.length === 0
+      }
+      for (const key of sorted) {
+        const first = `${key}\0`
+        while (at < entries.length && entries[at][0] < first) at++
+        if (at === entries.length) {
+          if (end) break
+          iterator.seek(first)
+          await step()
+        }
+        // entries from here on were read in one run from a place at or before `first`: none of this key's is missed
+        const places: FileLocation[] = []
+        for (;;) {
+          while (at < entries.length && entries[at][0].startsWith(first)) {
+            if (places.length < MAX_LOCATIONS_PER_LOOKUP) places.push(toLocation(key, entries[at][0], entries[at][1]))
+            at++
+          }
+          if (at < entries.length || end || places.length >= MAX_LOCATIONS_PER_LOOKUP) break
+          await step()
+        }
+        if (places.length > 0) found.set(key, places)
+      }
+    } finally {
+      await iterator.close()
+    }
+    return keys.map(key => found.get(key)?.map(l => ({ ...l })) ?? [])
   }
 
   async addPin (cid: string): Promise<void> {

@@ -17,6 +17,10 @@ export class MemoryIndex implements StoreIndex {
     return this.#blocks.has(key)
   }
 
+  async hasBlocks (keys: readonly string[]): Promise<boolean[]> {
+    return keys.map(key => this.#blocks.has(key))
+  }
+
   async putBlock (key: string, bytes: Uint8Array): Promise<void> {
     this.#blocks.set(key, bytes.slice())
   }
@@ -77,6 +81,10 @@ export class MemoryIndex implements StoreIndex {
 
   async locations (key: string): Promise<FileLocation[]> {
     return [...(this.#locations.get(key)?.values() ?? [])].slice(0, MAX_LOCATIONS_PER_LOOKUP).map(l => ({ ...l }))
+  }
+
+  async locationsOf (keys: readonly string[]): Promise<FileLocation[][]> {
+    return Promise.all(keys.map(async key => this.locations(key)))
   }
 
   async addPin (cid: string): Promise<void> {

@@ -38,6 +38,8 @@ export interface FileLocation {
 export interface StoreIndex {
   getBlock(key: string): Promise<Uint8Array | undefined>
   hasBlock(key: string): Promise<boolean>
+  /** `hasBlock` of every key, in order, in one lookup (no block is read). */
+  hasBlocks(keys: readonly string[]): Promise<boolean[]>
   putBlock(key: string, bytes: Uint8Array): Promise<void>
   deleteBlock(key: string): Promise<void>
   blocks(): AsyncIterable<{ key: string, bytes: Uint8Array }>
@@ -52,6 +54,8 @@ export interface StoreIndex {
   fileChunks(path: string, range?: ChunkRange): AsyncIterable<FileChunkRef>
   /** Where the chunk with block key `key` lives in local files: at most `MAX_LOCATIONS_PER_LOOKUP` places (forget a changed file to see more). */
   locations(key: string): Promise<FileLocation[]>
+  /** `locations` of every key, in order, found in one ordered pass over the index (a sparse index is read in few steps). */
+  locationsOf(keys: readonly string[]): Promise<FileLocation[][]>
 
   /** Pins are recursive; keyed by the root's CID string (CIDv1). */
   addPin(cid: string): Promise<void>

@@ -9,7 +9,7 @@ import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { BlockNotFoundError, CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, MAX_BLOCK_SIZE, MAX_TREE_DEPTH, chunkCid, type ChunkStore } from '../src/index.js'
+import { BlockNotFoundError, CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, HAS_MANY_BATCH, MAX_BLOCK_SIZE, MAX_TREE_DEPTH, chunkCid, type ChunkStore } from '../src/index.js'
 import { pseudoRandomBytes, readUnixfsDirectory, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
 
 export interface StoreUnderTest {
@@ -318,6 +318,65 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         await assert.rejects(store.unpin(nodeCid), { code: 'ERR_NOT_FOUND' })
         assert.equal((await store.gc()).removedBlocks, 2)
         assert.equal(await store.has(childCid), false)
+      })
+    })
+
+    describe('hasMany', () => {
+      /** A file of `count` 1 KiB chunks indexed with indexFile (seed: its bytes), and its chunk CIDs. */
+      async function indexed (name: string, count: number, seed: number): Promise<{ path: string, data: Uint8Array, cids: CID[] }> {
+        const data = pseudoRandomBytes(count * 1024, seed)
+        const path = join(files.dir, name)
+        await writeBytes(path, data)
+        const chunks = await Promise.all(Array.from({ length: count }, async (_, i) => ({
+          cid: await chunkCid(data.subarray(i * 1024, (i + 1) * 1024)), offset: i * 1024, length: 1024
+        })))
+        await store.indexFile(path, chunks)
+        return { path, data, cids: chunks.map(c => c.cid) }
+      }
+
+      it('answers as has does, in order: blocks, chunks of unchanged files, of changed files, missing; a changed file met is forgotten', async () => {
+        const blocks = await Promise.all([1, 2].map(async n => {
+          const bytes = pseudoRandomBytes(100, 900 + n)
+          const cid = await chunkCid(bytes)
+          await store.put(cid, bytes)
+          return cid
+        }))
+        const kept = await indexed('kept.bin', 4, 1)
+        const changed = await indexed('changed.bin', 4, 2)
+        // a chunk of a changed file that an unchanged file holds too: still here (the changed one is met first in either index)
+        const changedToo = await indexed('a-changed.bin', 1, 3)
+        const shared = await indexed('shared.bin', 1, 3)
+        await writeBytes(changedToo.path, new Uint8Array(10))
+        await writeBytes(changed.path, changed.data.subarray(0, 3000))
+        const missing = await Promise.all([1, 2, 3].map(async n => chunkCid(pseudoRandomBytes(64, 700 + n))))
+        const asked = [missing[0], kept.cids[2], changed.cids[0], blocks[0], shared.cids[0], changed.cids[3], missing[1], kept.cids[0], kept.cids[2], blocks[1], changed.cids[1], missing[2], kept.cids[3]]
+        const expected = [false, true, false, true, true, false, false, true, true, true, false, false, true]
+        const filesBefore = (await store.stat()).files
+        assert.deepEqual(await store.hasMany(asked), expected)
+        // changed.bin is forgotten; a-changed.bin is never looked at: the chunk's first place found (shared.bin) is good, as with has
+        assert.equal((await store.stat()).files, filesBefore - 1, 'the changed file awaits a rescan')
+        // the same answers one by one
+        const one: boolean[] = []
+        for (const cid of asked) one.push(await store.has(cid))
+        assert.deepEqual(one, expected)
+        assert.deepEqual(await store.hasMany([]), [])
+      })
+
+      it('answers a list longer than one batch, in order', async () => {
+        const kept = await indexed('kept.bin', 3, 4)
+        const asked = await Promise.all(Array.from({ length: HAS_MANY_BATCH + 2 }, async (_, i) => chunkCid(pseudoRandomBytes(16, 5000 + i))))
+        asked[5] = kept.cids[0]
+        asked[HAS_MANY_BATCH + 1] = kept.cids[2]
+        const found = await store.hasMany(asked)
+        assert.equal(found.length, asked.length)
+        assert.deepEqual(found.flatMap((yes, i) => yes ? [i] : []), [5, HAS_MANY_BATCH + 1])
+      })
+
+      it('honours an aborted signal and refuses work once closed', async () => {
+        const cid = await chunkCid(new Uint8Array([1]))
+        await assert.rejects(store.hasMany([cid], { signal: AbortSignal.abort() }), { name: 'AbortError' })
+        await store.close()
+        await assert.rejects(store.hasMany([cid]), { code: 'ERR_STORE_CLOSED' })
       })
     })
 

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { writeFile } from 'node:fs/promises'
-import { LevelIndex, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP, chunkCid, createLevelStore } from '../src/index.js'
+import { LOCATION_SCAN_STEP, LevelIndex, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP, chunkCid, createLevelStore } from '../src/index.js'
 import { chunkStoreCompliance } from './compliance.js'
 import { pseudoRandomBytes, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
 
@@ -48,6 +48,34 @@ describe('level store', () => {
       for (const { path } of first.slice(0, 10)) await index.deleteFile(path)
       assert.equal((await index.locations('same')).length, count - 10)
       assert.deepEqual(await index.locations('other'), [])
+    } finally {
+      await index.close()
+      await db.remove()
+    }
+  })
+
+  it('locationsOf gives every key the places locations gives it: dense and sparse runs, short steps, many places, missing keys', async () => {
+    const db = await tempDir('homecloud-level-')
+    const index = await LevelIndex.open(db.dir)
+    try {
+      const key = (n: number): string => `k${String(n).padStart(5, '0')}`
+      // long paths: a step of LOCATION_SCAN_STEP entries outgrows LOCATION_SCAN_BYTES and stops short
+      const long = `/${'d'.repeat(700)}`
+      const dense = Array.from({ length: LOCATION_SCAN_STEP * 2 + 50 }, (_, i) => ({ key: key(2 * i + 100), offset: i * 10, length: 10 }))
+      await index.setFile({ path: `${long}/big`, size: 1e9, mtimeNs: '1', ino: '1', dev: '1' }, dense)
+      // one chunk in more files than one lookup returns
+      for (let f = 0; f < MAX_LOCATIONS_PER_LOOKUP + 5; f++) {
+        await index.setFile({ path: `${long}/f${f}`, size: 10, mtimeNs: '1', ino: String(f + 2), dev: '1' }, [{ key: key(301), offset: 0, length: 10 }])
+      }
+      await index.setFile({ path: '/far', size: 10, mtimeNs: '1', ino: '99', dev: '1' }, [{ key: key(90000), offset: 0, length: 10 }])
+      const asked = [key(1), key(100), key(301), key(101), key(300), key(100), key(2000), key(1201), key(1198), key(50000), key(90000), key(90001)]
+      for (let n = 102; n < 1300; n += 7) asked.push(key(n))
+      const one = await Promise.all(asked.map(async k => index.locations(k)))
+      assert.deepEqual(await index.locationsOf(asked), one)
+      assert.equal(one[2].length, MAX_LOCATIONS_PER_LOOKUP)
+      assert.ok(one.filter(p => p.length > 0).length > 50 && one.some(p => p.length === 0), 'present and missing keys both asked')
+      assert.deepEqual(await index.locationsOf([]), [])
+      assert.deepEqual(await index.locationsOf([key(0)]), [[]])
     } finally {
       await index.close()
       await db.remove()

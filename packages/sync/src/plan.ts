@@ -6,8 +6,11 @@ import { checkSharePath, findCollisions, type PathLimits } from './path-policy.j
 import { PathRejectedError } from './errors.js'
 import { eachLimit } from './apply-disk.js'
 import { PLAN_HAS_CONCURRENCY } from './constants.js'
+import { logger } from '@libp2p/logger'
 import type { AbortOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
+
+const log = logger('homecloud:sync:plan')
 
 /** A chunk's place in a local file (share-relative path). */
 export interface ChunkLocation {
@@ -91,6 +94,8 @@ export interface PlanInit {
   locator?: ChunkLocator
   /** Is a chunk in the block store (kept history, an earlier fetch)? */
   has?(cid: CID): boolean | Promise<boolean>
+  /** `has` of many chunks, in order (the store's `hasMany`): when given, the plan asks it once, not `has` per chunk. */
+  hasMany?(cids: CID[]): Promise<boolean[]>
   /** Remote paths this share ignores are left alone. */
   ignore?: IgnoreMatcher
   pathLimits?: Partial<PathLimits>
@@ -124,6 +129,7 @@ export function localChunkLocator (entries: Iterable<LocalEntry>): ChunkLocator 
 export async function planPull (init: PlanInit, options: AbortOptions = {}): Promise<PullPlan> {
   const { local } = init
   const ignore = init.ignore ?? IGNORE_NOTHING
+  const started = Date.now()
   const locator = init.locator ?? localChunkLocator(local.values())
   const plan: PullPlan = { steps: [], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] }
   const mkdirs: PlanStep[] = []
@@ -164,16 +170,24 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     }
     return out
   }
+  let lookup = { chunks: 0, held: 0, ms: 0 }
   const sortFetches = async (): Promise<void> => {
     const held = new Set<string>()
     const has = init.has
-    if (has != null) {
-      const asked = new Map(elsewhere.map(c => [c.key, c.cid]))
+    const asked = new Map(elsewhere.map(c => [c.key, c.cid]))
+    const asking = Date.now()
+    if (init.hasMany != null && asked.size > 0) {
+      options.signal?.throwIfAborted()
+      const keys = [...asked.keys()]
+      const answers = await init.hasMany([...asked.values()])
+      keys.forEach((key, i) => { if (answers[i]) held.add(key) })
+    } else if (has != null) {
       await eachLimit(asked, PLAN_HAS_CONCURRENCY, async ([key, cid]) => {
         options.signal?.throwIfAborted()
         if (await has(cid)) held.add(key)
       })
     }
+    lookup = { chunks: asked.size, held: held.size, ms: Date.now() - asking }
     const fetching = new Set<string>()
     for (const { key, cid, length } of elsewhere) {
       if (held.has(key)) {
@@ -358,6 +372,8 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   deletes.sort((a, b) => a.path < b.path ? 1 : -1)
   lateMkdirs.sort((a, b) => a.path < b.path ? -1 : 1)
   plan.steps = [...mkdirs, ...writes, ...deletes, ...lateMkdirs, ...lateWrites, ...records]
+  log('planned %d remote entries in %d ms: %d chunks no local file holds, %d of them in the store, looked up %s in %d ms',
+    remote.length, Date.now() - started, lookup.chunks, lookup.held, init.hasMany != null ? 'at once' : 'one by one', lookup.ms)
   return plan
 }
 

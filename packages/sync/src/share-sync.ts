@@ -12,13 +12,13 @@
  */
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult } from './apply.js'
-import { compareVersions } from './version-vector.js'
 import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
 import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
-import { planPull, type PlanStep, type PullPlan } from './plan.js'
+import { planPull, type PlanInit, type PullPlan } from './plan.js'
+import { planRevert } from './revert.js'
 import { APPLY_IO_CONCURRENCY, MAX_STATUS_PATH_ERRORS } from './constants.js'
 import { eachLimit } from './apply-disk.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
@@ -60,7 +60,7 @@ export interface ShareSyncContext {
   self: string
   privateKey: PrivateKey
   records: ShareRecords
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile'>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
   chunkFile: ChunkFileFn
   /** Fetches chunks from the members that may hold them (`first` is asked first) into `sink` (default: the block store). */
   fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
@@ -439,7 +439,7 @@ export class ShareSync {
     const plan = await planPull({
       local: this.index,
       remote: free,
-      has: async (cid) => this.#ctx.store.has(cid, { signal }),
+      ...this.#storeLookups(signal),
       ignore: await loadIgnoreFile(nodeFs, this.def.path)
     }, { signal })
     for (const e of plan.errors) this.#pathError(e.path, e.error)
@@ -477,6 +477,14 @@ export class ShareSync {
     const recovered = await recoverPendingRenames({ share: this.def.id, root: this.def.path, records: this.#ctx.records, index: this.index, fs: nodeFs }, signal)
     for (const e of recovered) await this.indexWritten(e, { signal })
     if (recovered.length > 0) log('share %s: %d files renamed into place before a stop are recorded', this.def.name, recovered.filter(e => e.deleted !== true).length)
+  }
+
+  /** How a plan asks the store about chunks no local file holds: all at once where the store can. */
+  #storeLookups (signal: AbortSignal): Pick<PlanInit, 'has' | 'hasMany'> {
+    const { store } = this.#ctx
+    if (store.hasMany == null) return { has: async (cid) => store.has(cid, { signal }) }
+    const hasMany = store.hasMany.bind(store)
+    return { hasMany: async (cids) => hasMany(cids, { signal }) }
   }
 
   async #markApplied (device: string, peer: PeerHead): Promise<void> {
@@ -550,45 +558,31 @@ export class ShareSync {
   }
 
   /**
-   * Receive-only: puts back the remote version of every file changed here
-   * (read from the snapshots of the members online now) and removes local
-   * additions. Kept versions of what is reverted go to history.
+   * Receive-only: scans (a change the watcher has not reported yet is
+   * reverted too), then puts back the remote version of every path changed
+   * here (read from the snapshots of the members online now), type changes
+   * included (revert.ts), and removes local additions. Kept versions of what
+   * is reverted go to history; files the index never knew stay, and the
+   * path that holds them fails with their names. Returns how many changed
+   * paths were reverted.
    */
   async revert (snapshots: Array<{ device: string, entries: ShareEntry[] }>, signal: AbortSignal): Promise<number> {
-    const best = new Map<string, ShareEntry>()
-    for (const { entries } of snapshots) {
-      for (const e of entries) {
-        const have = best.get(e.path)
-        if (have == null || compareVersions(e.version, have.version) === 'greater') best.set(e.path, e)
-      }
-    }
-    const changed = [...this.index.values()].filter(e => e.modifiedBy === this.#ctx.self)
+    await this.#scan(signal)
+    const { plan, changed, forget } = await planRevert({
+      local: this.index,
+      self: this.#ctx.self,
+      snapshots: snapshots.map(s => s.entries),
+      ...this.#storeLookups(signal)
+    }, { signal })
     if (changed.length === 0) return 0
-    const hidden = new Set(changed.map(e => e.path))
-    const view = {
-      get: (path: string) => hidden.has(path) ? undefined : this.index.get(path),
-      values: () => [...this.index.values()].filter(e => !hidden.has(e.path))
-    }
-    const remote = changed.map(e => best.get(e.path)).filter((e): e is ShareEntry => e != null)
-    const plan = await planPull({ local: view, remote, has: async (cid) => this.#ctx.store.has(cid, { signal }) }, { signal })
-    const forget = new Set<string>()
-    plan.steps = plan.steps.map((step): PlanStep => {
-      const local = this.index.get(step.path)
-      const live = local != null && local.deleted !== true ? local : undefined
-      if (step.action === 'record' && step.entry.deleted === true && live != null) return { action: 'delete', path: step.path, entry: step.entry, expect: live }
-      return { ...step, expect: live } as PlanStep
-    })
-    for (const local of changed) {
-      if (best.has(local.path)) continue
-      forget.add(local.path)
-      if (local.deleted !== true) plan.steps.push({ action: 'delete', path: local.path, entry: { ...local, deleted: true }, expect: local })
-      else plan.steps.push({ action: 'record', path: local.path, entry: local, expect: local })
-    }
-    // deletes of additions deepest first, after the writes
-    await this.#apply(plan, undefined, signal, forget)
+    const errors = [...plan.errors, ...await this.#apply(plan, undefined, signal, forget)]
+    // per path the first error says why: a later step of the path (what replaces a directory still holding files) fails only because of it
+    const first = new Map<string, Error>()
+    for (const e of errors) if (!first.has(e.path)) first.set(e.path, e.error)
+    for (const [path, error] of first) this.#pathError(path, error)
     await this.#publish()
     this.#settle()
-    return changed.length
+    return changed.filter(p => !first.has(p)).length
   }
 
   status (peers: Array<{ device: string, name?: string, online: boolean }>): Omit<ShareStatus, 'share'> {

@@ -22,8 +22,8 @@ export interface ShareServiceComponents {
   swarms: Pick<SwarmService, 'get' | 'isMember' | 'members' | 'swarmsOf' | 'addEventListener' | 'removeEventListener'>
   /** libp2p events: `connection:open` pulls heads from the new peer. */
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
-  /** Chunks of the share's files are indexed here; history and fetched chunks live in its block store. */
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'>
+  /** Chunks of the share's files are indexed here; history and fetched chunks live in its block store. `hasMany` makes a pull plan one lookup, not one per chunk. */
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
   /** The multi-source fetcher (the chunk exchange). */
   chunks: Pick<ChunkExchange, 'fetch'>
 }

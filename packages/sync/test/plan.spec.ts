@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { createMemoryStore } from '@homecloud/store'
 import { parseIgnore, planPull, PathRejectedError, type ChunkRef, type LocalEntry, type PlanStep, type ShareEntry } from '../src/index.js'
-import { rawCid, text } from './helpers.js'
+import { rawCid, removeDir, tempDir, text } from './helpers.js'
 
 const ME = '12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe1'
 const PEER = '12D3KooWPeerPeerPeerPeerPeerPeerPeerPeerPeerPeerPeer2'
@@ -82,6 +85,43 @@ describe('planPull', () => {
     })
     assert.deepEqual(plan.fetch, [])
     assert.equal(plan.bytesLocal, 4)
+  })
+
+  it('asks the store once (hasMany) for every chunk no local file holds, with the same plan as has per chunk', async () => {
+    const dir = await tempDir()
+    const store = createMemoryStore()
+    try {
+      const [inBlocks, inFile, inChanged, missing] = await chunks('bbbb', 'ffff', 'cccc', 'mmmm')
+      await store.put(inBlocks.cid, text('bbbb'))
+      for (const [name, c, body] of [['kept', inFile, 'ffff'], ['changed', inChanged, 'cccc']] as const) {
+        await writeFile(join(dir, name), body)
+        await store.indexFile(join(dir, name), [{ cid: c.cid, offset: 0, length: c.length }])
+      }
+      await writeFile(join(dir, 'changed'), 'c')
+      const mine = await file('mine', ['llll'])
+      const wanted = [
+        remote(await file('one', ['bbbb', 'mmmm', 'llll', 'ffff']), { version: { [PEER]: 1 } }),
+        remote(await file('two', ['cccc', 'mmmm', 'bbbb']), { version: { [PEER]: 1 } })
+      ]
+      const calls: string[][] = []
+      const batched = await planPull({
+        local: index(mine),
+        remote: wanted,
+        hasMany: async (cids) => {
+          calls.push(cids.map(c => c.toString()))
+          return store.hasMany(cids)
+        }
+      })
+      assert.equal(calls.length, 1, 'one lookup for the whole plan')
+      assert.deepEqual(calls[0].sort(), [inBlocks, missing, inFile, inChanged].map(c => c.cid.toString()).sort(), 'each chunk once; none a local file holds')
+      assert.deepEqual(batched.fetch.map(c => c.toString()).sort(), [missing, inChanged].map(c => c.cid.toString()).sort())
+      assert.equal(batched.bytesLocal, 4 * 4, 'bbbb twice, llll and ffff')
+      const single = await planPull({ local: index(mine), remote: wanted, has: async (cid) => store.has(cid) })
+      assert.deepEqual(batched, single)
+    } finally {
+      await store.close()
+      await removeDir(dir)
+    }
   })
 
   it('follows version vectors: newer remote applied, older or equal remote ignored, whatever the mtimes', async () => {
