@@ -14,7 +14,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { CustomProgressEvent } from '@homecloud/interface'
-import { APPLY_CLONE_MIN_FRACTION, APPLY_IO_CONCURRENCY, DEFAULT_MIN_FREE_FRACTION } from './constants.js'
+import { APPLY_CLONE_MIN_FRACTION, APPLY_IO_CONCURRENCY, APPLY_META_CONCURRENCY, APPLY_SYNC_EVERY_BYTES, DEFAULT_MIN_FREE_FRACTION } from './constants.js'
 import { ChunkUnavailableError, DiskFullError, IntegrityError } from './errors.js'
 import { chunkOffsets, type LocalEntry } from './entry.js'
 import { fsErrorCode, type FsReadHandle, type FsStat, type FsWriteHandle, type ShareWriteFs } from './fs.js'
@@ -57,8 +57,14 @@ interface Job {
   missing: number
   error?: Error
   renamed?: boolean
-  /** An early fsync of a kernel copy, started before its changed chunks are written. */
+  /** The temp file's inode and mtime once done: a rename keeps both, so they are the file's under its name. */
+  stat?: Pick<FsStat, 'ino' | 'mtimeMs'>
+  /** A background fsync of the temp file running now (a kernel copy's, or one every APPLY_SYNC_EVERY_BYTES written). */
   flushing?: Promise<void>
+  /** Bytes written since the last background fsync started. */
+  unsynced: number
+  /** A background fsync that failed: the file fails (the final fsync may no longer see the error). */
+  syncError?: Error
 }
 
 /** A block handed over in pieces (a Uint8ArrayList). */
@@ -108,10 +114,10 @@ export class FileBatch {
     const signal = this.#options.signal
     const started = Date.now()
     for (const step of steps) {
-      this.#jobs.push({ step, abs: `${this.#init.root}/${step.path}`, dir: '', missing: 0 })
+      this.#jobs.push({ step, abs: `${this.#init.root}/${step.path}`, dir: '', missing: 0, unsynced: 0 })
     }
-    // a few files at once: each is several lstats and an open, round trips that would add up one after another
-    await eachLimit(this.#jobs, APPLY_IO_CONCURRENCY, async job => {
+    // many files at once: each is several lstats and an open, round trips that would add up one after another
+    await eachLimit(this.#jobs, APPLY_META_CONCURRENCY, async job => {
       signal?.throwIfAborted()
       this.#options.onProgress?.(new CustomProgressEvent('sync:apply:step', { path: job.step.path, action: job.step.action }))
       await this.#guard(job, async () => { await this.#prepare(job) })
@@ -120,9 +126,10 @@ export class FileBatch {
     await this.#fill()
     await closeSources(this.#sources)
     const filled = Date.now()
-    // durable before the commit, so the fsyncs overlap another batch's commit
+    // durable before the commit, so the fsyncs overlap another batch's commit; fewer at once than the metadata calls:
+    // an fsync holds a thread of the pool the writes of a big file loading beside this batch need too
     await eachLimit(this.#jobs.filter(j => j.temp != null), APPLY_IO_CONCURRENCY, async job => {
-      await this.#guard(job, async () => { await this.#temps.finish(job, job.step.entry.mode & 0o777, job.step.entry.mtime) })
+      await this.#guard(job, async () => { await this.#temps.finish(job, this.#fs, job.step.entry.mode & 0o777, job.step.entry.mtime) })
     })
     log('batch of %d files loaded in %d ms (temp files %d ms, chunks %d ms, fsync %d ms)', steps.length, Date.now() - started, prepared - started, filled - prepared, Date.now() - filled)
   }
@@ -132,19 +139,17 @@ export class FileBatch {
     const started = Date.now()
     await this.#commit()
     const result: FileBatchResult = { done: [], moved: new Set(), errors: [] }
-    const stats = new Map<Job, FsStat | Error>()
-    await eachLimit(this.#jobs.filter(j => j.error == null && j.renamed === true), APPLY_IO_CONCURRENCY, async job => {
-      stats.set(job, await this.#fs.lstat(job.abs).catch((err: Error) => err))
-    })
     for (const job of this.#jobs) {
       if (job.error != null || job.renamed !== true) {
         result.errors.push({ step: job.step, error: job.error ?? new Error(`${job.step.path} was not written`) })
         continue
       }
       const { step } = job
-      const stat = stats.get(job)
-      if (stat == null || stat instanceof Error) {
-        result.errors.push({ step, error: stat ?? new Error(`${step.path} was not written`) })
+      // what was checked right before the rename (a move) or set on the temp file: no lstat after the rename, which
+      // would take a file the user put there meanwhile for this version
+      const stat = job.from != null ? step.moveFrom?.expect.local : job.stat
+      if (stat == null) {
+        result.errors.push({ step, error: new Error(`${step.path} was not written`) })
         continue
       }
       const entries = [withLocal(step.entry, stat)]
@@ -282,7 +287,7 @@ export class FileBatch {
       this.#temps.add(job, handle)
       if (old.size !== job.step.entry.size) await handle.truncate(job.step.entry.size)
       // where the copy is a real copy (no reflink) its bytes reach the disk while the changed chunks arrive
-      job.flushing = handle.sync().catch(() => {})
+      syncInBackground(job, handle)
       return covered
     } catch (err) {
       await this.#temps.drop(job)
@@ -420,7 +425,7 @@ export class FileBatch {
     }
     // files new on this device (no move, nothing replaced): no rename depends on another, so several go at once
     if (this.#jobs.every(j => j.from == null && j.step.moveFrom == null && j.step.expect == null)) {
-      await eachLimit(this.#jobs, APPLY_IO_CONCURRENCY, rename)
+      await eachLimit(this.#jobs, APPLY_META_CONCURRENCY, rename)
     } else {
       for (const job of this.#jobs) await rename(job)
     }
@@ -440,15 +445,14 @@ export class FileBatch {
   async #recordPending (): Promise<void> {
     if (this.#init.beforeRenames == null) return
     const pending: PendingRename[] = []
-    await eachLimit(this.#jobs, APPLY_IO_CONCURRENCY, async job => {
-      await this.#guard(job, async () => {
-        const { step } = job
-        const move = job.from != null ? step.moveFrom : undefined
-        const ino = move != null ? move.expect.local?.ino : job.temp != null ? (await this.#fs.lstat(job.temp)).ino : undefined
-        if (ino == null) return
-        pending.push({ path: step.path, ino, entries: move != null ? [step.entry, move.entry] : [step.entry] })
-      })
-    })
+    for (const job of this.#jobs) {
+      if (job.error != null) continue
+      const { step } = job
+      const move = job.from != null ? step.moveFrom : undefined
+      const ino = move != null ? move.expect.local?.ino : job.stat?.ino
+      if (ino == null) continue
+      pending.push({ path: step.path, ino, entries: move != null ? [step.entry, move.entry] : [step.entry] })
+    }
     await this.#init.beforeRenames(pending, { signal: this.#options.signal })
   }
 
@@ -487,30 +491,31 @@ class TempFiles {
     if (handle == null) throw new Error(`${job.step.path}: its temp file is closed`)
     if (bytes instanceof Uint8Array) {
       await handle.write(bytes, offset)
-      return
-    }
-    if (handle.writev != null) {
+    } else if (handle.writev != null) {
       // one system call per chunk, not one per piece
       await handle.writev([...bytes], offset)
-      return
+    } else {
+      let at = offset
+      for (const piece of bytes) {
+        await handle.write(piece, at)
+        at += piece.byteLength
+      }
     }
-    let at = offset
-    for (const piece of bytes) {
-      await handle.write(piece, at)
-      at += piece.byteLength
-    }
+    job.unsynced += bytes.byteLength
+    if (job.unsynced >= APPLY_SYNC_EVERY_BYTES && job.flushing == null) syncInBackground(job, handle)
   }
 
-  /** Mode, mtime, fsync, close: the temp file is durable and done. */
-  async finish (job: Job, mode: number, mtimeMs: number): Promise<void> {
+  /** Mode, mtime, fsync, close: the temp file is durable and done; its inode and mtime go to `job.stat`. */
+  async finish (job: Job, fs: ShareWriteFs, mode: number, mtimeMs: number): Promise<void> {
     const handle = this.#open.get(job)
-    if (handle == null) throw new Error(`${job.step.path}: its temp file is closed`)
+    if (handle == null || job.temp == null) throw new Error(`${job.step.path}: its temp file is closed`)
     this.#open.delete(job)
     try {
       await job.flushing
-      await handle.chmod(mode)
-      await handle.utimes(mtimeMs)
-      await handle.sync()
+      if (job.syncError != null) throw job.syncError
+      await Promise.all([handle.chmod(mode), handle.utimes(mtimeMs)])
+      const [, stat] = await Promise.all([handle.sync(), fs.lstat(job.temp)])
+      job.stat = stat
     } finally {
       await handle.close()
     }
@@ -521,4 +526,16 @@ class TempFiles {
     this.#open.clear()
     await Promise.all(handles.map(async h => h.close().catch(() => {})))
   }
+}
+
+/**
+ * Starts an fsync of a temp file that nobody awaits but `finish` and
+ * `cleanup` (the handle stays open until it ends); one per file at a time.
+ */
+function syncInBackground (job: Job, handle: FsWriteHandle): void {
+  job.unsynced = 0
+  const flushing: Promise<void> = handle.sync().catch((err: Error) => { job.syncError ??= err }).finally(() => {
+    if (job.flushing === flushing) job.flushing = undefined
+  })
+  job.flushing = flushing
 }

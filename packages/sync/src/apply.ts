@@ -198,19 +198,29 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
 /**
  * File batches in flight: up to APPLY_BATCHES_LOADING load at once (temp
  * files created, chunks copied and fetched: a second fetch keeps the link
- * busy while the other ramps up or ends), and they commit one at a time; at
- * most APPLY_BATCHES_IN_FLIGHT are not committed yet. A loaded batch commits
- * without waiting for earlier ones that still load unless they touch one of
- * its paths (a target or a move's source), so a big file does not hold back
- * the small files behind it. The first failure stops the rest.
+ * busy while the other ramps up or ends), and they commit (rename) one at a
+ * time, each recorded in the index while the next one commits; at most
+ * APPLY_BATCHES_IN_FLIGHT are not recorded yet. Big files (a batch of one
+ * file of APPLY_BATCH_BYTES or more) count apart, with the same bounds: one
+ * streaming for seconds does not take a slot from the small files. A loaded
+ * batch commits without waiting for earlier ones that still load unless
+ * they touch one of its paths (a target or a move's source), so a big file
+ * does not hold back the small files behind it. The first failure stops the
+ * rest.
  */
 class WritePipeline {
   readonly #init: ApplyInit
   readonly #options: FileBatchOptions
   readonly #committed: (out: FileBatchResult) => Promise<void>
-  readonly #loading = new Set<Promise<void>>()
+  /** Batches of small files, and big files (each a batch of its own): each kind has its own loading slots and bound. */
+  readonly #lanes: Record<'files' | 'big', { loading: Set<Promise<void>>, running: Set<Promise<void>> }> = {
+    files: { loading: new Set(), running: new Set() },
+    big: { loading: new Set(), running: new Set() }
+  }
+
+  /** Every run, of both lanes. */
   readonly #running = new Set<Promise<void>>()
-  /** Batches not committed yet: the paths each touches, and its run. */
+  /** Batches not recorded yet: the paths each touches, and its run. */
   readonly #uncommitted = new Map<Promise<void>, Set<string>>()
   /** The commit running now (or the last one): commits never overlap. */
   #committing: Promise<void> = Promise.resolve()
@@ -226,54 +236,59 @@ class WritePipeline {
 
   /** Starts loading `steps` once a loading slot is free; they commit after the batches before. */
   async add (steps: WriteFileStep[], bytes: number): Promise<void> {
+    // a big file streams for seconds: in a slot of its own, the small files behind it keep loading two batches at once
+    const lane = this.#lanes[steps.length === 1 && bytes >= APPLY_BATCH_BYTES ? 'big' : 'files']
     // loaded batches wait for their commit with their temp files open: bound those too
-    while (this.#failure == null && (this.#loading.size >= APPLY_BATCHES_LOADING || this.#running.size >= APPLY_BATCHES_IN_FLIGHT)) {
-      await Promise.race([...this.#loading, ...[...this.#running].map(async r => r.catch(() => {}))])
+    while (this.#failure == null && (lane.loading.size >= APPLY_BATCHES_LOADING || lane.running.size >= APPLY_BATCHES_IN_FLIGHT)) {
+      await Promise.race([...lane.loading, ...[...lane.running].map(async r => r.catch(() => {}))])
     }
     if (this.#failure != null) throw this.#failure.err
     const batch = new FileBatch(this.#init, this.#options)
     this.loadingBytes += bytes
     const loaded = batch.load(steps).finally(() => { this.loadingBytes -= bytes })
     const slot = loaded.then(() => {}, () => {})
-    this.#loading.add(slot)
-    void slot.then(() => { this.#loading.delete(slot) })
+    lane.loading.add(slot)
+    void slot.then(() => { lane.loading.delete(slot) })
     const paths = touchedPaths(steps)
     const before = [...this.#uncommitted].filter(([, other]) => [...paths].some(p => other.has(p))).map(([run]) => run)
     const run = (async () => {
       try {
         await loaded
         await Promise.all(before)
-        await this.#exclusive(async () => {
+        const out = await this.#exclusive(async () => {
           if (this.#failure != null) throw this.#failure.err
-          const out = await batch.commit()
-          const started = Date.now()
-          await this.#committed(out)
-          log('batch of %d files recorded in %d ms', steps.length, Date.now() - started)
+          return batch.commit()
         })
+        // recorded while the next batch commits: they touch other paths (else it waits for this run)
+        const started = Date.now()
+        await this.#committed(out)
+        log('batch of %d files recorded in %d ms', steps.length, Date.now() - started)
       } finally {
         await batch.cleanup()
       }
     })()
     this.#uncommitted.set(run, paths)
     this.#running.add(run)
-    void run.then(() => {
+    lane.running.add(run)
+    const settled = (): void => {
       this.#running.delete(run)
+      lane.running.delete(run)
       this.#uncommitted.delete(run)
-    }, (err: unknown) => {
+    }
+    void run.then(settled, (err: unknown) => {
       this.#failure ??= { err }
-      this.#running.delete(run)
-      this.#uncommitted.delete(run)
+      settled()
     })
   }
 
   /** Runs `fn` once the commit before it is done. */
-  async #exclusive (fn: () => Promise<void>): Promise<void> {
+  async #exclusive <T> (fn: () => Promise<T>): Promise<T> {
     const previous = this.#committing
     const turn = Promise.withResolvers<void>()
     this.#committing = turn.promise
     try {
       await previous
-      await fn()
+      return await fn()
     } finally {
       turn.resolve()
     }

@@ -115,16 +115,16 @@ export const APPLY_BATCH_FILES = 256
 export const APPLY_BATCH_CHUNKS = 2048
 /** File bytes in one apply batch: a bigger file is a batch of its own, so the small files around it commit while it still loads. */
 export const APPLY_BATCH_BYTES = 64 * 1024 * 1024
-/** Apply batches loading (temp files written, chunks fetched) at once, while the one before commits. */
+/** Apply batches loading (temp files written, chunks fetched) at once, while the one before commits; as many big files (a batch each) beside them. */
 export const APPLY_BATCHES_LOADING = 2
-/** Apply batches not committed yet (loading, or loaded with their temp files open): bounds open files at this × APPLY_BATCH_FILES. */
+/** Apply batches not recorded yet (loading, or loaded with their temp files open), and as many big files: bounds open files at this × (APPLY_BATCH_FILES + 1). */
 export const APPLY_BATCHES_IN_FLIGHT = 3
 /** Local files a batch keeps open to copy chunks from; reads from others open and close the file each time. */
 export const APPLY_OPEN_SOURCES = 64
 /** File and directory fsyncs (and local chunk copies) in flight at once: the journal commits them together. */
 export const APPLY_IO_CONCURRENCY = 16
 /**
- * Metadata calls of a batch (lstat, open, chmod, rename) in flight at once:
+ * Metadata calls of a batch (lstat, open, rename) in flight at once:
  * each is microseconds of disk work but a turn of the event loop, and a
  * running transfer makes turns long, so a few at a time add up to seconds.
  */

@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
-  APPLY_BATCH_FILES, applyPlan, cleanupTempFiles, DiskFullError, MemoryFs, nodeFs, planPull,
+  APPLY_BATCH_BYTES, APPLY_BATCH_FILES, APPLY_SYNC_EVERY_BYTES, applyPlan, cleanupTempFiles, DiskFullError, MemoryFs, nodeFs, planPull,
   type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { crashFile, crashOld } from './crash-batch-data.js'
@@ -229,6 +229,105 @@ describe('apply in batches', () => {
         assert.deepEqual(res.errors.map(e => e.path), ['slow'], 'the second write of the path finds the first in place')
       } else {
         assert.deepEqual(res, { applied: APPLY_BATCH_FILES + 4, errors: [] })
+      }
+    }
+  })
+
+  it('a batch is recorded in the index while the next one commits: a slow index write does not hold back the renames after it', async () => {
+    const fs = new MemoryFs()
+    await fs.mkdir('/s', 0o755)
+    const store = new Chunks()
+    const steps: PlanStep[] = []
+    for (let i = 0; i < APPLY_BATCH_FILES + 4; i++) {
+      steps.push(...(await planPull({ local: new Map(), remote: [await remoteFile(`t/${i}`, [text(`tiny ${i}`)], store)] })).steps.filter(st => st.action === 'write-file'))
+    }
+    const held = Promise.withResolvers<void>()
+    const recorded: number[] = []
+    const run = applyPlan(onlyPlan(steps), {
+      fs,
+      root: '/s',
+      reader: store,
+      onApplied: async (e) => {
+        recorded.push(e.length)
+        // the first batch to reach the index stays in its index write until the other one is recorded too
+        if (recorded.length === 1) await held.promise
+      }
+    })
+    await waitFor(() => recorded.length === 2, { timeout: 5_000 })
+    assert.deepEqual([...recorded].sort((a, b) => a - b), [4, APPLY_BATCH_FILES])
+    held.resolve()
+    assert.deepEqual(await run, { applied: APPLY_BATCH_FILES + 4, errors: [] })
+  })
+
+  it('a big file still fetching takes no loading slot from the small files: two batches of them load beside it', async () => {
+    const fs = new MemoryFs()
+    await fs.mkdir('/s', 0o755)
+    const store = new Chunks()
+    const swarm = new Chunks()
+    // never sent: the big file fails alone at the end, no byte of it is ever written
+    const lost = await rawCid(text('nobody has this'))
+    const MiB = 1024 * 1024
+    const big: ShareEntry = { ...await remoteFile('big', [text('x')], new Chunks()), size: APPLY_BATCH_BYTES, chunks: Array.from({ length: APPLY_BATCH_BYTES / MiB }, () => ({ cid: lost, length: MiB })) }
+    const steps: PlanStep[] = []
+    const add = async (entry: ShareEntry): Promise<void> => {
+      steps.push(...(await planPull({ local: new Map(), remote: [entry], has: async () => true })).steps.filter(st => st.action === 'write-file'))
+    }
+    await add(big)
+    for (let i = 0; i < APPLY_BATCH_FILES; i++) await add(await remoteFile(`a/${i}`, [text(`fetched ${i}`)], swarm))
+    for (let i = 0; i < 4; i++) await add(await remoteFile(`b/${i}`, [text(`local ${i}`)], store))
+    const release = Promise.withResolvers<void>()
+    const inner = sinkFetcher(swarm)
+    // the big file and the first batch of small files both still fetch
+    const fetcher: ChunkFetcher = { fetch: async (cids, options) => { await release.promise; return inner.fetch(cids, options) } }
+    const recorded: string[][] = []
+    const run = applyPlan(onlyPlan(steps), { fs, root: '/s', reader: store, fetcher, onApplied: async (e) => { recorded.push(e.map(x => x.path)) } })
+    await waitFor(() => recorded.length === 1, { timeout: 5_000 })
+    assert.deepEqual(recorded[0], ['b/0', 'b/1', 'b/2', 'b/3'])
+    release.resolve()
+    const res = await run
+    assert.equal(res.applied, APPLY_BATCH_FILES + 4)
+    assert.deepEqual(res.errors.map(e => [e.path, (e.error as { code?: string }).code]), [['big', 'ERR_CHUNK_UNAVAILABLE']])
+  })
+
+  it('a big file is fsynced in the background while it is written and once more at the end; a failed background fsync fails the file', async () => {
+    const MiB = 1024 * 1024
+    const parts = Array.from({ length: APPLY_SYNC_EVERY_BYTES / MiB + 1 }, () => filled(MiB, 7))
+    for (const failFirst of [false, true]) {
+      const mem = new MemoryFs()
+      await mem.mkdir('/s', 0o755)
+      const store = new Chunks()
+      const entry = await remoteFile('big', parts, store)
+      const fs = counting(mem)
+      let syncs = 0
+      // an fsync that fails once, as a disk error is reported once per open file: the last fsync then succeeds
+      fs.createExclusive = async (path, mode) => {
+        const handle = await mem.createExclusive(path, mode)
+        return {
+          ...handle,
+          sync: async () => {
+            if (++syncs === 1 && failFirst) throw Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' })
+            await handle.sync()
+          }
+        }
+      }
+      const recorded: string[] = []
+      const plan = await planPull({ local: new Map(), remote: [entry], has: async () => true })
+      const res = await applyPlan(plan, { fs, root: '/s', reader: store, onApplied: async (e) => { recorded.push(...e.map(x => x.path)) } })
+      if (!failFirst) {
+        assert.equal(syncs, 2, 'one fsync while it is written, one at the end')
+        assert.deepEqual(res, { applied: 1, errors: [] })
+        const temp = /^rename (\S+) \/s\/big$/.exec(mem.ops.find(op => op.endsWith(' /s/big')) ?? '')?.[1]
+        assert.ok(temp != null)
+        const at = mem.ops.indexOf(`rename ${temp} /s/big`)
+        assert.deepEqual(mem.ops.flatMap((op, i) => op === `sync ${temp}` && i < at ? [i] : []).length, 2, 'both before the rename')
+        assert.equal(mem.readFile('/s/big').byteLength, entry.size)
+        assert.deepEqual(recorded, ['big'])
+      } else {
+        assert.equal(syncs, 1, 'the background fsync failed: no last one')
+        assert.deepEqual(res.errors.map(e => [e.path, (e.error as { code?: string }).code]), [['big', 'EIO']])
+        await assert.rejects(mem.lstat('/s/big'), 'never renamed into place')
+        assert.deepEqual(await mem.readdir('/s'), [], 'its temp file is removed')
+        assert.deepEqual(recorded, [])
       }
     }
   })
