@@ -80,6 +80,11 @@ export class PartialOutput {
    * otherwise. Bounded: forgotten wholesale past MAX_ABSENT.
    */
   private readonly absent = new Set<string>()
+  /**
+   * The first background datasync failure: Linux reports a writeback error
+   * once per open file, so settleFile's own descriptor would not see it.
+   */
+  private syncFailure: Error | undefined
 
   constructor (init: PartialOutputInit) {
     this.root = init.root
@@ -177,6 +182,7 @@ export class PartialOutput {
     if (placement.length !== undefined && length !== placement.length) {
       throw new BadDagError(`chunk ${cid.toString()} has ${length} bytes; the DAG gives it ${placement.length} at ${placement.file}:${placement.offset}`)
     }
+    if (this.syncFailure !== undefined) throw this.syncFailure
     await this.use(placement.file, async (handle, file) => {
       const end = placement.offset + length
       let done = 0
@@ -205,13 +211,15 @@ export class PartialOutput {
 
   /**
    * Starts a datasync that nobody awaits: it holds the file open (a user) until
-   * it ends. A failure is only logged: settleFile's datasync, which the get
-   * awaits, reports it.
+   * it ends. A failure fails the get: the next write and `close` throw it.
    */
   private syncInBackground (file: OpenFile): void {
     file.unsynced = 0
     file.users++
-    file.syncing = file.handle.datasync().catch((err: unknown) => { log('background datasync failed - %e', err) }).finally(() => {
+    file.syncing = file.handle.datasync().catch((err: unknown) => {
+      log('background datasync failed - %e', err)
+      this.syncFailure ??= err instanceof Error ? err : new Error(String(err))
+    }).finally(() => {
       file.syncing = undefined
       file.users--
     })
@@ -287,13 +295,14 @@ export class PartialOutput {
     }
   }
 
-  /** Closes every file the writer holds open. */
+  /** Closes every file the writer holds open; throws if a background datasync failed (the bytes may not be on disk). */
   async close (): Promise<void> {
     await Promise.allSettled([...this.opening.values()])
     await Promise.allSettled([...this.files.values()].map(async file => file.syncing))
     const files = [...this.files.values()]
     this.files.clear()
     await Promise.all(files.map(async file => file.handle.close().catch((err: unknown) => { log('closing a partial file failed - %e', err) })))
+    if (this.syncFailure !== undefined) throw this.syncFailure
   }
 }
 
