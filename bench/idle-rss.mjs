@@ -5,26 +5,36 @@
 // environment can be compared within one run.
 //
 // The daemons preload bench/lib/memory-report.mjs, so V8's own numbers are printed beside.
+// A daemon trims its memory once it has been quiet for 60 s (apps/homecloud/src/idle-trim.ts),
+// so IDLE should be more than ~62 s to see it; `--compare-trim` runs the same pair again with
+// HOMECLOUD_IDLE_TRIM=off first, so both are measured in one run.
 //
-// Usage: node bench/idle-rss.mjs [SIZE=256M] [--idle-s N=10] [--env NAME=VALUE]... [--node-flags "FLAGS"]
+// Usage: node bench/idle-rss.mjs [SIZE=256M] [--idle-s N=70] [--env NAME=VALUE]... [--node-flags "FLAGS"]
+//          [--compare-trim] [--tree DIR]...
 //        --env: extra environment of both daemons (e.g. MALLOC_ARENA_MAX=2), repeatable;
 //        NODE_OPTIONS given here is added to the preload.
 //        --node-flags: the daemons' Node/V8 flags instead of DAEMON_NODE_FLAGS (apps/homecloud/src/child.ts);
 //        with --expose-gc among them, a last reading follows a full GC in each daemon (SIGUSR2).
+//        --tree DIR: the daemons of another built checkout (its apps/homecloud/dist), e.g. a copy of
+//        HEAD, one pair after the other on the same data; repeatable, default this one.
 import { readFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { DAEMON_NODE_FLAGS, runCli, spawnDaemon } from '../apps/homecloud/dist/src/child.js'
-import { add, cpuSeconds, DAEMON_ARGS, get, mib, procStatus } from './lib/devices.mjs'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { DAEMON_NODE_FLAGS } from '../apps/homecloud/dist/src/child.js'
+import { cpuSeconds, DAEMON_ARGS, mib, procStatus } from './lib/devices.mjs'
 import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
 
 const args = process.argv.slice(2)
 const env = {}
-let idleS = 10
+let idleS = 70
 let sizeArg
 let nodeFlags = DAEMON_NODE_FLAGS
+let compareTrim = false
+const trees = []
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--idle-s') idleS = Number(args[++i])
+  else if (args[i] === '--compare-trim') compareTrim = true
+  else if (args[i] === '--tree') trees.push(args[++i])
   else if (args[i] === '--node-flags') nodeFlags = args[++i].split(' ').filter(f => f !== '')
   else if (args[i] === '--env') {
     const [name, ...value] = args[++i].split('=')
@@ -32,6 +42,7 @@ for (let i = 0; i < args.length; i++) {
   } else sizeArg = args[i]
 }
 const size = parseSize(sizeArg, 256 * MiB)
+if (trees.length === 0) trees.push(join(import.meta.dirname, '..'))
 const memlog = join(await workDir('idle-rss-memlog'), 'memlog')
 env.HOMECLOUD_BENCH_MEMLOG = memlog
 env.NODE_OPTIONS = `--import ${fileURLToPath(new URL('./lib/memory-report.mjs', import.meta.url))} ${env.NODE_OPTIONS ?? ''}`.trim()
@@ -67,16 +78,21 @@ async function line (label, device) {
   return rss
 }
 
-async function cli (repo, cliArgs) {
-  const { code, stdout, stderr } = await runCli(['--repo', repo, ...cliArgs], { timeoutMs: 600_000 })
-  if (code !== 0) throw new Error(`homecloud ${cliArgs.join(' ')} failed (${code}): ${stderr}`)
-  return stdout
+/** The CLI helpers of `tree`'s build: each tree runs its own daemons. */
+async function treeCli (tree) {
+  const { runCli, spawnDaemon } = await import(pathToFileURL(join(tree, 'apps/homecloud/dist/src/child.js')).href)
+  const cli = async (repo, cliArgs) => {
+    const { code, stdout, stderr } = await runCli(['--repo', repo, ...cliArgs], { timeoutMs: 600_000 })
+    if (code !== 0) throw new Error(`homecloud ${cliArgs.join(' ')} failed (${code}): ${stderr}`)
+    return stdout
+  }
+  return { cli, spawnDaemon }
 }
 
-/** bench/lib/devices.mjs's startDevice, with the daemon's node flags chosen here. */
-async function startDevice (repo, name) {
+/** bench/lib/devices.mjs's startDevice, with the daemon's node flags and environment chosen here. */
+async function startDevice ({ cli, spawnDaemon }, repo, name, daemonEnv) {
   await cli(repo, ['init', '--name', name])
-  const daemon = await spawnDaemon(repo, DAEMON_ARGS, { env, nodeFlags, timeoutMs: 60_000 })
+  const daemon = await spawnDaemon(repo, DAEMON_ARGS, { env: daemonEnv, nodeFlags, timeoutMs: 60_000 })
   const id = JSON.parse(await cli(repo, ['id', '--json']))
   const first = id.addresses[0]
   return { repo, daemon, pid: daemon.child.pid, address: first.includes('/p2p/') ? first : `${first}/p2p/${id.peerId}` }
@@ -85,30 +101,55 @@ async function startDevice (repo, name) {
 const sleep = ms => new Promise(resolve => setTimeout(resolve, ms))
 const dir = await workDir('idle-rss')
 const devices = []
-try {
-  console.log(`idle-rss: ${mib(size)}, idle ${idleS} s, node flags ${nodeFlags.join(' ')}, env ${JSON.stringify(env)}`)
-  const a = await startDevice(join(dir, 'a'), 'idle-a')
+const summary = []
+
+/** One pair of daemons of `tree`: fresh, then after add + get of `file`. */
+async function runPair (tree, label, daemonEnv, file) {
+  const tools = await treeCli(tree)
+  const pairDir = join(dir, `pair-${summary.length}`)
+  console.log(`\n${label}: ${tree}, env ${JSON.stringify(daemonEnv)}`)
+  const a = await startDevice(tools, join(pairDir, 'a'), 'idle-a', daemonEnv)
   devices.push(a)
-  const b = await startDevice(join(dir, 'b'), 'idle-b')
+  const b = await startDevice(tools, join(pairDir, 'b'), 'idle-b', daemonEnv)
   devices.push(b)
   await sleep(idleS * 1000)
-  await line('fresh A', a)
-  await line('fresh B', b)
-  const file = join(dir, 'data.bin')
-  await writeRandomFile(file, size)
-  const added = await add(a, file)
+  const row = { label, fresh: [await line('fresh A', a), await line('fresh B', b)] }
+  const added = JSON.parse(await tools.cli(a.repo, ['add', file, '--json']))
   const [cpuA, cpuB] = [await cpuSeconds(a.pid), await cpuSeconds(b.pid)]
-  const { seconds } = await get(b, added.cid, join(dir, 'out.bin'), a)
+  const started = performance.now()
+  await tools.cli(b.repo, ['get', added.cid, join(pairDir, 'out.bin'), '--from', a.address, '--json'])
+  const seconds = (performance.now() - started) / 1000
   const perGB = async device => ((await cpuSeconds(device.pid) - (device === a ? cpuA : cpuB)) / (size / 1e9)).toFixed(2)
   console.log(`get: ${(size / seconds / 1e6).toFixed(1)} MB/s, CPU-s/GB A ${await perGB(a)}, B ${await perGB(b)}`)
   await sleep(idleS * 1000)
-  await line(`A after add, idle ${idleS} s`, a)
-  await line(`B after get, idle ${idleS} s`, b)
+  row.after = [await line(`A after add, idle ${idleS} s`, a), await line(`B after get, idle ${idleS} s`, b)]
   if (nodeFlags.includes('--expose-gc')) {
     for (const device of [a, b]) process.kill(device.pid, 'SIGUSR2')
     await sleep(2000)
     await line('A after a full GC', a)
     await line('B after a full GC', b)
+  }
+  for (const device of [a, b]) {
+    await device.daemon.stop('SIGTERM')
+    devices.splice(devices.indexOf(device), 1)
+  }
+  await removeDir(pairDir)
+  summary.push(row)
+}
+
+try {
+  console.log(`idle-rss: ${mib(size)}, idle ${idleS} s, node flags ${nodeFlags.join(' ')}, env ${JSON.stringify(env)}`)
+  const file = join(dir, 'data.bin')
+  await writeRandomFile(file, size)
+  for (const [t, tree] of trees.entries()) {
+    const name = trees.length > 1 ? `tree ${t + 1}` : 'this tree'
+    if (compareTrim) await runPair(tree, `${name}, trim off`, { ...env, HOMECLOUD_IDLE_TRIM: 'off' }, file)
+    await runPair(tree, compareTrim ? `${name}, trim on` : name, env, file)
+  }
+  console.log(`\nVmRSS after ${idleS} s idle (goal ≤ 100 MiB)`)
+  console.log('run'.padEnd(28) + 'fresh A / B'.padEnd(22) + 'after add / get')
+  for (const row of summary) {
+    console.log(row.label.padEnd(28) + row.fresh.map(mib).join(' / ').padEnd(22) + row.after.map(mib).join(' / '))
   }
 } finally {
   for (const device of devices) await device.daemon.stop('SIGTERM')

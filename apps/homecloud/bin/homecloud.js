@@ -1,6 +1,6 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
-// The V8 flag keeps the daemon's garbage collection cheap and its memory flat under bulk
-// transfers (see DAEMON_NODE_FLAGS in src/child.ts for the measurement).
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
+// The V8 flags keep the daemon's garbage collection cheap and its memory flat under bulk
+// transfers, and let it trim its memory when idle (see DAEMON_NODE_FLAGS in src/child.ts).
 // Committed launcher, so npm can link `homecloud` into node_modules/.bin at install time,
 // before `tsc -b` has produced dist/. libp2p 3 needs Node >= 22: say so instead of crashing.
 const major = Number(process.versions.node.split('.')[0])

@@ -13,6 +13,8 @@ import type { HomecloudNode } from '@homecloud/node'
 import { enable, logger } from '@libp2p/logger'
 import type { Io } from './command.js'
 import { parseHostPort } from './config.js'
+import { IDLE_TRIM_ENV, idleTrimFromEnv, startIdleTrim } from './idle-trim.js'
+import type { IdleTrimOptions } from './idle-trim.js'
 import { lockRepo } from './lock.js'
 import type { RepoLock } from './lock.js'
 import { openRepo, repoPaths } from './repo.js'
@@ -45,6 +47,11 @@ export interface DaemonOptions {
   stunServer?: boolean
   /** STUN servers for WebRTC (`--stun HOST:PORT`), normalised by `parseStunServers`. */
   stunServers?: string[]
+  /**
+   * Trims the process's memory once it has been quiet after activity (idle-trim.ts); on by
+   * default, `false` turns it off. `runDaemon` takes it from $HOMECLOUD_IDLE_TRIM.
+   */
+  idleTrim?: Partial<IdleTrimOptions> | false
   debug?: boolean
   io: Io
 }
@@ -118,6 +125,11 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
     await rename(tmp, paths.api)
     undo.push(async () => { await unlink(paths.api).catch(() => {}) })
 
+    if (options.idleTrim !== false) {
+      const trim = startIdleTrim(options.idleTrim)
+      undo.push(async () => { trim.stop() })
+    }
+
     return { node, apiUrl: api.url, paths, stop }
   } catch (err) {
     await stop().catch((stopErr: unknown) => { log.error('cleanup after failed start: %e', stopErr) })
@@ -131,6 +143,7 @@ export async function runDaemon (options: DaemonOptions): Promise<number> {
   if (options.debug === true) {
     enable('homecloud:*')
   }
+  const idleTrim = options.idleTrim ?? idleTrimFromEnv(process.env[IDLE_TRIM_ENV])
   // installed before starting, so a signal during start still stops cleanly
   let signalled: NodeJS.Signals | undefined
   const { promise: stopRequested, resolve: requestStop } = Promise.withResolvers<NodeJS.Signals>()
@@ -146,7 +159,7 @@ export async function runDaemon (options: DaemonOptions): Promise<number> {
   process.on('SIGINT', onSignal)
   process.on('SIGTERM', onSignal)
   try {
-    const daemon = await startDaemon(options)
+    const daemon = await startDaemon({ ...options, idleTrim })
     const identity = daemon.node.identity()
     io.stdout(`homecloud daemon ready: ${identity.name} ${identity.peerId}\n`)
     for (const address of identity.addresses) {

@@ -51,7 +51,7 @@ export async function createHomecloudNode (config: HomecloudNodeConfig): Promise
   await datastore?.open()
 
   try {
-    const libp2p = await createLibp2p(deviceLibp2pOptions({
+    const libp2p = await createLibp2p(await deviceLibp2pOptions({
       config: resolved,
       guard,
       datastore,

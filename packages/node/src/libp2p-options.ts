@@ -8,27 +8,28 @@ import { autoNATv2 } from '@libp2p/autonat-v2'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { dcutr } from '@libp2p/dcutr'
 import { identify, identifyPush } from '@libp2p/identify'
+import { serviceCapabilities, transportSymbol } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
-import { kadDHT, passthroughMapper, type KadDHTComponents } from '@libp2p/kad-dht'
-import { mdns } from '@libp2p/mdns'
 import { ping } from '@libp2p/ping'
 import { tcp } from '@libp2p/tcp'
-import { uPnPNAT } from '@libp2p/upnp-nat'
-import { webSockets } from '@libp2p/websockets'
+import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { dhtAutoMode, publicAddressRule } from './address-ranges.js'
 import { guardEmptyWalks } from './dht-walk-guard.js'
 import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, LOG_SCOPE, MDNS_SERVICE_TAG } from './constants.js'
+import { InvalidParametersError } from './errors.js'
 import { familyRelayServer } from './family-relay.js'
 import { withPeerRecordGuard } from './identify-guard.js'
 import { nodeAddresses, reachabilityOf } from './reachability.js'
-import { upnpRanges } from './upnp-ranges.js'
 import { stunService } from './stun-service.js'
 import { IceServers, lazyWebRTC, type WebRTCTransportHandle } from './webrtc.js'
 import { webrtcUpgrade } from './webrtc-upgrade.js'
+import type { DeviceServices } from './types.js'
 import type { ResolvedConfig } from './config.js'
 import type { PeerRecordGuard } from './peer-record-guard.js'
 import type { CircuitRelayServerComponents } from '@libp2p/circuit-relay-v2'
-import type { PeerDiscovery, PeerId, PeerInfo } from '@libp2p/interface'
+import type { KadDHTComponents } from '@libp2p/kad-dht'
+import type { Connection, DialTransportOptions, Listener, PeerDiscovery, PeerId, PeerInfo, Transport } from '@libp2p/interface'
+import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Datastore } from 'interface-datastore'
 import type { Libp2pOptions, ServiceFactoryMap } from 'libp2p'
 
@@ -64,9 +65,32 @@ export const SERVICE = {
   stun: 'stun'
 } as const
 
-export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
+/**
+ * The modules of services a device may leave off, imported only when its config turns them
+ * on: each costs memory for as long as the daemon runs (kad-dht ~3 MiB, UPnP with its XML
+ * parser ~8, WebSockets ~7 before the daemon's own HTTP), bench/idle-rss.mjs, issue 5 f.
+ */
+async function optionalModules (on: DeviceServices, upnpByRanges: boolean, listensOnWebSockets: boolean): Promise<{
+  dht?: typeof import('@libp2p/kad-dht')
+  upnpNat?: typeof import('@libp2p/upnp-nat')
+  upnpRanges?: typeof import('./upnp-ranges.js')
+  mdns?: typeof import('@libp2p/mdns')
+  webSockets?: typeof import('@libp2p/websockets')
+}> {
+  const [dht, upnpNat, upnpRanges, mdns, webSockets] = await Promise.all([
+    on.dht !== 'off' ? import('@libp2p/kad-dht') : undefined,
+    on.upnp && !upnpByRanges ? import('@libp2p/upnp-nat') : undefined,
+    on.upnp && upnpByRanges ? import('./upnp-ranges.js') : undefined,
+    on.mdns ? import('@libp2p/mdns') : undefined,
+    on.websockets && listensOnWebSockets ? import('@libp2p/websockets') : undefined
+  ])
+  return { dht, upnpNat, upnpRanges, mdns, webSockets }
+}
+
+export async function deviceLibp2pOptions (init: DeviceLibp2pInit): Promise<Libp2pOptions> {
   const { config, guard } = init
   const { services: on, limits } = config
+  const modules = await optionalModules(on, config.publicAddressRanges.length > 0, config.listen.some(address => address.includes('/ws')))
   const isPublic = publicAddressRule(config.publicAddressRanges)
 
   const services: ServiceFactoryMap = {
@@ -86,7 +110,8 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     [SERVICE.addresses]: nodeAddresses({ isPublic })
   }
 
-  if (on.dht !== 'off') {
+  if (modules.dht !== undefined) {
+    const { kadDHT, passthroughMapper } = modules.dht
     const dht = kadDHT({
       protocol: DHT_PROTOCOL,
       // 'auto' starts as a client; dhtAutoMode below switches to server once the device has a public
@@ -115,9 +140,11 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     services[SERVICE.autonat] = autoNATv2()
   }
 
-  if (on.upnp) {
-    // uPnPNAT refuses a gateway whose external address is private; with public ranges the device maps by its own rule
-    services[SERVICE.upnp] = config.publicAddressRanges.length > 0 ? upnpRanges({ isPublic }) : uPnPNAT()
+  // uPnPNAT refuses a gateway whose external address is private; with public ranges the device maps by its own rule
+  if (modules.upnpRanges !== undefined) {
+    services[SERVICE.upnp] = modules.upnpRanges.upnpRanges({ isPublic })
+  } else if (modules.upnpNat !== undefined) {
+    services[SERVICE.upnp] = modules.upnpNat.uPnPNAT()
   }
 
   if (on.relayServer !== false) {
@@ -156,8 +183,8 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
 
   const peerDiscovery: NonNullable<Libp2pOptions['peerDiscovery']> = []
 
-  if (on.mdns) {
-    const factory = mdns({ serviceTag: MDNS_SERVICE_TAG })
+  if (modules.mdns !== undefined) {
+    const factory = modules.mdns.mdns({ serviceTag: MDNS_SERVICE_TAG })
     peerDiscovery.push((components) => {
       const discovery: PeerDiscovery = factory(components)
       discovery.addEventListener('peer', (evt) => { init.onLanPeer(evt.detail) })
@@ -174,11 +201,13 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     },
     transports: [
       tcp({ maxConnections: limits.maxConnections }),
-      ...(on.websockets ? [webSockets()] : []),
+      // a device that does not listen on WebSockets only dials them: the module (with ws and Node's undici) at the first dial
+      ...(on.websockets ? [modules.webSockets?.webSockets() ?? webSocketsOnDemand()] : []),
       // always on: a device behind NAT is reached through relays (D4)
       circuitRelayTransport(),
       // hole punching from a relayed connection (issue 6); no `/webrtc` listener is needed to answer
-      ...(on.webrtc ? [lazyWebRTC({ ice }, (handle) => { webrtc = handle })] : [])
+      // loaded at its first use unless the device listens on /webrtc (an idle device's memory, issue 5 f)
+      ...(on.webrtc ? [lazyWebRTC({ ice, onDemand: !config.listen.some(address => address.includes('/webrtc')) }, (handle) => { webrtc = handle })] : [])
     ],
     connectionEncrypters: [noise()],
     streamMuxers: [yamux({
@@ -196,5 +225,35 @@ export function deviceLibp2pOptions (init: DeviceLibp2pInit): Libp2pOptions {
     peerDiscovery,
     services,
     start: false
+  }
+}
+
+/** What @libp2p/websockets dials (and listens on). */
+function isWebSocketAddress (ma: Multiaddr): boolean {
+  return WebSockets.exactMatch(ma) || WebSocketsSecure.exactMatch(ma)
+}
+
+/**
+ * The WebSockets transport of a device with no WebSockets listen address: dials only, and
+ * imports `@libp2p/websockets` at its first dial (an idle daemon's memory, issue 5 f).
+ */
+function webSocketsOnDemand (): (components: unknown) => Transport {
+  return (components) => {
+    let inner: Promise<Transport> | undefined
+    return {
+      [transportSymbol]: true,
+      [Symbol.toStringTag]: '@homecloud/websockets-on-demand',
+      [serviceCapabilities]: ['@libp2p/transport'],
+      async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
+        inner ??= import('@libp2p/websockets').then(({ webSockets }) => webSockets()(components as Parameters<ReturnType<typeof webSockets>>[0]))
+        return (await inner).dial(ma, options)
+      },
+      createListener (): Listener {
+        // never called: listenFilter accepts no address
+        throw new InvalidParametersError('this device does not listen on WebSockets')
+      },
+      listenFilter: () => [],
+      dialFilter: (multiaddrs: Multiaddr[]) => multiaddrs.filter(isWebSocketAddress)
+    }
   }
 }

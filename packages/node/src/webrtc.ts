@@ -3,9 +3,10 @@
  * relayed connection between two homes into a direct one (ICE hole punching,
  * signalled over the relay), and the ICE servers it may use.
  *
- * - The transport is loaded at start, not at import: its native module
- *   (`node-datachannel`) has prebuilds for linux x64/arm64 (and a few others)
- *   only. Where it cannot load, the device logs it and runs without WebRTC.
+ * - The transport is loaded at start (or, on demand, at its first use), not at
+ *   import: its native module (`node-datachannel`) has prebuilds for linux
+ *   x64/arm64 (and a few others) only. Where it cannot load, the device logs it
+ *   and runs without WebRTC.
  * - ICE servers are never libp2p's public defaults: only the STUN servers of
  *   the config (`stunServers`) and those learned from swarm members that run
  *   one (`STUN_PROTOCOL`, see `webrtc-upgrade.ts`).
@@ -13,10 +14,12 @@
 import { isIPv4, isIPv6 } from 'node:net'
 import { serviceCapabilities, serviceDependencies, transportSymbol } from '@libp2p/interface'
 import { logger } from '@libp2p/logger'
+import { WebRTC } from '@multiformats/multiaddr-matcher'
 import { DialFailedError, InvalidParametersError } from './errors.js'
 import { LOG_SCOPE } from './constants.js'
 import { DEFAULT_STUN_PORT } from './stun-server.js'
-import type { CreateListenerOptions, DialTransportOptions, Connection, Listener, MultiaddrConnection, PeerId, Startable, Transport, Upgrader } from '@libp2p/interface'
+import type { CreateListenerOptions, DialTransportOptions, Connection, Listener, MultiaddrConnection, PeerId, Startable, Stream, Transport, Upgrader } from '@libp2p/interface'
+import type { Registrar } from '@libp2p/interface-internal'
 import type { Multiaddr } from '@multiformats/multiaddr'
 
 const log = logger(`${LOG_SCOPE}:webrtc`)
@@ -189,7 +192,17 @@ export interface LazyWebRTCInit {
   ice: IceServers
   /** Loads the transport module; `@libp2p/webrtc` and `node-datachannel` by default (tests inject a failing one). */
   load?(): Promise<WebRTCModule>
+  /**
+   * Load the module at its first use (a dial, or a peer's signalling stream) instead of at
+   * start: a device that never hole-punches never holds it (~8 MiB of an idle daemon's RSS,
+   * issue 5 f). `available` is then true until a load has failed. Not for a device with a
+   * `/webrtc` listen address (listening needs the module at start).
+   */
+  onDemand?: boolean
 }
+
+/** @libp2p/webrtc's signalling protocol (its constants module is internal). */
+const SIGNALING_PROTOCOL = '/webrtc-signaling/0.0.1'
 
 async function loadWebRTC (): Promise<WebRTCModule> {
   const [{ webRTC }, { cleanup }] = await Promise.all([import('@libp2p/webrtc'), import('node-datachannel')])
@@ -226,13 +239,17 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
   private module?: WebRTCModule
   private inner?: InnerTransport
   private started = false
+  /** The last load (or start of the inner transport) failed: unavailable until the next start. */
+  private loadFailed = false
+  /** The load under way (on demand, several first uses share it). */
+  private loading?: Promise<InnerTransport | undefined>
   /** Counted in `startedTransports` (until `afterStop`). */
   private counted = false
 
   constructor (private readonly components: unknown, private readonly init: LazyWebRTCInit) {}
 
   get available (): boolean {
-    return this.inner !== undefined
+    return this.inner !== undefined || (this.init.onDemand === true && this.started && !this.loadFailed)
   }
 
   isStarted (): boolean {
@@ -241,23 +258,72 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
 
   async start (): Promise<void> {
     this.started = true
+    this.loadFailed = false
+    if (this.init.onDemand === true) {
+      // a member's first signalling stream loads the transport, whose own handler then replaces this one
+      await this.registrar().handle(SIGNALING_PROTOCOL, (stream, connection) => {
+        this.loadThenAnswer(stream, connection).catch((err: unknown) => { log.error('could not answer a WebRTC dial - %e', err) })
+      }, { runOnLimitedConnection: true })
+      return
+    }
+    await this.innerTransport()
+  }
+
+  private registrar (): Registrar {
+    return (this.components as { registrar: Registrar }).registrar
+  }
+
+  /** The started inner transport, loading it first if needed; undefined where it cannot load. */
+  private async innerTransport (): Promise<InnerTransport | undefined> {
+    if (this.inner !== undefined || this.loadFailed || !this.started) {
+      return this.inner
+    }
+    this.loading ??= this.startInner().finally(() => { this.loading = undefined })
+    return this.loading
+  }
+
+  private async startInner (): Promise<InnerTransport | undefined> {
     let inner: InnerTransport
     try {
       this.module ??= await (this.init.load ?? loadWebRTC)()
+      if (!this.started) {
+        return undefined
+      }
       // a fresh transport on every start: stop ends the old one for good (see stop)
       inner = this.module.webRTC({
         rtcConfiguration: () => this.init.ice.rtcConfiguration(),
         dataChannel: { maxBufferedAmount: WEBRTC_MAX_BUFFERED_AMOUNT }
       })(withAnsweringUpgrader(this.components) as Parameters<ReturnType<WebRTCModule['webRTC']>>[0])
       this.count()
+      if (this.init.onDemand === true) {
+        await this.registrar().unhandle(SIGNALING_PROTOCOL)
+      }
       await inner.start?.()
     } catch (err) {
       log.error('WebRTC is unavailable on this machine (node-datachannel did not load), running without it - %e', err)
+      this.loadFailed = true
       this.release()
-      return
+      return undefined
+    }
+    if (!this.started) {
+      // stopped while the inner transport started (on demand): undo it, stop found nothing to stop
+      await inner.stop?.()
+      this.release()
+      return undefined
     }
     this.inner = inner
     log('WebRTC transport started')
+    return inner
+  }
+
+  /** On demand: the first signalling stream waits for the transport, then goes to its handler. */
+  private async loadThenAnswer (stream: Stream, connection: Connection): Promise<void> {
+    const inner = await this.innerTransport()
+    if (inner === undefined) {
+      stream.abort(new InvalidParametersError('WebRTC is unavailable on this device'))
+      return
+    }
+    await this.registrar().getHandler(SIGNALING_PROTOCOL).handler(stream, connection)
   }
 
   async stop (): Promise<void> {
@@ -265,6 +331,10 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
     const inner = this.inner
     this.inner = undefined
     if (inner === undefined) {
+      if (this.init.onDemand === true) {
+        // the placeholder handler (or nothing, where a load failed after removing it)
+        await this.registrar().unhandle(SIGNALING_PROTOCOL).catch(() => {})
+      }
       return
     }
     // @libp2p/webrtc aborts the signalling it answers and closes its connections only when a
@@ -302,10 +372,11 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
   }
 
   async dial (ma: Multiaddr, options: DialTransportOptions): Promise<Connection> {
-    if (this.inner === undefined) {
+    const inner = this.inner ?? (this.init.onDemand === true ? await this.innerTransport() : undefined)
+    if (inner === undefined) {
       throw new InvalidParametersError('WebRTC is unavailable on this device')
     }
-    return this.inner.dial(ma, options)
+    return inner.dial(ma, options)
   }
 
   createListener (options: CreateListenerOptions): Listener {
@@ -320,7 +391,11 @@ class LazyWebRTC implements WebRTCTransportHandle, Startable {
   }
 
   dialFilter (multiaddrs: Multiaddr[]): Multiaddr[] {
-    return this.inner?.dialFilter(multiaddrs) ?? []
+    if (this.inner !== undefined) {
+      return this.inner.dialFilter(multiaddrs)
+    }
+    // on demand, before the first use: what @libp2p/webrtc dials
+    return this.available ? multiaddrs.filter(ma => WebRTC.exactMatch(ma)) : []
   }
 }
 
