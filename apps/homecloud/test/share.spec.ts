@@ -129,7 +129,11 @@ describe('homecloud share (real daemons)', async () => {
     assert.equal(status.files, Object.values(synced).filter((v) => v !== 'dir').length)
     const human = await ok(repoB, ['share', 'status'])
     assert.match(human, /^docs \(send-receive\) \S+folder-b\n\s+state\s+idle\n/)
-    assert.match(human, /PEER\s+ONLINE\s+IN SYNC\s+SEQ\n[\s\S]*\n\s+box-a\s+yes\s+yes\s+\d+/)
+    assert.match(human, /PEER\s+ONLINE\s+IN SYNC\s+SEQ\s+LAST ANSWER\n[\s\S]*\n\s+box-a\s+yes\s+yes\s+\d+\s+[\w ]+ ago\n/)
+    // B exchanged heads with A: the time is known and recent, and nothing is being retried
+    const fromA = status.peers.find((p) => p.name === 'box-a')
+    assert.ok(fromA?.lastAnswer !== undefined && Date.now() - fromA.lastAnswer < 60_000, JSON.stringify(fromA))
+    assert.equal(fromA.retrying, false)
     // a receive-only backup sends no head: it is online, never "in sync" as a source
     assert.match(human, /\n\s+backup\s+yes\s+no\s+-/)
   })

@@ -114,10 +114,11 @@ export class DeviceShares {
       pin: async (...args) => content.store.pin(...args),
       unpin: async (...args) => content.store.unpin(...args),
       indexFile: async (...args) => content.store.indexFile(...args),
+      indexFiles: async (...args) => content.store.indexFiles(...args),
       gc: async (...args) => content.store.gc(...args),
       chunkFile: async (...args) => content.store.chunkFile(...args),
       hasMany: async (...args) => content.store.hasMany(...args)
-    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile' | 'hasMany'>
+    } satisfies Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'gc' | 'chunkFile' | 'hasMany'>
     this.service = shareService(serviceInit)({
       peerId: libp2p.peerId,
       privateKey,

@@ -62,6 +62,18 @@ export interface IndexedChunk {
   length: number
 }
 
+/** A file for `indexFiles`: what `indexFile` takes. */
+export interface FileToIndex {
+  path: string
+  chunks: IndexedChunk[]
+}
+
+/** A file `indexFiles` left out, and why. */
+export interface FileNotIndexed {
+  path: string
+  error: Error
+}
+
 /** What `chunkFile` found: the file's chunks (now indexed) and its stat after they were read. */
 export interface ChunkedFile {
   chunks: IndexedChunk[]
@@ -97,6 +109,16 @@ export interface ChunkStore {
    * data may leave gaps). The file's size, mtime and inode are taken now.
    */
   indexFile(path: string, chunks: IndexedChunk[], options?: AbortOptions): Promise<void>
+  /**
+   * `indexFile` of many files in few index writes: files whose entries fit
+   * together (`MAX_INDEX_BATCH_CHUNKS`, at most `MAX_INDEX_FILES_BATCH`
+   * files) are recorded in one atomic write. A file `indexFile` would refuse
+   * (missing, not a regular file, a bad chunk list) or given twice is left
+   * out and returned with its error; the others are still recorded. Rejects
+   * when a write fails: none of that write's files is recorded, and none
+   * after it is tried.
+   */
+  indexFiles(files: readonly FileToIndex[], options?: AbortOptions): Promise<FileNotIndexed[]>
   /**
    * Cuts, hashes and indexes in place (D6) the regular file at the absolute
    * `path` (a symlink is refused, never followed): `addPath` for one file

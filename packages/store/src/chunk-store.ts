@@ -5,17 +5,17 @@ import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { addPath } from './add.js'
-import { HAS_MANY_BATCH, MAX_BLOCK_SIZE } from './constants.js'
+import { HAS_MANY_BATCH, INDEX_FILE_CHECKS, MAX_BLOCK_SIZE, MAX_INDEX_FILES_BATCH } from './constants.js'
 import { BlockNotFoundError, FileChangedError, IntegrityError, InvalidParametersError, LimitExceededError, NotFoundError, StoreClosedError } from './errors.js'
 import { FileReads, invalidatingIndex, NOT_INDEXED, type FileReadsInit } from './file-reads.js'
 import { FileChunker } from './file-chunker.js'
-import { hasMany } from './has-many.js'
+import { eachLimit, hasMany } from './has-many.js'
 import { fileRecord, isUnchanged, openIndexedFile, readRange, statMs } from './file-source.js'
 import { assertSupportedHash, blockKey, keyToCid, matches } from './hash.js'
 import { blockLinks } from './links.js'
 import { GcLock } from './lock.js'
-import type { AddOptions, BadEntry, ChunkedFile, IndexedChunk, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
-import type { FileLocation, StoreIndex } from './store-index.js'
+import type { AddOptions, BadEntry, ChunkedFile, FileNotIndexed, FileToIndex, IndexedChunk, ChunkStore, GcProgressEvents, GcResult, StoreStat, VerifyProgressEvents, VerifyResult } from './api.js'
+import type { FileLocation, IndexedFileEntry, StoreIndex } from './store-index.js'
 import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
 
 const log = logger('homecloud:store')
@@ -165,6 +165,40 @@ export class IndexedChunkStore implements ChunkStore {
 
   async indexFile (path: string, chunks: IndexedChunk[], options: AbortOptions = {}): Promise<void> {
     const index = this.#open(options)
+    const { file, chunks: refs } = await this.#toIndex(path, chunks)
+    await this.#lock.shared(async () => { await index.setFile(file, refs) })
+  }
+
+  async indexFiles (files: readonly FileToIndex[], options: AbortOptions = {}): Promise<FileNotIndexed[]> {
+    const index = this.#open(options)
+    const failed: FileNotIndexed[] = []
+    const seen = new Set<string>()
+    for (let start = 0; start < files.length; start += MAX_INDEX_FILES_BATCH) {
+      const group = files.slice(start, start + MAX_INDEX_FILES_BATCH).filter(({ path }) => {
+        if (!seen.has(path)) return seen.add(path)
+        failed.push({ path, error: new InvalidParametersError(`indexFiles was given ${path} twice`) })
+        return false
+      })
+      const entries: IndexedFileEntry[] = []
+      const started = Date.now()
+      await eachLimit(group, INDEX_FILE_CHECKS, async ({ path, chunks }) => {
+        options.signal?.throwIfAborted()
+        try {
+          entries.push(await this.#toIndex(path, chunks))
+        } catch (err) {
+          failed.push({ path, error: err as Error })
+        }
+      })
+      options.signal?.throwIfAborted()
+      const checked = Date.now()
+      await this.#lock.shared(async () => { await index.setFiles(entries) })
+      log('indexFiles: batch of %d files, stats %d ms, index write %d ms', entries.length, checked - started, Date.now() - checked)
+    }
+    return failed
+  }
+
+  /** What `indexFile` records for `path`, its size, mtime and inode taken now; `InvalidParametersError` for what it refuses. */
+  async #toIndex (path: string, chunks: IndexedChunk[]): Promise<IndexedFileEntry> {
     if (!isAbsolute(path)) throw new InvalidParametersError(`indexFile needs an absolute path, got ${path}`)
     // lstat: a symlink is refused, never followed; one syscall where open + fstat + close were three (a scan indexes every new file)
     const st = await lstat(path, { bigint: true })
@@ -181,7 +215,7 @@ export class IndexedChunkStore implements ChunkStore {
       return { key: blockKey(c.cid), offset: c.offset, length: c.length }
     })
     if (end > record.size) throw new InvalidParametersError(`chunks of ${path} end at ${end}, past its size ${record.size}`)
-    await this.#lock.shared(async () => { await index.setFile(record, refs) })
+    return { file: record, chunks: refs }
   }
 
   async chunkFile (path: string, options: AbortOptions = {}): Promise<ChunkedFile> {

@@ -50,6 +50,15 @@ export const SMALL_FILE_BUFFERS = 16
 /** Batches of chunks (one batch per read) being hashed on the hash worker at a time. */
 export const HASH_BATCHES_IN_FLIGHT = 2
 
+/**
+ * An idle daemon holds neither: the hash worker thread ends after this long
+ * without a job (started again by the next), and a `ChunkReader` frees its
+ * chunking buffer this long after its last file (a scan's back-to-back files
+ * reuse both).
+ */
+export const HASH_WORKER_IDLE_MS = 30_000
+export const CHUNK_BUFFER_IDLE_MS = 10_000
+
 /** Limits on trees given to `addPath` (RELIABILITY: huge names, deep trees, huge directories). */
 export const MAX_TREE_DEPTH = 256
 export const MAX_TREE_ENTRIES = 1_000_000
@@ -106,3 +115,12 @@ export const HAS_MANY_FILE_CHECKS = 16
  * in several batches (level-index.ts says how that stays safe).
  */
 export const MAX_INDEX_BATCH_CHUNKS = 2048
+
+/**
+ * `indexFiles`: files recorded in one call to the index (an apply batch is
+ * at most this many), and files stat'ed at once before they are (as many as
+ * apply fsyncs at once; 64 measured no better in bench/share-bulk.mjs: the
+ * lstats wait behind apply's fsyncs in the thread pool either way).
+ */
+export const MAX_INDEX_FILES_BATCH = 256
+export const INDEX_FILE_CHECKS = 16

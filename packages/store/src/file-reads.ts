@@ -30,6 +30,12 @@ interface Change {
   overlapped: boolean
 }
 
+/** What a change writes for a file: its record and chunks. */
+interface IndexedEntry {
+  record: FileRecord
+  chunks: readonly FileChunkRef[]
+}
+
 interface ReadAhead {
   /** Locations are loaded for chunks starting before this offset. */
   end: number
@@ -130,25 +136,36 @@ export class FileReads {
    * overlapped it, they are what the index holds, so the first chunks' places
    * and the record are cached.
    */
-  async change (path: string, apply: () => Promise<void>, indexed?: { record: FileRecord, chunks: readonly FileChunkRef[] }): Promise<void> {
-    let change = this.#changes.get(path)
-    if (change === undefined) {
-      change = { active: 0, overlapped: false }
-      this.#changes.set(path, change)
-    } else {
-      change.overlapped = true
-    }
-    change.active++
-    this.invalidate(path)
+  async change (path: string, apply: () => Promise<void>, indexed?: IndexedEntry): Promise<void> {
+    await this.changeAll([{ path, ...(indexed !== undefined ? { indexed } : {}) }], apply)
+  }
+
+  /** `change` of several files (distinct paths) at once: `apply` changes all their entries. */
+  async changeAll (files: ReadonlyArray<{ path: string, indexed?: IndexedEntry }>, apply: () => Promise<void>): Promise<void> {
+    const changes = files.map(({ path }) => {
+      let change = this.#changes.get(path)
+      if (change === undefined) {
+        change = { active: 0, overlapped: false }
+        this.#changes.set(path, change)
+      } else {
+        change.overlapped = true
+      }
+      change.active++
+      this.invalidate(path)
+      return change
+    })
     let applied = false
     try {
       await apply()
       applied = true
     } finally {
-      this.invalidate(path)
-      change.active--
-      if (change.active === 0) this.#changes.delete(path)
-      if (applied && !change.overlapped && indexed !== undefined) this.#cacheIndexed(indexed.record, indexed.chunks)
+      files.forEach(({ path, indexed }, i) => {
+        const change = changes[i]
+        this.invalidate(path)
+        change.active--
+        if (change.active === 0) this.#changes.delete(path)
+        if (applied && !change.overlapped && indexed !== undefined) this.#cacheIndexed(indexed.record, indexed.chunks)
+      })
     }
   }
 
@@ -345,6 +362,9 @@ export function invalidatingIndex (index: StoreIndex, reads: FileReads): StoreIn
     deleteBlock: async key => { await index.deleteBlock(key) },
     blocks: () => index.blocks(),
     setFile: async (file, chunks) => { await reads.change(file.path, async () => { await index.setFile(file, chunks) }, { record: { ...file }, chunks }) },
+    setFiles: async (files) => {
+      await reads.changeAll(files.map(({ file, chunks }) => ({ path: file.path, indexed: { record: { ...file }, chunks } })), async () => { await index.setFiles(files) })
+    },
     getFile: async path => index.getFile(path),
     deleteFile: async path => { await reads.change(path, async () => { await index.deleteFile(path) }) },
     files: () => index.files(),

@@ -70,7 +70,7 @@ export async function hasMany (ctx: HasManyContext, keys: readonly string[], opt
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; the first failure fails it all. */
-async function eachLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+export async function eachLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
   let next = 0
   const worker = async (): Promise<void> => {
     while (next < items.length) await fn(items[next++])

@@ -35,7 +35,7 @@ export { blockLinks } from './links.js'
 export { IndexedChunkStore } from './chunk-store.js'
 export { MemoryIndex } from './memory-index.js'
 export { LevelIndex } from './level-index.js'
-export type { StoreIndex, FileRecord, FileChunkRef, FileLocation, ChunkRange } from './store-index.js'
+export type { StoreIndex, FileRecord, FileChunkRef, FileLocation, ChunkRange, IndexedFileEntry } from './store-index.js'
 
 /** A store kept in memory (its file index still points at real files): tests and doubles. */
 export function createMemoryStore (): ChunkStore {

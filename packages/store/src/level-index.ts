@@ -1,6 +1,8 @@
 import { Level } from 'level'
 import { LOCATION_SCAN_BYTES, LOCATION_SCAN_STEP, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
-import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
+import { InvalidParametersError } from './errors.js'
+import { byteOrder, scanPrefixes, type PrefixScanInit } from './prefix-scan.js'
+import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, IndexedFileEntry, StoreIndex } from './store-index.js'
 
 type Batch = ReturnType<Level<string, string>['batch']>
 
@@ -112,6 +114,52 @@ export class LevelIndex implements StoreIndex {
     await this.#sub.files.put(path, JSON.stringify(rest))
   }
 
+  /**
+   * The old entries of every path are read in one ordered pass (entries a
+   * crash left with no record go too); files then go into batches of at most
+   * `MAX_INDEX_BATCH_CHUNKS` old and new entries (plus their records), each
+   * one atomic write. A file that does not fit in one batch alone, or whose
+   * old entries the pass left unread, is written by `setFile` after the rest.
+   */
+  async setFiles (files: readonly IndexedFileEntry[]): Promise<void> {
+    if (files.length === 0) return
+    const sorted = [...files].sort((a, b) => byteOrder(a.file.path, b.file.path))
+    const paths = sorted.map(f => f.file.path)
+    if (new Set(paths).size !== paths.length) throw new InvalidParametersError('setFiles was given a path twice')
+    const old = await this.#scan(this.#sub.chunks, paths, { step: LOCATION_SCAN_STEP, cap: MAX_INDEX_BATCH_CHUNKS + 1, budget: 2 * MAX_INDEX_BATCH_CHUNKS })
+    const alone: IndexedFileEntry[] = []
+    let batch = this.#db.batch()
+    let size = 0
+    try {
+      for (const [i, { file, chunks }] of sorted.entries()) {
+        const entries = old[i]
+        const cost = chunks.length + (entries?.length ?? 0) + 1
+        if (entries === undefined || cost > MAX_INDEX_BATCH_CHUNKS) {
+          alone.push({ file, chunks })
+          continue
+        }
+        if (size + cost > MAX_INDEX_BATCH_CHUNKS) {
+          await batch.write()
+          batch = this.#db.batch()
+          size = 0
+        }
+        const { path, ...rest } = file
+        this.#deleteChunkOps(batch, path, entries.map(([k, value]) => {
+          const [key, length] = value.split('\0')
+          return { key, offset: Number(k.slice(path.length + 1)), length: Number(length) }
+        }))
+        batch.put(path, JSON.stringify(rest), { sublevel: this.#sub.files })
+        this.#putChunkOps(batch, path, chunks)
+        size += cost
+      }
+      if (size > 0) await batch.write()
+    } finally {
+      // a batch not written (an op refused, a write failed) is discarded: nothing of it is recorded (closing a written one is a no-op)
+      await batch.close()
+    }
+    for (const { file, chunks } of alone) await this.setFile(file, chunks)
+  }
+
   #putChunkOps (batch: Batch, path: string, chunks: FileChunkRef[]): void {
     for (const c of chunks) {
       batch.put(`${path}\0${offsetKey(c.offset)}`, `${c.key}\0${c.length}`, { sublevel: this.#sub.chunks })
@@ -177,56 +225,27 @@ export class LevelIndex implements StoreIndex {
     return entries.map(([k, length]) => toLocation(key, k, length))
   }
 
-  /**
-   * The keys in order over one iterator: a seek only for a key the entries
-   * read so far do not settle, then one `nextv` of `LOCATION_SCAN_STEP`
-   * entries. Where the index holds fewer places than keys are asked (a pull
-   * of new content), one step settles many keys; where it holds many, a key
-   * costs a seek and a step (no iterator opened and closed per key).
-   */
+  /** `locations` of every key, in one ordered pass over the places (prefix-scan.ts). */
   async locationsOf (keys: readonly string[]): Promise<FileLocation[][]> {
-    const sorted = [...new Set(keys)].sort()
-    const found = new Map<string, FileLocation[]>()
+    const sorted = [...new Set(keys)].sort(byteOrder)
     if (sorted.length === 0) return []
+    const found = new Map<string, FileLocation[]>()
+    const entries = await this.#scan(this.#sub.locations, sorted, { step: LOCATION_SCAN_STEP, cap: MAX_LOCATIONS_PER_LOOKUP })
+    sorted.forEach((key, i) => { found.set(key, (entries[i] ?? []).map(([k, length]) => toLocation(key, k, length))) })
+    return keys.map(key => found.get(key)?.map(l => ({ ...l })) ?? [])
+  }
+
+  /** The entries of a sublevel under each of `ids` (sorted by `byteOrder`, distinct) as `id\0…`, in one pass. */
+  async #scan (sublevel: ReturnType<typeof sublevels>['chunks'], ids: readonly string[], init: PrefixScanInit): Promise<Array<Array<[string, string]> | undefined>> {
     // gte, not gt: a seek to a target outside the range (the `gt` bound itself) ends the iterator
     // (classic-level's highWaterMarkBytes is not in abstract-level's option type: passed as a variable)
-    const range = { gte: `${sorted[0]}\0`, lt: `${sorted[sorted.length - 1]}\x01`, highWaterMarkBytes: LOCATION_SCAN_BYTES }
-    const iterator = this.#sub.locations.iterator(range)
+    const range = { gte: `${ids[0]}\0`, lt: `${ids[ids.length - 1]}\x01`, highWaterMarkBytes: LOCATION_SCAN_BYTES }
+    const iterator = sublevel.iterator(range)
     try {
-      let entries: Array<[string, string]> = []
-      let at = 0
-      /** The iterator reached the end of its range: nothing is past `entries`. */
-      let end = false
-      const step = async (): Promise<void> => {
-        entries = await iterator.nextv(LOCATION_SCAN_STEP)
-        at = 0
-        // only an empty step says so: a step stops short when its entries reach `highWaterMarkBytes`
-        end = entries.length === 0
-      }
-      for (const key of sorted) {
-        const first = `${key}\0`
-        while (at < entries.length && entries[at][0] < first) at++
-        if (at === entries.length) {
-          if (end) break
-          iterator.seek(first)
-          await step()
-        }
-        // entries from here on were read in one run from a place at or before `first`: none of this key's is missed
-        const places: FileLocation[] = []
-        for (;;) {
-          while (at < entries.length && entries[at][0].startsWith(first)) {
-            if (places.length < MAX_LOCATIONS_PER_LOOKUP) places.push(toLocation(key, entries[at][0], entries[at][1]))
-            at++
-          }
-          if (at < entries.length || end || places.length >= MAX_LOCATIONS_PER_LOOKUP) break
-          await step()
-        }
-        if (places.length > 0) found.set(key, places)
-      }
+      return await scanPrefixes(iterator, ids.map(id => `${id}\0`), init)
     } finally {
       await iterator.close()
     }
-    return keys.map(key => found.get(key)?.map(l => ({ ...l })) ?? [])
   }
 
   async addPin (cid: string): Promise<void> {

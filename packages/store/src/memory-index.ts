@@ -1,5 +1,6 @@
 import { MAX_LOCATIONS_PER_LOOKUP } from './constants.js'
-import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, StoreIndex } from './store-index.js'
+import { InvalidParametersError } from './errors.js'
+import type { ChunkRange, FileChunkRef, FileLocation, FileRecord, IndexedFileEntry, StoreIndex } from './store-index.js'
 
 /** A StoreIndex in memory: for tests and as a test double. */
 export class MemoryIndex implements StoreIndex {
@@ -46,6 +47,12 @@ export class MemoryIndex implements StoreIndex {
       }
       places.set(`${file.path}\0${c.offset}`, { path: file.path, offset: c.offset, length: c.length })
     }
+  }
+
+  /** Nothing here can fail half way: the paths are checked first. */
+  async setFiles (files: readonly IndexedFileEntry[]): Promise<void> {
+    if (new Set(files.map(f => f.file.path)).size !== files.length) throw new InvalidParametersError('setFiles was given a path twice')
+    for (const { file, chunks } of files) await this.setFile(file, chunks)
   }
 
   async getFile (path: string): Promise<FileRecord | undefined> {

@@ -28,6 +28,12 @@ export interface ChunkRange {
   limit?: number
 }
 
+/** A file with its chunks, for `setFiles`. */
+export interface IndexedFileEntry {
+  file: FileRecord
+  chunks: FileChunkRef[]
+}
+
 /** A place in a local file holding a chunk. */
 export interface FileLocation {
   path: string
@@ -46,6 +52,13 @@ export interface StoreIndex {
 
   /** Records `file` and its chunks, replacing what was recorded for that path. */
   setFile(file: FileRecord, chunks: FileChunkRef[]): Promise<void>
+  /**
+   * `setFile` of each file (distinct paths): files whose old and new entries
+   * fit in `MAX_INDEX_BATCH_CHUNKS` chunks together are written in one atomic
+   * write, the rest in as few as that bound allows; a file is never left half
+   * written, and a failed write records none of its files.
+   */
+  setFiles(files: readonly IndexedFileEntry[]): Promise<void>
   getFile(path: string): Promise<FileRecord | undefined>
   /** Forgets a file and its chunks (it changed: it needs a rescan). */
   deleteFile(path: string): Promise<void>

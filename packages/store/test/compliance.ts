@@ -188,6 +188,43 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         assert.deepEqual((await store.verify()).bad, [])
       })
 
+      it('indexFiles records files as indexFile does, leaves out (and names) the ones it refuses, and serves no replaced chunk', async () => {
+        const made = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+          const data = pseudoRandomBytes(1000 + i, 100 + i)
+          const path = join(files.dir, `f${i}.bin`)
+          await writeBytes(path, data)
+          return { path, data, chunks: [{ cid: await chunkCid(data), offset: 0, length: data.length }] }
+        }))
+        // one replaced: its old chunk is cached as served, then the file changes and is indexed again in the batch
+        const first = made[0]
+        await store.indexFile(first.path, first.chunks)
+        assert.deepEqual(await store.get(first.chunks[0].cid), first.data)
+        const replaced = pseudoRandomBytes(1500, 7)
+        await writeBytes(first.path, replaced)
+        made[0] = { path: first.path, data: replaced, chunks: [{ cid: await chunkCid(replaced), offset: 0, length: replaced.length }] }
+        await mkdir(join(files.dir, 'dir'))
+        const bad = join(files.dir, 'bad.bin')
+        await writeBytes(bad, made[1].data)
+        const refused = [
+          { path: join(files.dir, 'missing.bin'), chunks: [] },
+          { path: join(files.dir, 'dir'), chunks: [] },
+          { path: bad, chunks: [{ ...made[1].chunks[0], length: made[1].data.length + 1 }] },
+          { path: 'relative.bin', chunks: [] }
+        ]
+        // made[2] twice: the first is recorded, the second refused
+        const failed = await store.indexFiles([...refused, ...made, made[2]])
+        assert.deepEqual(failed.map(f => f.path).sort(), [...refused.map(f => f.path), made[2].path].sort())
+        for (const f of failed) {
+          assert.equal((f.error as Error & { code?: string }).code, f.path === refused[0].path ? 'ENOENT' : 'ERR_INVALID_PARAMETERS', f.path)
+        }
+        const stat = await store.stat()
+        assert.deepEqual([stat.files, stat.fileChunks, stat.fileBytes], [made.length, made.length, made.reduce((n, m) => n + m.data.length, 0)])
+        for (const m of made) assert.deepEqual(await store.get(m.chunks[0].cid), m.data)
+        assert.equal(await store.has(first.chunks[0].cid), false, 'the replaced version is no longer served')
+        assert.deepEqual((await store.verify()).bad, [])
+        assert.deepEqual(await store.indexFiles([]), [])
+      })
+
       it('verify reports chunks of changed files and bad blocks', async () => {
         const { path, chunks } = await addedFile(2 * CHUNK_AVG)
         assert.deepEqual((await store.verify()).bad, [])

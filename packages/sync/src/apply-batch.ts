@@ -20,7 +20,8 @@ import { chunkOffsets, type LocalEntry } from './entry.js'
 import { fsErrorCode, type FsReadHandle, type FsStat, type FsWriteHandle, type ShareWriteFs } from './fs.js'
 import { checkSharePath } from './path-policy.js'
 import {
-  asDiskFull, checkExpected, closeSources, eachLimit, matches, readLocal, removeQuietly, safeParent, tempName, withLocal
+  asDiskFull, checkExpected, closeSources, eachLimit, matches, readLocal, removeQuietly, safeParent, tempName, withLocal, WriteRuns,
+  type ChunkBytes, type WriteRun, type WriteRunsLimits
 } from './apply-disk.js'
 import type { ApplyInit, ApplyProgressEvents, PendingRename } from './apply.js'
 import type { ChunkLocation, PlanStep } from './plan.js'
@@ -32,6 +33,8 @@ const log = logger('homecloud:sync:apply')
 export type WriteFileStep = Extract<PlanStep, { action: 'write-file' }>
 
 export interface FileBatchOptions extends AbortOptions, ProgressOptions<ApplyProgressEvents> {
+  /** Bounds of the write calls that gather consecutive chunks (tests make them small). */
+  runs?: Partial<WriteRunsLimits>
   /** Chunks (CID strings) the plan found nowhere on this device: fetched without looking locally first. */
   remote?: ReadonlySet<string>
   /** Chunks of files earlier batches of the same plan wrote (CID string → place): read there rather than fetched again. */
@@ -53,7 +56,7 @@ interface Job {
   temp?: string
   /** A move done as a rename of this local file. */
   from?: { abs: string, dir: string }
-  /** Places of this file still to fill. */
+  /** Places of this file not written yet (a gathered chunk counts until its write resolved). */
   missing: number
   error?: Error
   renamed?: boolean
@@ -65,11 +68,6 @@ interface Job {
   unsynced: number
   /** A background fsync that failed: the file fails (the final fsync may no longer see the error). */
   syncError?: Error
-}
-
-/** A block handed over in pieces (a Uint8ArrayList). */
-interface Pieces extends Iterable<Uint8Array> {
-  byteLength: number
 }
 
 interface Place { job: Job, offset: number, length: number }
@@ -100,6 +98,9 @@ export class FileBatch {
   readonly #known = new Set<string>()
   readonly #temps: TempFiles
   readonly #sources = new Map<string, Promise<FsReadHandle | undefined>>()
+  readonly #runs: WriteRuns<Job>
+  /** Write calls and the chunks they wrote (the log shows how well runs gather). */
+  #writes = { calls: 0, chunks: 0 }
   #diskFull?: DiskFullError
 
   constructor (init: ApplyInit, options: FileBatchOptions) {
@@ -107,6 +108,7 @@ export class FileBatch {
     this.#fs = init.fs
     this.#options = options
     this.#temps = new TempFiles()
+    this.#runs = new WriteRuns(async (job, run) => { await this.#writeRun(job, run) }, options.runs)
   }
 
   /** Checks every file, creates its temp file (or finds it is a rename), writes every chunk it can get and makes the temps durable. */
@@ -131,7 +133,8 @@ export class FileBatch {
     await eachLimit(this.#jobs.filter(j => j.temp != null), APPLY_IO_CONCURRENCY, async job => {
       await this.#guard(job, async () => { await this.#temps.finish(job, this.#fs, job.step.entry.mode & 0o777, job.step.entry.mtime) })
     })
-    log('batch of %d files loaded in %d ms (temp files %d ms, chunks %d ms, fsync %d ms)', steps.length, Date.now() - started, prepared - started, filled - prepared, Date.now() - filled)
+    log('batch of %d files loaded in %d ms (temp files %d ms, chunks %d ms in %d write calls for %d chunks, fsync %d ms)',
+      steps.length, Date.now() - started, prepared - started, filled - prepared, this.#writes.calls, this.#writes.chunks, Date.now() - filled)
   }
 
   /** Makes the loaded files durable under their names; the entries to record, and the files that failed. */
@@ -306,6 +309,7 @@ export class FileBatch {
       want.source ??= written?.get(key)
       if ((remote?.has(key) !== true || want.source != null) && want.places.some(p => p.job.error == null)) await this.#fillLocal(want)
     })
+    await this.#runs.flushAll()
     this.#throwIfFull()
     const toFetch = new Map<string, Want>()
     for (const [key, want] of this.#wants) if (!want.filled && want.places.some(p => p.job.error == null)) toFetch.set(key, want)
@@ -339,12 +343,16 @@ export class FileBatch {
         // the files whose chunks did not arrive fail alone below
         log('fetch of %d chunks failed: %e', toFetch.size, err)
       }
+      // a fetcher that stopped waiting for its puts
+      await this.#runs.flushAll()
+      this.#throwIfFull()
       // a fetcher that ignored the sink put them in the block store
       for (const want of toFetch.values()) {
         if (want.filled || !want.places.some(p => p.job.error == null)) continue
         want.looked = false
         await this.#fillLocal(want)
       }
+      await this.#runs.flushAll()
       this.#throwIfFull()
     }
     for (const job of this.#jobs) {
@@ -373,24 +381,39 @@ export class FileBatch {
   }
 
   /** Writes verified bytes to every place that needs them; a failed write fails its file (disk full: all). */
-  async #place (want: Want, bytes: Uint8Array | Pieces): Promise<void> {
+  async #place (want: Want, bytes: ChunkBytes): Promise<void> {
     want.filled = true
     for (const place of want.places) {
       const { job } = place
       if (job.error != null) continue
       if (bytes.byteLength !== place.length) {
-        job.error = new IntegrityError(`${job.step.path}: chunk ${want.cid.toString()} has ${bytes.byteLength} bytes, the entry gives it ${place.length}`)
+        this.#fail(job, new IntegrityError(`${job.step.path}: chunk ${want.cid.toString()} has ${bytes.byteLength} bytes, the entry gives it ${place.length}`))
         continue
       }
-      try {
-        await this.#temps.write(job, bytes, place.offset)
-        job.missing--
-      } catch (err) {
-        const full = await asDiskFull(err, this.#fs, this.#init.root, job.step.path, job.step.entry.size, this.#fraction)
-        if (full instanceof DiskFullError) this.#diskFull ??= full
-        job.error ??= full as Error
-      }
+      // written with the chunks of the file that arrive while another write of it is under way: one call
+      await this.#runs.add(job, bytes, place.offset)
     }
+  }
+
+  /** One write call for consecutive chunks of a file; only then do they count as written. Never rejects. */
+  async #writeRun (job: Job, run: WriteRun): Promise<void> {
+    try {
+      if (job.error != null) return
+      this.#writes.calls++
+      await this.#temps.write(job, run.pieces, run.offset, run.bytes)
+      job.missing -= run.chunks
+      this.#writes.chunks += run.chunks
+    } catch (err) {
+      const full = await asDiskFull(err, this.#fs, this.#init.root, job.step.path, job.step.entry.size, this.#fraction).catch(() => err)
+      if (full instanceof DiskFullError) this.#diskFull ??= full
+      this.#fail(job, full as Error)
+    }
+  }
+
+  /** The file fails: its gathered chunks are never written. */
+  #fail (job: Job, error: Error): void {
+    job.error ??= error
+    this.#runs.drop(job)
   }
 
   #throwIfFull (): void {
@@ -458,6 +481,7 @@ export class FileBatch {
 
   /** Closes everything and removes the temp files of files not renamed into place. */
   async cleanup (): Promise<void> {
+    await this.#runs.abandon()
     await Promise.all(this.#jobs.map(async j => j.flushing))
     await this.#temps.closeAll()
     await closeSources(this.#sources)
@@ -486,22 +510,23 @@ class TempFiles {
     await handle?.close().catch(() => {})
   }
 
-  async write (job: Job, bytes: Uint8Array | Pieces, offset: number): Promise<void> {
+  /** Writes `pieces` (`bytes` in all) one after another from `offset`. */
+  async write (job: Job, pieces: Uint8Array[], offset: number, bytes: number): Promise<void> {
     const handle = this.#open.get(job)
     if (handle == null) throw new Error(`${job.step.path}: its temp file is closed`)
-    if (bytes instanceof Uint8Array) {
-      await handle.write(bytes, offset)
+    if (pieces.length === 1) {
+      await handle.write(pieces[0], offset)
     } else if (handle.writev != null) {
-      // one system call per chunk, not one per piece
-      await handle.writev([...bytes], offset)
+      // one system call for consecutive chunks and their pieces
+      await handle.writev(pieces, offset)
     } else {
       let at = offset
-      for (const piece of bytes) {
+      for (const piece of pieces) {
         await handle.write(piece, at)
         at += piece.byteLength
       }
     }
-    job.unsynced += bytes.byteLength
+    job.unsynced += bytes
     if (job.unsynced >= APPLY_SYNC_EVERY_BYTES && job.flushing == null) syncInBackground(job, handle)
   }
 

@@ -166,3 +166,175 @@ export async function eachLimit<T> (items: Iterable<T>, limit: number, fn: (item
   await Promise.all(Array.from({ length: limit }, worker))
   if (failure != null) throw failure.err
 }
+
+/** Bytes of consecutive chunks of one file gathered into one write call. */
+export const APPLY_RUN_BYTES = 4 * 1024 * 1024
+/** Chunks gathered into one write call. */
+export const APPLY_RUN_CHUNKS = 16
+/** Pieces in one write call: a `writev` of more than IOV_MAX buffers is split by libuv anyway. */
+export const APPLY_RUN_PIECES = 1024
+/** Runs of one file gathered at once (chunks arrive a little out of order: a late one still joins its neighbours). */
+export const APPLY_RUNS_PER_FILE = 4
+/**
+ * Bytes a batch holds gathered (not yet being written); past it every
+ * gathered run is written. Each chunk's caller waits for its write, so the
+ * fetcher counts these bytes as its own buffered ones too.
+ */
+export const APPLY_RUNS_GATHERED_BYTES = 16 * 1024 * 1024
+
+/** Chunk bytes, whole or in pieces (a Uint8ArrayList is iterable over its pieces). */
+export type ChunkBytes = Uint8Array | (Iterable<Uint8Array> & { byteLength: number })
+
+/** Consecutive chunks of one file, from `offset`. */
+export interface WriteRun {
+  offset: number
+  pieces: Uint8Array[]
+  bytes: number
+  chunks: number
+}
+
+export interface WriteRunsLimits {
+  runBytes: number
+  runChunks: number
+  runPieces: number
+  runsPerFile: number
+  gatheredBytes: number
+}
+
+interface Gathered extends WriteRun {
+  written: PromiseWithResolvers<void>
+}
+
+/**
+ * Chunks of the same file written with one call per run of consecutive
+ * ones rather than one each (each write is main-thread work: a promise and
+ * a round trip to the thread pool), as a group commit: a chunk of a file
+ * with no write under way is written at once; chunks that arrive while one
+ * is under way gather (joining the run they continue or precede) and go out
+ * together when it ends, when their run is full, or when the file has more
+ * runs than the bound (the oldest). `add` resolves once the chunk's write
+ * did, so callers are paced by the disk and count nothing unwritten.
+ * `write` is called once per run and owns its errors (it must not reject).
+ */
+export class WriteRuns<K> {
+  readonly #write: (key: K, run: WriteRun) => Promise<void>
+  readonly #limits: WriteRunsLimits
+  readonly #runs = new Map<K, Gathered[]>()
+  /** Writes under way per key. */
+  readonly #busy = new Map<K, number>()
+  readonly #writing = new Set<Promise<void>>()
+  #gathered = 0
+
+  constructor (write: (key: K, run: WriteRun) => Promise<void>, limits: Partial<WriteRunsLimits> = {}) {
+    this.#write = write
+    this.#limits = {
+      runBytes: APPLY_RUN_BYTES, runChunks: APPLY_RUN_CHUNKS, runPieces: APPLY_RUN_PIECES, runsPerFile: APPLY_RUNS_PER_FILE, gatheredBytes: APPLY_RUNS_GATHERED_BYTES, ...limits
+    }
+  }
+
+  /** Bytes gathered, not yet being written. */
+  get gathered (): number {
+    return this.#gathered
+  }
+
+  /** Writes a chunk of `key` at `offset`, with its neighbours when they gather; resolves once written (or dropped). */
+  async add (key: K, bytes: ChunkBytes, offset: number): Promise<void> {
+    const pieces = bytes instanceof Uint8Array ? [bytes] : [...bytes]
+    const size = bytes.byteLength
+    let list = this.#runs.get(key)
+    if (list == null) {
+      list = []
+      this.#runs.set(key, list)
+    }
+    let run = list.find(r => r.offset + r.bytes === offset && this.#fits(r, pieces.length))
+    let merged: Gathered | undefined
+    if (run != null) {
+      run.pieces.push(...pieces)
+      // the chunk closed the gap to the next run: one run
+      const next = list.find(r => r.offset === offset + size)
+      if (next != null && this.#fits(run, next.pieces.length, next.chunks + 1, next.bytes + size)) {
+        run.pieces.push(...next.pieces)
+        run.bytes += next.bytes
+        run.chunks += next.chunks
+        list.splice(list.indexOf(next), 1)
+        merged = next
+      }
+    } else {
+      run = list.find(r => r.offset === offset + size && this.#fits(r, pieces.length))
+      if (run != null) {
+        run.pieces.unshift(...pieces)
+        run.offset = offset
+      } else {
+        run = { offset, pieces, bytes: 0, chunks: 0, written: Promise.withResolvers() }
+        list.push(run)
+      }
+    }
+    run.bytes += size
+    run.chunks++
+    this.#gathered += size
+    const written = run.written.promise
+    if (merged != null) void written.then(merged.written.resolve)
+    if ((this.#busy.get(key) ?? 0) === 0 || run.chunks >= this.#limits.runChunks || run.bytes >= this.#limits.runBytes) {
+      this.#start(key, run)
+    } else if (list.length > this.#limits.runsPerFile) {
+      this.#start(key, list[0])
+    }
+    if (this.#gathered > this.#limits.gatheredBytes) this.#startAll()
+    await written
+  }
+
+  /** Writes every gathered run and waits for every write under way. */
+  async flushAll (): Promise<void> {
+    this.#startAll()
+    await this.settled()
+  }
+
+  /** Forgets every gathered chunk and waits for the writes under way (before the files are closed). */
+  async abandon (): Promise<void> {
+    for (const key of [...this.#runs.keys()]) this.drop(key)
+    await this.settled()
+  }
+
+  /** Waits for every write under way. */
+  async settled (): Promise<void> {
+    while (this.#writing.size > 0) await Promise.all(this.#writing)
+  }
+
+  /** Forgets the gathered chunks of `key` (its file failed): never written; their `add`s resolve. */
+  drop (key: K): void {
+    for (const run of this.#runs.get(key) ?? []) {
+      this.#gathered -= run.bytes
+      run.written.resolve()
+    }
+    this.#runs.delete(key)
+  }
+
+  /** May `run` take `pieces` more pieces (and, merging runs, `chunks` and `bytes` more)? */
+  #fits (run: WriteRun, pieces: number, chunks = 1, bytes = 0): boolean {
+    return run.pieces.length + pieces <= this.#limits.runPieces && run.chunks + chunks <= this.#limits.runChunks && run.bytes + bytes <= this.#limits.runBytes
+  }
+
+  #startAll (): void {
+    for (const [key, list] of [...this.#runs]) for (const run of [...list]) this.#start(key, run)
+  }
+
+  #start (key: K, run: Gathered): void {
+    const list = this.#runs.get(key)
+    const at = list?.indexOf(run) ?? -1
+    if (list == null || at < 0) return
+    list.splice(at, 1)
+    if (list.length === 0) this.#runs.delete(key)
+    this.#gathered -= run.bytes
+    this.#busy.set(key, (this.#busy.get(key) ?? 0) + 1)
+    const writing: Promise<void> = this.#write(key, run).finally(() => {
+      this.#writing.delete(writing)
+      const busy = (this.#busy.get(key) ?? 1) - 1
+      if (busy > 0) this.#busy.set(key, busy)
+      else this.#busy.delete(key)
+      run.written.resolve()
+      // what gathered meanwhile goes out now
+      if (busy === 0) for (const next of [...this.#runs.get(key) ?? []]) this.#start(key, next)
+    })
+    this.#writing.add(writing)
+  }
+}

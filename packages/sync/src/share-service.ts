@@ -32,6 +32,7 @@ import { SHARE_MODES, ShareRecords, type ShareDefinition, type ShareMode } from 
 import { ShareSync, type ShareSyncConfig, type ShareSyncContext } from './share-sync.js'
 import { loadSnapshot } from './snapshot.js'
 import type { HistoryVersion } from './history.js'
+import type { MemberStatus } from './share-status.js'
 import { localChunkLocator, type PlannedChunk } from './plan.js'
 import type {
   AcceptShareOptions, AddShareOptions, RestoreOptions, ShareInfo, ShareOffer, ShareServiceComponents, ShareServiceEvents,
@@ -62,6 +63,8 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   readonly #announcing = new Map<string, { again: boolean }>()
   /** Members whose last announce failed: the next try (one timer per member, bounded by the rosters). */
   readonly #announceRetries = new Map<string, { attempt: number, timer?: ReturnType<typeof setTimeout> }>()
+  /** When a share exchange with each member last completed (ms), for status; members only. */
+  readonly #answered = new Map<string, number>()
   readonly #background = new Set<Promise<unknown>>()
   #records?: ShareRecords
   #controller = new AbortController()
@@ -197,9 +200,15 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
 
   status (share: string): ShareStatus {
     const sync = this.#resolve(share)
-    let members: Array<{ device: string, name?: string, online: boolean }> = []
+    let members: MemberStatus[] = []
     try {
-      members = this.#components.swarms.members(sync.def.swarm).filter(m => !m.self).map(m => ({ device: m.peerId, name: m.name, online: m.online }))
+      members = this.#components.swarms.members(sync.def.swarm).filter(m => !m.self).map(m => ({
+        device: m.peerId,
+        name: m.name,
+        online: m.online,
+        ...(this.#answered.has(m.peerId) ? { lastAnswer: this.#answered.get(m.peerId) } : {}),
+        retrying: this.#announceRetries.has(m.peerId)
+      }))
     } catch (err) {
       log('share %s: swarm %s unavailable: %e', sync.def.name, sync.def.swarm, err)
     }
@@ -391,6 +400,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     await serveShareStream(stream, {
       announce: async (theirs) => {
         await this.#received(peer, theirs)
+        this.#answered.set(peer.toString(), this.#config.now())
         return this.#announced(peer)
       },
       bindShare: (share) => {
@@ -499,6 +509,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
           try {
             const theirs = await exchangeAnnounce(stream, this.#announced(peer), { signal: this.#signal() })
             await this.#received(peer, theirs)
+            this.#answered.set(key, this.#config.now())
           } catch (err) {
             stream.abort(err as Error)
             throw err
@@ -558,6 +569,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
 
   readonly #onMemberRemoved = (event: CustomEvent<{ swarmId: string, peerId: string }>): void => {
     this.#clearAnnounceRetry(event.detail.peerId)
+    this.#answered.delete(event.detail.peerId)
     for (const sync of this.#shares.values()) {
       if (sync.def.swarm === event.detail.swarmId) this.#inBackground(async () => sync.forgetPeer(event.detail.peerId))
     }

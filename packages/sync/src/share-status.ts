@@ -25,7 +25,9 @@ export interface ShareStatusInput {
   historyBytes: number
 }
 
-export function shareStatus (s: ShareStatusInput, peers: Array<{ device: string, name?: string, online: boolean }>): Omit<ShareStatus, 'share'> {
+export type MemberStatus = Pick<SharePeerStatus, 'device' | 'name' | 'online' | 'lastAnswer' | 'retrying'>
+
+export function shareStatus (s: ShareStatusInput, peers: MemberStatus[]): Omit<ShareStatus, 'share'> {
   let files = 0
   let bytes = 0
   let locallyChanged = 0

@@ -19,8 +19,7 @@ import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
 import { planPull, type PlanInit, type PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
-import { APPLY_IO_CONCURRENCY, MAX_STATUS_PATH_ERRORS } from './constants.js'
-import { eachLimit } from './apply-disk.js'
+import { MAX_STATUS_PATH_ERRORS } from './constants.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
 import { encodeSnapshot, loadSnapshot } from './snapshot.js'
 import { LocalIndex } from './local-index.js'
@@ -33,7 +32,7 @@ import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
 import { scanShare, type ChunkFileFn } from './scanner.js'
-import { shareStatus } from './share-status.js'
+import { shareStatus, type MemberStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
 import type { SharePathError, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
@@ -60,7 +59,7 @@ export interface ShareSyncContext {
   self: string
   privateKey: PrivateKey
   records: ShareRecords
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles'> & Partial<Pick<ChunkStore, 'hasMany'>>
   chunkFile: ChunkFileFn
   /** Fetches chunks from the members that may hold them (`first` is asked first) into `sink` (default: the block store). */
   fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
@@ -475,7 +474,7 @@ export class ShareSync {
   /** Files renamed into place by a pull that stopped before the index recorded them (pending-renames.ts). */
   async #recoverPending (signal: AbortSignal): Promise<void> {
     const recovered = await recoverPendingRenames({ share: this.def.id, root: this.def.path, records: this.#ctx.records, index: this.index, fs: nodeFs }, signal)
-    for (const e of recovered) await this.indexWritten(e, { signal })
+    await this.indexAllWritten(recovered, { signal })
     if (recovered.length > 0) log('share %s: %d files renamed into place before a stop are recorded', this.def.name, recovered.filter(e => e.deleted !== true).length)
   }
 
@@ -529,7 +528,7 @@ export class ShareSync {
         const kept = entries.filter(e => !forget.has(e.path))
         await this.index.delete(gone.map(e => e.path))
         await this.index.set(kept, entries.map(e => ({ type: 'del', key: shareKeys.pending(this.def.id, e.path) })))
-        await eachLimit(kept.filter(e => e.local != null), APPLY_IO_CONCURRENCY, async e => { await this.indexWritten(e, options) })
+        await this.indexAllWritten(kept.filter(e => e.local != null), options)
       }
     }, { signal, onProgress })
     // replaced and deleted versions went to history, which may have pruned older ones: their blocks can go
@@ -539,16 +538,28 @@ export class ShareSync {
     return result.errors
   }
 
-  /**
-   * A file apply just wrote now serves its chunks from the store (kept
-   * history versions rely on it for the chunks they share with it). A
-   * failure only means they are read from elsewhere (the scan indexes it).
-   */
+  /** A file apply just wrote: `indexAllWritten` of one. */
   async indexWritten (entry: ShareEntry, options: AbortOptions): Promise<void> {
-    if (entry.type !== 'file' || entry.deleted === true) return
-    const offsets = chunkOffsets(entry.chunks ?? [])
-    const chunks = (entry.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length }))
-    await this.#ctx.store.indexFile(`${this.def.path}/${entry.path}`, chunks, options).catch(err => { log('indexing %s failed: %e', entry.path, err) })
+    await this.indexAllWritten([entry], options)
+  }
+
+  /**
+   * Files apply just wrote now serve their chunks from the store (kept
+   * history versions rely on it for the chunks they share with them), all
+   * recorded in few index writes (one for a batch of small files). A failure
+   * only means they are read from elsewhere (the scan indexes them).
+   */
+  async indexAllWritten (entries: ShareEntry[], options: AbortOptions): Promise<void> {
+    const files = entries.filter(e => e.type === 'file' && e.deleted !== true).map(e => {
+      const offsets = chunkOffsets(e.chunks ?? [])
+      return { path: `${this.def.path}/${e.path}`, chunks: (e.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length })) }
+    })
+    if (files.length === 0) return
+    try {
+      for (const { path, error } of await this.#ctx.store.indexFiles(files, options)) log('indexing %s failed: %e', path, error)
+    } catch (err) {
+      log('indexing %d files failed: %e', files.length, err)
+    }
   }
 
   #doneWrite (size: number): void {
@@ -585,7 +596,7 @@ export class ShareSync {
     return changed.filter(p => !first.has(p)).length
   }
 
-  status (peers: Array<{ device: string, name?: string, online: boolean }>): Omit<ShareStatus, 'share'> {
+  status (peers: MemberStatus[]): Omit<ShareStatus, 'share'> {
     return shareStatus({
       index: this.index.values(),
       mode: this.def.mode,

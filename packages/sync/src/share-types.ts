@@ -23,7 +23,7 @@ export interface ShareServiceComponents {
   /** libp2p events: `connection:open` pulls heads from the new peer. */
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
   /** Chunks of the share's files are indexed here; history and fetched chunks live in its block store. `hasMany` makes a pull plan one lookup, not one per chunk. */
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'gc' | 'chunkFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'gc' | 'chunkFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
   /** The multi-source fetcher (the chunk exchange). */
   chunks: Pick<ChunkExchange, 'fetch'>
 }
@@ -79,6 +79,10 @@ export interface SharePeerStatus {
   device: string
   name?: string
   online: boolean
+  /** When a share exchange with it last completed (ms since the epoch; either side asked): old while online means a silent peer. */
+  lastAnswer?: number
+  /** Our last announce to it failed and is being tried again (a partition, or a connection that carries nothing). */
+  retrying: boolean
   /** Its newest head, when one was received. */
   seq?: number
   snapshot?: string

@@ -64,6 +64,8 @@ describe('share service: two devices in one swarm', () => {
     const status = b.shares.status('docs')
     assert.equal(status.files, 5)
     assert.equal(status.pathErrors.length, 0)
+    // B's store serves the pulled files' chunks: recorded by the apply (indexFiles), never hashed again by B's scan
+    await waitFor(async () => (await b.store.stat()).files === 5, BOUND)
   })
 
   it('edits flow both ways; the replaced version is kept in history and restores', async () => {

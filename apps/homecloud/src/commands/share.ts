@@ -164,8 +164,11 @@ export function formatShareStatus (s: ShareStatus, now = Date.now()): string {
   ]
   if (s.peers.length > 0) {
     lines.push(table([
-      ['  PEER', 'ONLINE', 'IN SYNC', 'SEQ'],
-      ...s.peers.map((p) => [`  ${p.name ?? p.device}`, p.online ? 'yes' : 'no', p.inSync ? 'yes' : p.applied ? 'applied' : 'no', p.seq === undefined ? '-' : String(p.seq)])
+      ['  PEER', 'ONLINE', 'IN SYNC', 'SEQ', 'LAST ANSWER'],
+      ...s.peers.map((p) => [
+        `  ${p.name ?? p.device}`, p.online ? 'yes' : 'no', p.inSync ? 'yes' : p.applied ? 'applied' : 'no', p.seq === undefined ? '-' : String(p.seq),
+        ago(p.lastAnswer) + (p.retrying ? ' (not answering, retrying)' : '')
+      ])
     ]))
   } else {
     lines.push('  no other member of the swarm yet')
