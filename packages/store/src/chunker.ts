@@ -1,8 +1,8 @@
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
-import { CHUNK_BUFFER_SIZE, HASH_BATCHES_IN_FLIGHT, INLINE_HASH_BYTES, MAIN_THREAD_HASH_SHARE, READ_SIZE } from './constants.js'
+import { CHUNK_BUFFER_IDLE_MS, CHUNK_BUFFER_SIZE, HASH_BATCHES_IN_FLIGHT, INLINE_HASH_BYTES, MAIN_THREAD_HASH_SHARE, READ_SIZE } from './constants.js'
 import { GearCutter, type ChunkingParams } from './gear.js'
-import { hashHere, hashPool, type Sha256Digest } from './hash-pool.js'
+import { IdleTimer, hashHere, hashPool, type Sha256Digest } from './hash-pool.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { FileHandle } from 'node:fs/promises'
 
@@ -18,6 +18,8 @@ export interface ChunkReaderInit {
   chunking?: Partial<ChunkingParams>
   /** Size of the one buffer the reader uses (bounded memory); at least 2 × max + read size. */
   bufferSize?: number
+  /** The buffer is freed this many ms after the last file is chunked (0: at once). */
+  idleTimeout?: number
 }
 
 /** Chunks cut after one read, hashed together by the hash worker. */
@@ -36,16 +38,21 @@ interface Batch {
  * which reads the chunks straight from the buffer while the next read is cut.
  * A batch of at most `INLINE_HASH_BYTES` (a small file, the tail of one) is
  * hashed on this thread: the worker round trip would cost more than the hash.
- * Reuse one reader for many files; it chunks one file at a time.
+ * Reuse one reader for many files; it chunks one file at a time. The buffer
+ * is allocated by the first file and freed `idleTimeout` after the last one,
+ * so back-to-back files share it and an idle reader holds none.
  */
 export class ChunkReader {
   readonly cutter: GearCutter
   readonly #size: number
-  /** Allocated by the first `chunks()`: a reader that never chunks (a daemon that only fetches) holds no buffer. */
+  /** Allocated by `chunks()` when needed: a reader that is not chunking (a daemon that only fetches, or is idle) holds no buffer. */
   #memory?: SharedArrayBuffer
   #buf: Uint8Array = new Uint8Array(0)
   #words: Uint32Array = new Uint32Array(0)
   readonly #readSize: number
+  readonly #idle: IdleTimer
+  /** `chunks()` running now. */
+  #runs = 0
 
   constructor (init: ChunkReaderInit = {}) {
     this.cutter = new GearCutter(init.chunking)
@@ -53,6 +60,18 @@ export class ChunkReader {
     this.#readSize = Math.max(READ_SIZE, max)
     const size = Math.max(init.bufferSize ?? CHUNK_BUFFER_SIZE, 2 * max + this.#readSize)
     this.#size = size + 3 - ((size + 3) % 4)
+    this.#idle = new IdleTimer(init.idleTimeout ?? CHUNK_BUFFER_IDLE_MS, () => { this.#release() })
+  }
+
+  /** Bytes of chunking buffer held now (0 while idle). */
+  get bufferBytes (): number {
+    return this.#memory?.byteLength ?? 0
+  }
+
+  #release (): void {
+    this.#memory = undefined
+    this.#buf = new Uint8Array(0)
+    this.#words = new Uint32Array(0)
   }
 
   /** The chunks of the file open on `handle`, in order. */
@@ -63,8 +82,11 @@ export class ChunkReader {
       this.#words = new Uint32Array(this.#memory)
     }
     const buf = this.#buf
+    const words = this.#words
     const { max } = this.cutter.params
     const memory = this.#memory
+    this.#runs++
+    this.#idle.cancel()
     const batches: Batch[] = []
     // attached on the first batch the worker hashes: a small file never talks to it
     let hashing: number | undefined
@@ -100,7 +122,7 @@ export class ChunkReader {
         const ranges: number[] = []
         const from = start
         while (end - start >= max || (eof && end > start)) {
-          const cut = this.cutter.cut(buf, this.#words, start, end)
+          const cut = this.cutter.cut(buf, words, start, end)
           chunks.push(base + start, cut - start)
           ranges.push(start, cut - start)
           start = cut
@@ -116,6 +138,7 @@ export class ChunkReader {
       // no hash may still read the buffer when the next file uses it
       await Promise.allSettled(batches.map(async b => b.digests))
       if (hashing !== undefined) hashPool.detach(hashing)
+      if (--this.#runs === 0) this.#idle.start()
     }
   }
 }

@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads'
 import { logger } from '@libp2p/logger'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { HASH_WORKER_IDLE_MS } from './constants.js'
 import { hashRanges } from './hash-ranges.js'
 import type { MultihashDigest } from 'multiformats/hashes/interface'
 
@@ -22,34 +23,107 @@ export interface HashReply {
 export type Sha256Digest = MultihashDigest<typeof sha256.code>
 
 /**
+ * Runs `onIdle` once a resource stays unused for `timeout` ms (at once if 0):
+ * `start()` when its last user is done, `cancel()` when a new one comes.
+ */
+export class IdleTimer {
+  readonly #timeout: number
+  readonly #onIdle: () => void
+  #timer: ReturnType<typeof setTimeout> | undefined
+  #since = 0
+
+  constructor (timeout: number, onIdle: () => void) {
+    this.#timeout = timeout
+    this.#onIdle = onIdle
+  }
+
+  start (): void {
+    if (this.#timeout <= 0) {
+      this.#onIdle()
+      return
+    }
+    this.#since = performance.now()
+    if (this.#timer === undefined) this.#timer = this.#schedule(this.#timeout)
+  }
+
+  cancel (): void {
+    this.#since = Number.POSITIVE_INFINITY
+  }
+
+  // one timer per idle period, not one per use: on firing it checks how long the resource has been idle
+  #schedule (delay: number): ReturnType<typeof setTimeout> {
+    const timer = setTimeout(() => {
+      this.#timer = undefined
+      if (this.#since === Number.POSITIVE_INFINITY) return // in use: its next start() schedules again
+      const left = this.#since + this.#timeout - performance.now()
+      if (left > 0) this.#timer = this.#schedule(left)
+      else this.#onIdle()
+    }, delay)
+    // never keeps the process alive
+    timer.unref()
+    return timer
+  }
+}
+
+export interface HashPoolInit {
+  /** The worker ends after this many ms without a job (0: as soon as none is left). */
+  idleTimeout?: number
+}
+
+/**
  * sha2-256 (node:crypto) on one worker thread, over ranges of shared buffers:
  * the main thread only posts offsets, so chunking and hashing use two cores
- * and no byte is copied. The worker starts on first use and does not keep the
- * process alive while idle. If it cannot run (a bundle without
+ * and no byte is copied. The worker starts on first use, does not keep the
+ * process alive while idle, and ends after `idleTimeout` without a job (an
+ * idle daemon keeps no thread); the next job starts a new one, which is told
+ * of every attached buffer. If it cannot run (a bundle without
  * hash-worker.js, a crash), hashing falls back to this thread.
  */
-class HashPool {
+export class HashPool {
   #worker: Worker | undefined
   #broken = false
+  #started = 0
+  readonly #idle: IdleTimer
   readonly #buffers = new Map<number, Uint8Array>()
   readonly #jobs = new Map<number, PromiseWithResolvers<Sha256Digest[]>>()
   #nextJob = 0
   #nextBuffer = 0
 
+  constructor (init: HashPoolInit = {}) {
+    this.#idle = new IdleTimer(init.idleTimeout ?? HASH_WORKER_IDLE_MS, () => { this.#stop() })
+  }
+
+  /** Whether a worker thread is running now. */
+  get running (): boolean {
+    return this.#worker != null
+  }
+
+  /** Worker threads started so far. */
+  get started (): number {
+    return this.#started
+  }
+
   #start (): Worker {
     if (this.#worker != null) return this.#worker
     const worker = new Worker(new URL('./hash-worker.js', import.meta.url))
+    this.#started++
     worker.on('message', (reply: HashReply) => {
       const job = this.#jobs.get(reply.job)
       this.#jobs.delete(reply.job)
       if (reply.digests == null) job?.reject(new Error('the hash worker lost the buffer'))
       else job?.resolve(toDigests(reply.digests))
-      if (this.#jobs.size === 0) worker.unref()
+      if (this.#jobs.size === 0 && this.#worker === worker) {
+        worker.unref()
+        this.#idle.start()
+      }
     })
     const fail = (err: Error): void => {
+      // a worker ended for being idle is no failure; its jobs were all done
+      if (this.#worker !== worker) return
       log.error('hash worker failed, hashing on the main thread from now on: %e', err)
       this.#broken = true
       this.#worker = undefined
+      this.#idle.cancel()
       for (const job of this.#jobs.values()) job.reject(err)
       this.#jobs.clear()
     }
@@ -57,14 +131,32 @@ class HashPool {
     worker.on('exit', code => { fail(new Error(`the hash worker exited with code ${code}`)) })
     worker.unref()
     this.#worker = worker
+    // a restarted worker learns of the buffers attached before it
+    for (const [buffer, bytes] of this.#buffers) {
+      worker.postMessage({ type: 'attach', buffer, memory: bytes.buffer as SharedArrayBuffer } satisfies HashRequest)
+    }
     return worker
+  }
+
+  /**
+   * Ends the worker; only called with no job in flight. It is forgotten at
+   * once, so a job submitted while it is still shutting down starts a new one.
+   */
+  #stop (): void {
+    const worker = this.#worker
+    if (worker == null) return
+    this.#worker = undefined
+    this.#idle.cancel()
+    log('hash worker idle, ending it')
+    worker.terminate().catch(err => { log.error('could not end the hash worker: %e', err) })
   }
 
   /** Makes `memory` readable by the worker; returns its id for `hash`. */
   attach (memory: SharedArrayBuffer): number {
     const buffer = this.#nextBuffer++
     this.#buffers.set(buffer, new Uint8Array(memory))
-    if (!this.#broken) this.#start().postMessage({ type: 'attach', buffer, memory } satisfies HashRequest)
+    // a stopped worker is told when the next job starts it
+    this.#worker?.postMessage({ type: 'attach', buffer, memory } satisfies HashRequest)
     return buffer
   }
 
@@ -85,6 +177,7 @@ class HashPool {
     const job = this.#nextJob++
     const pending = Promise.withResolvers<Sha256Digest[]>()
     this.#jobs.set(job, pending)
+    this.#idle.cancel()
     worker.ref()
     worker.postMessage({ type: 'hash', job, buffer, ranges } satisfies HashRequest)
     return pending.promise
