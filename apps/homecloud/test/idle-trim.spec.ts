@@ -149,7 +149,8 @@ describe('idle trim', () => {
         const doneAt = await workerDone
         assert.equal(trims.length, 0, 'trimmed while busy')
         await waitFor(() => trims.length > 0, 10_000, 'a trim after the worker stopped')
-        assert.ok(trims[0].at - doneAt >= 400, `${trims[0].at - doneAt} ms after`)
+        // the worker stops burning a little before its exit event: allow one sample interval
+        assert.ok(trims[0].at - doneAt >= 400 - 100, `${trims[0].at - doneAt} ms after`)
         assert.ok(trims[0].result.rssAfter > 0 && trims[0].result.pauseMs >= 0)
         assert.equal(trim.trims, 1)
       } finally {

@@ -205,6 +205,25 @@ describe('homecloud share (real daemons)', async () => {
     assert.equal(synced['e.txt'], undefined)
   })
 
+  it('share revert on the receive-only backup puts local changes back; a path that fails is printed with its code and message', async () => {
+    await writeFile(join(dirC, 'a.txt'), 'a.txt edited on the backup\n')
+    // an added folder holding a file the index never knows (ignored here): it cannot go, and says why
+    await writeFile(join(dirC, '.homecloudignore'), '*.tmp\n')
+    await mkdir(join(dirC, 'added'))
+    await writeFile(join(dirC, 'added', 'x.txt'), 'x\n')
+    await writeFile(join(dirC, 'added', 'keep.tmp'), 'ignored\n')
+    const out = await ok(repoC, ['share', 'revert', 'docs'])
+    assert.match(out, /^reverted 2 paths of docs; 1 path failed:\n {2}added {2}ERR_LOCAL_CHANGED {2}[^\n]*keep\.tmp[^\n]*\n$/)
+    assert.equal(await text(join(dirC, 'a.txt')), await text(join(dirA, 'a.txt')))
+    assert.equal(await text(join(dirC, 'added', 'x.txt')), undefined)
+    assert.equal(await text(join(dirC, 'added', 'keep.tmp')), 'ignored\n', 'never deleted')
+    await rm(join(dirC, 'added'), { recursive: true })
+    await rm(join(dirC, '.homecloudignore'))
+    const again = await json<{ reverted: number, failed: unknown[], failedTotal: number }>(repoC, ['share', 'revert', 'docs'])
+    assert.deepEqual({ failed: again.failed, failedTotal: again.failedTotal }, { failed: [], failedTotal: 0 })
+    await converged([dirA, dirB, dirC], 'after revert')
+  })
+
   it('partition and heal: C, stopped during a delete, comes back and does not resurrect the file', async () => {
     await stop(repoC)
     await unlink(join(dirA, 'f.txt'))

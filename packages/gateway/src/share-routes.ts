@@ -10,7 +10,7 @@
  * | `GET share/status?share=` | | `ShareStatus`; without `share`: `{ shares: ShareStatus[] }` |
  * | `POST share/remove` | `{ share }` | `{ removed: ShareInfo }` (the folder stays) |
  * | `POST share/rescan` | `{ share }` | `ShareStatus` once the scan is done |
- * | `POST share/revert` | `{ share }` (receive-only) | `{ reverted: number }` |
+ * | `POST share/revert` | `{ share }` (receive-only) | `{ reverted: number, failed: [{ path, code, message }], failedTotal: number }` |
  * | `GET history?share=&path=` | | `{ share: ShareInfo, versions: HistoryVersion[] }`, newest first |
  * | `POST restore` | `{ share, path, version?, to? }` (to absolute, must not exist) | `{ restored: string }` (where it went) |
  *
@@ -97,7 +97,9 @@ export function shareRoutes (node: ShareRoutesNode, limits: ControlApiLimits): A
       long: true,
       run: async (ctx) => {
         const share = text((await body(ctx)).share, 'share')
-        return { reverted: await shares().revert(share, { signal: ctx.signal }) }
+        // the paths that failed come back with their code and message (status names them too)
+        const { reverted, failed, failedTotal } = await shares().revert(share, { signal: ctx.signal })
+        return { reverted, failed, failedTotal }
       }
     }],
     ['history', {

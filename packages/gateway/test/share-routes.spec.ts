@@ -98,6 +98,29 @@ describe('control API: share routes (real devices)', () => {
     assert.equal(await readFile(join(dir, 'b', 'note.txt'), 'utf8'), 'second')
   })
 
+  it('revert (receive-only): the count, and each path that failed with its code and message', async () => {
+    await mkdir(join(dir, 'pics'))
+    await writeFile(join(dir, 'pics', 'one.txt'), 'one')
+    ok(await post(a, 'share/add', { path: join(dir, 'pics'), swarm: 'family', name: 'pics' }))
+    await waitFor(async () => ok<{ offers: ShareOffer[] }>(await get(b, 'share/offers')).offers.some(o => o.name === 'pics'), { timeout: 10_000 })
+    const copy = join(dir, 'b-pics')
+    ok(await post(b, 'share/accept', { share: 'pics', path: copy, mode: 'receive-only' }))
+    await waitFor(async () => ok<ShareStatus>(await get(b, 'share/status?share=pics')).files === 1, { timeout: 10_000 })
+    await writeFile(join(copy, 'one.txt'), 'changed on B')
+    // an added folder holding a file the index never knows (ignored): it cannot go, and says why
+    await writeFile(join(copy, '.homecloudignore'), '*.tmp\n')
+    await mkdir(join(copy, 'added'))
+    await writeFile(join(copy, 'added', 'x.txt'), 'x')
+    await writeFile(join(copy, 'added', 'keep.tmp'), 'ignored')
+    const result = ok<{ reverted: number, failed: Array<{ path: string, code: string, message: string }>, failedTotal: number }>(await post(b, 'share/revert', { share: 'pics' }))
+    assert.equal(result.reverted, 2, JSON.stringify(result))
+    assert.equal(result.failedTotal, 1)
+    assert.deepEqual(result.failed.map(f => [f.path, f.code]), [['added', 'ERR_LOCAL_CHANGED']])
+    assert.match(result.failed[0].message, /keep\.tmp/)
+    assert.equal(await readFile(join(copy, 'one.txt'), 'utf8'), 'one')
+    assert.equal(await readFile(join(copy, 'added', 'keep.tmp'), 'utf8'), 'ignored', 'never deleted')
+  })
+
   it('a device without shares answers 501', async () => {
     const api = createControlApi({ node: stubNode(), token: TOKEN })
     await api.start()

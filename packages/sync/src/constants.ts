@@ -102,6 +102,12 @@ export const DEFAULT_RESCAN_INTERVAL_MS = 60 * 60 * 1000
 export const DEFAULT_POLL_INTERVAL_MS = 10_000
 /** A paused (disk full) or failed pull is retried this often. */
 export const DEFAULT_RETRY_INTERVAL_MS = 5_000
+/**
+ * A head whose pull failed only for chunks no member serves (the member
+ * holding them is offline) is retried after the retry interval, doubling up
+ * to this; a new head, a member online or a new connection starts over.
+ */
+export const UNAVAILABLE_RETRY_MAX_MS = 5 * 60 * 1000
 /** Replaced and deleted versions are kept this long. */
 export const DEFAULT_HISTORY_RETENTION_MS = 30 * 24 * 60 * 60 * 1000
 /** Bytes of kept versions per share; the oldest go first. */

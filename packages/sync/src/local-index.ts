@@ -4,17 +4,49 @@
  * (which read it synchronously) and written through to the share database.
  * It also counts which chunks the share's live files hold, so the serve
  * policy can answer "is this chunk part of that share?" without a lookup.
+ *
+ * Entries are held packed (a share of 100,000+ files must fit a small box):
+ * a file's chunk list is one byte array instead of a CID object (with its
+ * digest object and three byte views) per chunk, the chunk counts are keyed
+ * by the CID's bytes (a CID's string form is cached per CID and built by
+ * concatenation), device ids are shared. `get` and the iterators rebuild
+ * plain entries on demand; callers must not expect the same object twice.
  */
+import { CID } from 'multiformats/cid'
 import { encodeEntry, shareKeys, type ShareRecords } from './share-state.js'
-import type { LocalEntry, ShareEntry } from './entry.js'
+import type { ChunkRef, EntryType, LocalEntry, ShareEntry } from './entry.js'
 import type { KvOperation } from './share-kv.js'
 import type { LocalIndexView } from './plan.js'
 import type { PreviousIndex } from './scanner.js'
-import type { CID } from 'multiformats/cid'
+import type { VersionVector } from './version-vector.js'
+
+/** Distinct device ids (and version vectors) shared between entries; past this many, new ones are kept as they come. */
+const MAX_INTERNED = 4096
+
+/** One entry, packed; every field always present so all records share one shape. */
+interface PackedEntry {
+  readonly path: string
+  readonly type: EntryType
+  readonly size: number
+  readonly mtime: number
+  readonly mode: number
+  readonly version: VersionVector
+  readonly modifiedBy: string
+  /** See `packChunks`. */
+  readonly chunks: string | undefined
+  readonly target: string | undefined
+  readonly deleted: boolean
+  readonly ino: number | undefined
+  readonly mtimeMs: number | undefined
+}
+
+const TYPES: readonly EntryType[] = ['file', 'dir', 'symlink']
 
 export class LocalIndex implements LocalIndexView, PreviousIndex {
-  readonly #entries = new Map<string, LocalEntry>()
+  readonly #entries = new Map<string, PackedEntry>()
   readonly #chunks = new Map<string, number>()
+  readonly #interned = new Map<string, string>()
+  readonly #versions = new Map<string, VersionVector>()
 
   private constructor (private readonly share: string, private readonly records: ShareRecords) {}
 
@@ -26,15 +58,16 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   }
 
   get (path: string): LocalEntry | undefined {
-    return this.#entries.get(path)
+    const packed = this.#entries.get(path)
+    return packed == null ? undefined : unpack(packed)
   }
 
   keys (): IterableIterator<string> {
     return this.#entries.keys()
   }
 
-  values (): IterableIterator<LocalEntry> {
-    return this.#entries.values()
+  * values (): IterableIterator<LocalEntry> {
+    for (const packed of this.#entries.values()) yield unpack(packed)
   }
 
   get size (): number {
@@ -43,7 +76,7 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
 
   /** Does a live file of this share hold the chunk? */
   hasChunk (cid: CID): boolean {
-    return this.#chunks.has(cid.toString())
+    return this.#chunks.has(bytesKey(cid.bytes))
   }
 
   /** Records entries (replacing what was there for their paths), with `also` in the same write; durable when it resolves. */
@@ -63,29 +96,124 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
 
   /** The entries as every device agrees on them (no local stat), for a snapshot. */
   * shareEntries (): Generator<ShareEntry> {
-    for (const { local: _local, ...entry } of this.#entries.values()) yield entry
+    for (const packed of this.#entries.values()) yield unpack(packed, false)
   }
 
   #remember (e: LocalEntry): void {
     this.#forget(e.path)
-    this.#entries.set(e.path, e)
-    if (e.deleted === true || e.chunks == null) return
-    for (const c of e.chunks) {
-      const key = c.cid.toString()
-      this.#chunks.set(key, (this.#chunks.get(key) ?? 0) + 1)
+    const packed: PackedEntry = {
+      path: e.path,
+      type: TYPES[TYPES.indexOf(e.type)] ?? e.type,
+      size: e.size,
+      mtime: e.mtime,
+      mode: e.mode,
+      version: this.#internVersion(e.version),
+      modifiedBy: this.#intern(e.modifiedBy),
+      chunks: e.chunks == null ? undefined : packChunks(e.chunks),
+      target: e.target,
+      deleted: e.deleted === true,
+      ino: e.local?.ino,
+      mtimeMs: e.local?.mtimeMs
     }
+    this.#entries.set(e.path, packed)
+    if (packed.deleted || packed.chunks == null) return
+    forEachChunk(packed.chunks, (_length, start, end) => {
+      const key = chunkKey(packed.chunks!, start, end)
+      this.#chunks.set(key, (this.#chunks.get(key) ?? 0) + 1)
+    })
   }
 
   #forget (path: string): void {
     const old = this.#entries.get(path)
     if (old == null) return
     this.#entries.delete(path)
-    if (old.deleted === true || old.chunks == null) return
-    for (const c of old.chunks) {
-      const key = c.cid.toString()
+    if (old.deleted || old.chunks == null) return
+    forEachChunk(old.chunks, (_length, start, end) => {
+      const key = chunkKey(old.chunks!, start, end)
       const n = (this.#chunks.get(key) ?? 0) - 1
       if (n <= 0) this.#chunks.delete(key)
       else this.#chunks.set(key, n)
-    }
+    })
   }
+
+  #intern (s: string): string {
+    const known = this.#interned.get(s)
+    if (known != null) return known
+    if (this.#interned.size < MAX_INTERNED) this.#interned.set(s, s)
+    return s
+  }
+
+  /** One shared, frozen object per distinct vector (most files of a share have one of a few). */
+  #internVersion (v: VersionVector): VersionVector {
+    const key = Object.entries(v).join(',')
+    const known = this.#versions.get(key)
+    if (known != null) return known
+    const copy = Object.freeze({ ...v })
+    if (this.#versions.size < MAX_INTERNED) this.#versions.set(key, copy)
+    return copy
+  }
+}
+
+/** A flat one-byte string of the bytes, built in one step (a string built by concatenation is a chain of pieces). */
+function bytesKey (bytes: Uint8Array): string {
+  return String.fromCharCode(...bytes)
+}
+
+/** Bytes (each < 256) as a flat one-byte string, in pieces small enough to pass as arguments. */
+function byteString (codes: number[]): string {
+  const pieces: string[] = []
+  for (let i = 0; i < codes.length; i += 8192) pieces.push(String.fromCharCode(...codes.slice(i, i + 8192)))
+  return pieces.length === 1 ? pieces[0] : pieces.join('')
+}
+
+/**
+ * Per chunk: its length (u32, little endian), the CID's byte length, the CID's bytes, as
+ * a one-byte string (a string costs a 12-byte header, a typed array ~100 bytes of objects).
+ */
+function packChunks (chunks: readonly ChunkRef[]): string {
+  const codes: number[] = []
+  for (const c of chunks) {
+    for (let i = 0; i < 4; i++) codes.push(Math.floor(c.length / 2 ** (8 * i)) & 0xff)
+    codes.push(c.cid.bytes.byteLength)
+    for (const b of c.cid.bytes) codes.push(b)
+  }
+  return byteString(codes)
+}
+
+/** Calls `fn` with each chunk's length and the range of its CID's bytes. */
+function forEachChunk (packed: string, fn: (length: number, start: number, end: number) => void): void {
+  for (let at = 0; at < packed.length;) {
+    const length = packed.charCodeAt(at) + packed.charCodeAt(at + 1) * 2 ** 8 + packed.charCodeAt(at + 2) * 2 ** 16 + packed.charCodeAt(at + 3) * 2 ** 24
+    const start = at + 5
+    const end = start + packed.charCodeAt(at + 4)
+    fn(length, start, end)
+    at = end
+  }
+}
+
+function cidBytes (packed: string, start: number, end: number): Uint8Array {
+  const out = new Uint8Array(end - start)
+  for (let i = start; i < end; i++) out[i - start] = packed.charCodeAt(i)
+  return out
+}
+
+/** A chunk's key in the counts: a copy (a substring would keep the whole packed list alive). */
+function chunkKey (packed: string, start: number, end: number): string {
+  return bytesKey(cidBytes(packed, start, end))
+}
+
+function unpackChunks (packed: string): ChunkRef[] {
+  const out: ChunkRef[] = []
+  forEachChunk(packed, (length, start, end) => { out.push({ cid: CID.decode(cidBytes(packed, start, end)), length }) })
+  return out
+}
+
+/** A plain entry again, with only the fields it has (as decoded from a record). */
+function unpack (p: PackedEntry, withLocal = true): LocalEntry {
+  const e: LocalEntry = { path: p.path, type: p.type, size: p.size, mtime: p.mtime, mode: p.mode, version: p.version, modifiedBy: p.modifiedBy }
+  if (p.chunks != null) e.chunks = unpackChunks(p.chunks)
+  if (p.target != null) e.target = p.target
+  if (p.deleted) e.deleted = true
+  if (withLocal && p.ino != null && p.mtimeMs != null) e.local = { ino: p.ino, mtimeMs: p.mtimeMs }
+  return e
 }

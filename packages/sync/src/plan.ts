@@ -84,7 +84,18 @@ export interface PullPlan {
   conflicts: PlannedConflict[]
   /** Remote entries that are refused (bad path, collision, conflict name taken): they fail alone. */
   errors: Array<{ path: string, error: Error }>
+  /** Remote entries left for a later pull of the same head (see `PlanSkipReason`): the head is not applied whole. */
+  skipped?: Array<{ path: string, reason: PlanSkipReason }>
 }
+
+/**
+ * Why a remote entry waits for the next pull. `conflict-copy`: this pull
+ * moves a local directory's files to their conflict copy path, where the
+ * remote already holds a version this device has not seen (newer, or
+ * concurrent: edited there meanwhile); once the copy is there, the next
+ * pull of the same head brings (or resolves) the remote's version.
+ */
+export type PlanSkipReason = 'conflict-copy'
 
 export interface PlanInit {
   local: LocalIndexView
@@ -131,7 +142,7 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   const ignore = init.ignore ?? IGNORE_NOTHING
   const started = Date.now()
   const locator = init.locator ?? localChunkLocator(local.values())
-  const plan: PullPlan = { steps: [], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] }
+  const plan: PullPlan = { steps: [], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [], skipped: [] }
   const mkdirs: PlanStep[] = []
   const writes: PlanStep[] = []
   const deletes: PlanStep[] = []
@@ -276,7 +287,8 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
 
   /** Remote paths a losing directory planned already, and the paths its copy takes. */
   const handled = new Set<string>()
-  const produced = new Set<string>()
+  /** Copy path → the entry put there (a local entry moving there, or a remote one written there). */
+  const produced = new Map<string, ShareEntry>()
   let remoteByPath: Map<string, ShareEntry> | undefined
   let localLive: LocalEntry[] | undefined
   /**
@@ -291,12 +303,12 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   const keepDir = async (dir: ShareEntry, localLoses: boolean, kept: ShareEntry[], winner: ShareEntry, version: VersionVector, copyPath: string): Promise<boolean> => {
     if (!await keepLoser(dir, copyPath)) return false
     handled.add(dir.path)
-    produced.add(copyPath)
+    produced.set(copyPath, { ...dir, path: copyPath })
     plan.conflicts.push({ path: dir.path, winner: localLoses ? 'remote' : 'local', conflictPath: copyPath })
     const moved = (e: ShareEntry): string => `${copyPath}${e.path.slice(dir.path.length)}`
     for (const e of kept) {
       handled.add(e.path)
-      produced.add(moved(e))
+      produced.set(moved(e), { ...e, path: moved(e) })
       // what the other side holds at the old path: the tombstone comes after it too
       const other = localLoses ? remoteByPath?.get(e.path) : local.get(e.path)
       const gone = movedAway({ ...e, version: mergeVersions(e.version, other?.version ?? {}) }, winner, version)
@@ -360,7 +372,14 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
       plan.errors.push({ path: r.path, error: new PathRejectedError(r.path, 'collision', 'another spelling of this name (case or Unicode normalisation) is already in the share') })
       continue
     }
-    if (handled.has(r.path) || produced.has(r.path)) continue
+    if (handled.has(r.path)) continue
+    const copy = produced.get(r.path)
+    if (copy != null) {
+      // the remote's own entry at a copy path this pull fills: only a version it has not seen waits for the next pull
+      const order = resolveVersions(copy, r)
+      if (order.kind !== 'ordered' || order.winner === 'b') plan.skipped?.push({ path: r.path, reason: 'conflict-copy' })
+      continue
+    }
     await pullEntry(r)
   }
 

@@ -36,7 +36,7 @@ import type { MemberStatus } from './share-status.js'
 import { localChunkLocator, type PlannedChunk } from './plan.js'
 import type {
   AcceptShareOptions, AddShareOptions, RestoreOptions, ShareInfo, ShareOffer, ShareServiceComponents, ShareServiceEvents,
-  ShareServiceInit, ShareStatus
+  ShareServiceInit, ShareRevertResult, ShareStatus
 } from './share-types.js'
 import type { ChunkSink } from '@homecloud/exchange'
 import type { AbortOptions } from '@homecloud/interface'
@@ -222,8 +222,8 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     await sync.settled()
   }
 
-  /** Receive-only: puts back the remote version of every local change. Returns how many paths were reverted. */
-  async revert (share: string, options: AbortOptions = {}): Promise<number> {
+  /** Receive-only: puts back the remote version of every local change. Returns how many paths were reverted, and the paths that failed. */
+  async revert (share: string, options: AbortOptions = {}): Promise<ShareRevertResult> {
     const sync = this.#resolve(share)
     if (sync.def.mode !== 'receive-only') throw new InvalidParametersError(`share ${sync.def.name} is ${sync.def.mode}: only receive-only shares revert`)
     const snapshots: Array<{ device: string, entries: ShareEntry[] }> = []
@@ -556,6 +556,9 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   }
 
   readonly #onConnection = (event: CustomEvent<Connection>): void => {
+    // a member online may serve the chunks a pull waits for: those pulls stop backing off
+    const swarms = new Set(this.#components.swarms.swarmsOf(event.detail.remotePeer))
+    for (const sync of this.#shares.values()) if (swarms.has(sync.def.swarm)) sync.memberOnline()
     // the dialling side asks; the answer carries the other side's shares, so one exchange serves both
     if (event.detail.direction !== 'outbound') return
     const peer = event.detail.remotePeer

@@ -12,21 +12,22 @@
  */
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult } from './apply.js'
-import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
+import { ChunkUnavailableError, DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
 import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
 import { planPull, type PlanInit, type PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
-import { MAX_STATUS_PATH_ERRORS } from './constants.js'
+import { MAX_STATUS_PATH_ERRORS, UNAVAILABLE_RETRY_MAX_MS } from './constants.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
 import { encodeSnapshot, loadSnapshot } from './snapshot.js'
 import { LocalIndex } from './local-index.js'
 import { PartialHeads } from './partial-heads.js'
 import { recoverPendingRenames } from './pending-renames.js'
+import { PullBackoff } from './pull-backoff.js'
 import { PullRuns } from './pull-runs.js'
-import { RefusedEntries } from './refused-entries.js'
+import { isPermanentEntryError, RefusedEntries } from './refused-entries.js'
 import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
 import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
@@ -34,7 +35,7 @@ import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
 import { scanShare, type ChunkFileFn } from './scanner.js'
 import { shareStatus, type MemberStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
-import type { SharePathError, ShareState, ShareStatus } from './share-types.js'
+import type { SharePathError, ShareRevertResult, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { ChunkSink } from '@homecloud/exchange'
 import type { ChunkStore } from '@homecloud/store'
@@ -92,6 +93,8 @@ export class ShareSync {
   #lastError?: { code: string, message: string, at: number }
   readonly #pathErrors: SharePathError[] = []
   readonly #refused = new RefusedEntries()
+  /** Heads whose last pull failed only for chunks no member served: retried less and less often. */
+  readonly #unavailable: PullBackoff
   readonly #runs = new PullRuns()
   #scanAfterRuns = false
   readonly #pullAfterRuns = new Set<string>()
@@ -111,6 +114,7 @@ export class ShareSync {
     this.history = history
     this.#head = head
     this.peers = peers
+    this.#unavailable = new PullBackoff({ interval: ctx.config.retryIntervalMs, max: UNAVAILABLE_RETRY_MAX_MS })
     this.#setServed()
   }
 
@@ -204,15 +208,23 @@ export class ShareSync {
     if (known != null && head.seq <= known.seq) return false
     const next: PeerHead = { seq: head.seq, snapshot: head.snapshot, signed, ...(known?.applied != null ? { applied: known.applied } : {}) }
     this.peers.set(head.device, next)
+    // a new head (of any member) may be what brings the missing chunks
+    this.#unavailable.clear()
     await this.#ctx.records.putPeerHead(this.def.id, head.device, next)
     this.requestPull(head.device)
     this.#ctx.changed(this.def.id, false)
     return true
   }
 
+  /** A member came online (a new connection): the chunks no member served may be there now. */
+  memberOnline (): void {
+    this.#unavailable.clear()
+  }
+
   /** A device left the share's swarm: forget its head. */
   async forgetPeer (device: string): Promise<void> {
     this.#refused.forget(device)
+    this.#unavailable.forget(device)
     if (!this.peers.delete(device)) return
     await this.#ctx.records.deletePeerHead(this.def.id, device)
   }
@@ -304,7 +316,7 @@ export class ShareSync {
     if (known !== -1) this.#pathErrors.splice(known, 1)
   }
 
-  /** Paused (disk full) pulls resume once there is room; failed pulls are tried again. */
+  /** Paused (disk full) pulls resume once there is room; failed pulls are tried again (those waiting for chunks no member served less often: PullBackoff). */
   #retry (): void {
     if (this.#paused) {
       void checkFreeSpace(nodeFs, this.def.path, 0, this.#ctx.config.minFreeFraction).then(() => {
@@ -315,6 +327,7 @@ export class ShareSync {
     }
     for (const [device, peer] of this.peers) {
       if (peer.applied?.equals(peer.snapshot) === true || this.#refused.settled(device, peer.snapshot)) continue
+      if (this.#unavailable.waiting(device, peer.snapshot)) continue
       this.requestPull(device)
     }
   }
@@ -442,24 +455,31 @@ export class ShareSync {
       ignore: await loadIgnoreFile(nodeFs, this.def.path)
     }, { signal })
     for (const e of plan.errors) this.#pathError(e.path, e.error)
+    const skipped = plan.skipped?.length ?? 0
     const planned = Date.now()
     // the apply runs beside the queue: the next pull may plan meanwhile (scans wait for it)
     this.#pending++
     const run = (async () => {
       const errors = await this.#apply(plan, device, signal)
-      const { retry } = this.#refused.record(device, peer.snapshot, [...plan.errors, ...errors], held.length > 0)
+      // entries held for a running pull or skipped by the plan: the head is not applied whole, it is pulled again
+      const failed = [...plan.errors, ...errors]
+      const { retry } = this.#refused.record(device, peer.snapshot, failed, held.length > 0 || skipped > 0)
+      // only chunks no member served failed: the member holding them may be offline for long
+      const gap = this.#unavailable.record(device, peer.snapshot, retry && held.length === 0 && skipped === 0 &&
+        failed.every(e => e.error instanceof ChunkUnavailableError || isPermanentEntryError(e.error)))
+      if (gap > 0) log('share %s: head %d of %s waits for chunks no member serves: retried in %d ms', this.def.name, peer.seq, device, gap)
       if (!retry && this.#refused.paths(device, peer.snapshot).size === 0) await this.#markApplied(device, peer)
       else if (!retry) log('share %s: head %d of %s applied but for %d refused entries: not pulled again until it changes', this.def.name, peer.seq, device, this.#refused.paths(device, peer.snapshot).size)
       const applied = Date.now()
       this.#lastSyncAt = this.#ctx.config.now()
       await this.#publish()
       log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
-        this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length, applied - planned, Date.now() - applied)
+        this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length + skipped, applied - planned, Date.now() - applied)
       // the last run going says the share is idle
       if (this.#runs.size <= 1) this.#settle()
     })()
-    // what waited for the runs is pulled once they end
-    if (held.length > 0) this.#pullAfterRuns.add(device)
+    // what waited for the runs is pulled once they end; so is what the plan skipped once this apply moved things (else the retry timer)
+    if (held.length > 0 || (skipped > 0 && plan.steps.length > 0)) this.#pullAfterRuns.add(device)
     void this.#runs.add(key, plan, run).then(() => {
       this.#pending--
       this.#afterRuns()
@@ -575,9 +595,10 @@ export class ShareSync {
    * included (revert.ts), and removes local additions. Kept versions of what
    * is reverted go to history; files the index never knew stay, and the
    * path that holds them fails with their names. Returns how many changed
-   * paths were reverted.
+   * paths were reverted, and the paths that failed with why (status names
+   * them too).
    */
-  async revert (snapshots: Array<{ device: string, entries: ShareEntry[] }>, signal: AbortSignal): Promise<number> {
+  async revert (snapshots: Array<{ device: string, entries: ShareEntry[] }>, signal: AbortSignal): Promise<ShareRevertResult> {
     await this.#scan(signal)
     const { plan, changed, forget } = await planRevert({
       local: this.index,
@@ -585,7 +606,7 @@ export class ShareSync {
       snapshots: snapshots.map(s => s.entries),
       ...this.#storeLookups(signal)
     }, { signal })
-    if (changed.length === 0) return 0
+    if (changed.length === 0) return { reverted: 0, failed: [], failedTotal: 0 }
     const errors = [...plan.errors, ...await this.#apply(plan, undefined, signal, forget)]
     // per path the first error says why: a later step of the path (what replaces a directory still holding files) fails only because of it
     const first = new Map<string, Error>()
@@ -593,7 +614,8 @@ export class ShareSync {
     for (const [path, error] of first) this.#pathError(path, error)
     await this.#publish()
     this.#settle()
-    return changed.filter(p => !first.has(p)).length
+    const failed = [...first].slice(0, MAX_STATUS_PATH_ERRORS).map(([path, error]) => ({ path, code: errorCode(error), message: error.message }))
+    return { reverted: changed.filter(p => !first.has(p)).length, failed, failedTotal: first.size }
   }
 
   status (peers: MemberStatus[]): Omit<ShareStatus, 'share'> {

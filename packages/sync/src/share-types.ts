@@ -98,6 +98,16 @@ export interface SharePathError {
   message: string
 }
 
+/** What a receive-only revert did. */
+export interface ShareRevertResult {
+  /** Changed paths put back. */
+  reverted: number
+  /** The paths that failed, each with why (the first error of the path), at most MAX_STATUS_PATH_ERRORS. */
+  failed: SharePathError[]
+  /** How many paths failed, those left out of `failed` too. */
+  failedTotal: number
+}
+
 export interface ShareStatus {
   share: ShareInfo
   state: ShareState

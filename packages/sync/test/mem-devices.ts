@@ -23,6 +23,10 @@ export class MemDevice {
   /** `reason path` of every version apply handed to history. */
   readonly kept: string[] = []
   conflicts: PlannedConflict[] = []
+  /** Per device: the entries (JSON) of its head once a pull applied it whole, as share sync marks a head applied. */
+  readonly applied = new Map<string, string>()
+  /** Paths the last pull's plan left for a later pull. */
+  skipped: string[] = []
 
   constructor (readonly id: string) {}
 
@@ -59,6 +63,7 @@ export class MemDevice {
   async pull (from: MemDevice, cut?: (steps: PlanStep[]) => PlanStep[]): Promise<string[]> {
     const plan = await planPull({ local: this.index, remote: from.entries(), has: (cid) => this.store.has(cid.toString()) })
     this.conflicts = plan.conflicts
+    this.skipped = (plan.skipped ?? []).map(s => s.path)
     if (cut != null) plan.steps = cut(plan.steps)
     const result = await applyPlan(plan, {
       fs: this.fs,
@@ -77,6 +82,19 @@ export class MemDevice {
       onApplied: async (entries) => { for (const e of entries) this.index.set(e.path, e) }
     })
     return [...plan.errors, ...result.errors].map(e => `${e.path}: ${e.error.message}`)
+  }
+
+  /**
+   * A pull as share sync does it: a head equal to ours or applied already is
+   * not pulled again; a pull marks the head applied only when it failed on
+   * nothing and left no entry for later.
+   */
+  async pullHead (from: MemDevice): Promise<string[]> {
+    const head = JSON.stringify(from.entries().sort(byPath))
+    if (head === JSON.stringify(this.entries().sort(byPath)) || this.applied.get(from.id) === head) return []
+    const errors = await this.pull(from)
+    if (errors.length === 0 && this.skipped.length === 0) this.applied.set(from.id, head)
+    return errors
   }
 
   /** path → `dir`, `-> target` or the file's text: the whole share. */
@@ -127,12 +145,16 @@ export class MemDevice {
   }
 }
 
-/** Every device pulls from every other, in order, until no scan finds a change and all hold the same entries (at most `rounds`); every error seen. */
+/**
+ * Every device pulls every other's head (`pullHead`: a head applied already
+ * is not pulled again), in order, until no scan finds a change and all hold
+ * the same entries (at most `rounds`); every error seen.
+ */
 export async function converge (devices: MemDevice[], rounds = 4): Promise<string[]> {
   const errors: string[] = []
   for (let i = 0; i < rounds; i++) {
     for (const to of devices) {
-      for (const from of devices) if (from !== to) errors.push(...await to.pull(from))
+      for (const from of devices) if (from !== to) errors.push(...await to.pullHead(from))
     }
     const changed = []
     for (const d of devices) changed.push(...await d.scan())

@@ -35,6 +35,8 @@ describe('entries refused for good are not pulled again every retry', () => {
   let swarm: string
   /** How often each snapshot root was asked of the member. */
   const rootAsked = new Map<string, number>()
+  /** When (ms) each snapshot root was asked. */
+  const rootTimes = new Map<string, number[]>()
   const roots = new Set<string>()
   let blocks = new Map<string, Uint8Array>()
   let announced: Array<{ id: string, name: string, swarm: string, head: Uint8Array }> = []
@@ -83,7 +85,10 @@ describe('entries refused for good are not pulled again every retry', () => {
         bindShare: () => {},
         block: async (_share, cid) => {
           const key = cid.toString()
-          if (roots.has(key)) rootAsked.set(key, (rootAsked.get(key) ?? 0) + 1)
+          if (roots.has(key)) {
+            rootAsked.set(key, (rootAsked.get(key) ?? 0) + 1)
+            rootTimes.set(key, [...rootTimes.get(key) ?? [], Date.now()])
+          }
           return blocks.get(key)
         }
       }, { signal: AbortSignal.timeout(5000) })
@@ -127,13 +132,26 @@ describe('entries refused for good are not pulled again every retry', () => {
     assert.ok(a.shares.status(shareId).pathErrors.some(e => e.path === '../../x'), 'still named')
   })
 
-  it('a failure that may pass (a chunk no member serves now) is still retried', async () => {
+  it('a failure that may pass (a chunk no member serves now) is still retried, less and less often; a new connection retries at once', async () => {
     const missing = { cid: CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode('nobody has this'))), length: 15 }
     const third = await publish([file('../../x', 1), file('missing.bin', 3, missing, 15), file('good-3.txt', 3)], 3)
     await waitFor(() => a.shares.status(shareId).pathErrors.some(e => e.path === 'missing.bin' && e.code === ChunkUnavailableError.code), BOUND)
-    const asked = rootAsked.get(third) ?? 0
-    await waitFor(() => (rootAsked.get(third) ?? 0) >= asked + 2, BOUND)
+    // the first pull, then retries after 1, 2, 4 and 8 retry intervals (each checked on the retry timer's tick)
+    await waitFor(() => (rootTimes.get(third) ?? []).length >= 5, BOUND)
+    const times = rootTimes.get(third) ?? []
+    const gaps = times.slice(1).map((t, i) => t - times[i])
+    assert.ok(gaps[3] >= 8 * RETRY_MS - 50, `the gap grows: ${gaps.join()}`)
+    assert.ok(gaps[2] >= 4 * RETRY_MS - 50, `the gap grows: ${gaps.join()}`)
+    assert.ok(gaps[3] > gaps[0] && gaps[2] > gaps[0], `the gap grows: ${gaps.join()}`)
     assert.equal(await readFile(join(dirA, 'missing.bin')).catch(() => undefined), undefined, 'nothing written without its bytes')
+    // the next retry waits 16 intervals; the member connecting again (it may hold the chunks now) ends the wait
+    const last = times[4]
+    await a.node.hangUp(m.peerId)
+    await waitFor(() => m.node.getConnections(a.peerId).length === 0, BOUND)
+    await m.node.dial(a.peerId)
+    await waitFor(() => (rootTimes.get(third) ?? []).length >= 6, BOUND)
+    const again = (rootTimes.get(third) ?? [])[5]
+    assert.ok(again - last < 16 * RETRY_MS, `retried ${again - last} ms after the last pull, not after the backoff`)
   })
 })
 

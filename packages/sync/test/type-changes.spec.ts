@@ -175,6 +175,37 @@ describe('type conflicts: a file or a link on one device, a directory on the oth
     }
   })
 
+  it('three devices: C edits a file in the conflict copy while B edits it at the old path; B pulls C\'s version again without a change on C', async () => {
+    const { a, b } = await conflicting('file', 'nondir')
+    const c = await new MemDevice('12D3KooWCarolCarolCarolCarolCarolCarolCarolCarolCarol').init()
+    assert.deepEqual(await c.pull(b), [])
+    await c.scan()
+    // B edits x/one; C resolves the conflict first (its copy of B's directory moves to the copy path), then edits the file there
+    b.write('x/one', 'one, edited on B')
+    assert.equal((await b.scan()).length, 1)
+    assert.deepEqual(await c.pullHead(a), [])
+    const copy = conflictPath('x', B_ID, T(10))
+    c.write(`${copy}/one`, 'one, edited on C')
+    assert.equal((await c.scan()).length, 1)
+    // B moves its own x/one to the copy path, where C holds another version: that entry waits, the head is not applied
+    assert.deepEqual(await b.pullHead(c), [])
+    assert.deepEqual(b.skipped, [`${copy}/one`])
+    assert.equal(b.applied.has(c.id), false, 'a pull that left an entry is not marked applied')
+    assert.equal((await b.tree())[`${copy}/one`], 'one, edited on B')
+    // the same head pulled again (C changed nothing): B resolves it as C will
+    assert.deepEqual(await b.pullHead(c), [])
+    assert.deepEqual(b.skipped, [])
+    assert.equal(b.applied.has(c.id), true)
+    const tb = await b.tree()
+    assert.ok(Object.values(tb).includes('one, edited on C'), JSON.stringify(tb))
+    assert.ok(Object.values(tb).includes('one, edited on B'), JSON.stringify(tb))
+    assert.deepEqual(await converge([a, b, c]), [])
+    assert.deepEqual(await a.tree(), tb)
+    assert.deepEqual(await c.tree(), tb)
+    assert.deepEqual(b.entries().sort(byPath), c.entries().sort(byPath))
+    assert.deepEqual(a.entries().sort(byPath), c.entries().sort(byPath))
+  })
+
   it('apply stopped between removing the directory and writing the winner: the next pull finishes it, nothing new is announced', async () => {
     const { a, b } = await conflicting('file', 'nondir')
     // the last steps (the winner, then the index records) never ran

@@ -5,7 +5,7 @@
  * folder means nothing to the user).
  */
 import { resolve } from 'node:path'
-import type { ShareInfo, ShareOffer, ShareStatus } from '@homecloud/node'
+import type { ShareInfo, ShareOffer, ShareService, ShareStatus } from '@homecloud/node'
 import { apiCommand } from '../api-command.js'
 import { JSON_FLAG } from '../command.js'
 import type { Command } from '../command.js'
@@ -105,10 +105,16 @@ const revert = apiCommand({
   flags: JSON_FLAG,
   positionals: ['SHARE']
 }, ({ positionals }) => ({ route: 'share/revert', body: { share: positionals[0] }, timeoutMs: LONG_TIMEOUT_MS }),
-(answer, { positionals }) => {
-  const { reverted } = answer as { reverted: number }
-  return `reverted ${reverted} ${reverted === 1 ? 'path' : 'paths'} of ${positionals[0]}\n`
-})
+(answer, { positionals }) => formatRevert(positionals[0], answer as Awaited<ReturnType<ShareService['revert']>>))
+
+/** How many paths were put back; each path that failed with its code and message (as `share status` names them). */
+export function formatRevert (share: string, { reverted, failed, failedTotal }: Awaited<ReturnType<ShareService['revert']>>): string {
+  const paths = (n: number): string => `${n} ${n === 1 ? 'path' : 'paths'}`
+  if (failedTotal === 0) return `reverted ${paths(reverted)} of ${share}\n`
+  const more = failedTotal > failed.length ? ` (the first ${failed.length} below)` : ''
+  return `reverted ${paths(reverted)} of ${share}; ${paths(failedTotal)} failed${more}:\n` +
+    table(failed.map((e) => [`  ${e.path}`, e.code, e.message])) + '\n'
+}
 
 const rescan = apiCommand({
   name: 'rescan',
