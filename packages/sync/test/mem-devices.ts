@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict'
 import {
   applyPlan, entryFromScan, MemoryFs, planPull, scanShare, tombstoneFromScan,
-  type LocalEntry, type PlannedConflict, type PlanStep, type ShareEntry
+  type ApplyPlanInit, type ApplyResult, type LocalEntry, type PlannedConflict, type PlanStep, type PullPlan, type ShareEntry
 } from '../src/index.js'
 import { fixedChunker } from './helpers.js'
 import type { CID } from 'multiformats/cid'
@@ -65,20 +65,12 @@ export class MemDevice {
     this.conflicts = plan.conflicts
     this.skipped = (plan.skipped ?? []).map(s => s.path)
     if (cut != null) plan.steps = cut(plan.steps)
-    const result = await applyPlan(plan, {
+    const result = await applyFrom(plan, {
       fs: this.fs,
       root: ROOT,
-      minFreeFraction: 0,
-      reader: { get: async (cid) => this.store.get(cid.toString()) },
-      fetcher: {
-        fetch: async (cids) => {
-          for (const cid of cids) {
-            const bytes = from.serve(cid)
-            if (bytes != null) this.store.set(cid.toString(), bytes)
-          }
-        }
-      },
-      beforeReplace: async (old, next) => { this.kept.push(`${next.deleted === true ? 'deleted' : 'replaced'} ${old.path}`) },
+      store: this.store,
+      peers: [from],
+      kept: this.kept,
       onApplied: async (entries) => { for (const e of entries) this.index.set(e.path, e) }
     })
     return [...plan.errors, ...result.errors].map(e => `${e.path}: ${e.error.message}`)
@@ -132,6 +124,13 @@ export class MemDevice {
     this.fs.writeFile(`${ROOT}/${path}`, data, mtimeMs != null ? { mtimeMs } : {})
   }
 
+  /** A type change by the user: `path` removed, `files` written (in its place), then scanned; the scan's changes. */
+  async replace (path: string, files: Record<string, string>): Promise<LocalEntry[]> {
+    await this.remove(path)
+    for (const [p, data] of Object.entries(files)) this.write(p, data)
+    return this.scan()
+  }
+
   /** Removes a path and everything below it (the user's `rm -r`). */
   async remove (path: string): Promise<void> {
     const abs = `${ROOT}/${path}`
@@ -143,6 +142,47 @@ export class MemDevice {
       await this.fs.unlink(abs)
     }
   }
+}
+
+/** Where a test device's pull gets its chunks: a peer's files and block store, read directly. */
+export interface ChunkPeer {
+  serve: (cid: CID) => Uint8Array | undefined
+}
+
+export interface ApplyFromInit {
+  fs: ApplyPlanInit['fs']
+  root: string
+  /** The device's block store: read by apply, filled by the fetcher. */
+  store: Map<string, Uint8Array>
+  /** A chunk comes from the first of these that serves it. */
+  peers: ChunkPeer[]
+  /** When given, `reason path` of every version apply hands to history. */
+  kept?: string[]
+  onFetched?: (bytes: Uint8Array) => void
+  onApplied: ApplyPlanInit['onApplied']
+}
+
+/** `applyPlan` wired as the test devices wire it (no network, no free-space floor). */
+export async function applyFrom (plan: PullPlan, init: ApplyFromInit): Promise<ApplyResult> {
+  const { store, peers, kept } = init
+  return applyPlan(plan, {
+    fs: init.fs,
+    root: init.root,
+    minFreeFraction: 0,
+    reader: { get: async (cid) => store.get(cid.toString()) },
+    fetcher: {
+      fetch: async (cids) => {
+        for (const cid of cids) {
+          const bytes = peers.map(p => p.serve(cid)).find(x => x != null)
+          if (bytes == null) continue
+          init.onFetched?.(bytes)
+          store.set(cid.toString(), bytes)
+        }
+      }
+    },
+    beforeReplace: kept == null ? undefined : async (old, next) => { kept.push(`${next.deleted === true ? 'deleted' : 'replaced'} ${old.path}`) },
+    onApplied: init.onApplied
+  })
 }
 
 /**

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
-import { applyPlan, bumpVersion, type PlanStep } from '../src/index.js'
+import { bumpVersion, type PlanStep } from '../src/index.js'
 import { planRevert } from '../src/revert.js'
-import { MemDevice, ROOT } from './mem-devices.js'
+import { applyFrom, MemDevice, ROOT } from './mem-devices.js'
 
 const A_ID = '12D3KooWAliceAliceAliceAliceAliceAliceAliceAliceAlice'
 const B_ID = '12D3KooWBobbyBobbyBobbyBobbyBobbyBobbyBobbyBobbyBobby'
@@ -35,20 +35,12 @@ async function revert (b: MemDevice, members: MemDevice[], cut?: (steps: PlanSte
     has: (cid) => b.store.has(cid.toString())
   })
   if (cut != null) plan.steps = cut(plan.steps)
-  const result = await applyPlan(plan, {
+  const result = await applyFrom(plan, {
     fs: b.fs,
     root: ROOT,
-    minFreeFraction: 0,
-    reader: { get: async (cid) => b.store.get(cid.toString()) },
-    fetcher: {
-      fetch: async (cids) => {
-        for (const cid of cids) {
-          const bytes = members.map(m => m.serve(cid)).find(x => x != null)
-          if (bytes != null) b.store.set(cid.toString(), bytes)
-        }
-      }
-    },
-    beforeReplace: async (old, next) => { b.kept.push(`${next.deleted === true ? 'deleted' : 'replaced'} ${old.path}`) },
+    store: b.store,
+    peers: members,
+    kept: b.kept,
     onApplied: async (entries) => {
       for (const e of entries) {
         if (forget.has(e.path)) b.index.delete(e.path)
@@ -123,10 +115,7 @@ describe('receive-only revert', () => {
 describe('receive-only revert of a local type change', () => {
   it('a synced file replaced by a directory with files: the directory and its files go (into history), the file is back', async () => {
     const { a, b } = await backup({ f: 'a synced file', other: 'o' })
-    await b.remove('f')
-    b.write('f/x', 'inside')
-    b.write('f/sub/y', 'deeper')
-    await b.scan()
+    await b.replace('f', { 'f/x': 'inside', 'f/sub/y': 'deeper' })
     const { errors } = await revert(b, [a])
     assert.deepEqual(errors, [])
     await assertReverted(a, b)
@@ -136,10 +125,7 @@ describe('receive-only revert of a local type change', () => {
 
   it('files the index never knew in that directory stay: the path fails alone, naming them; the rest is reverted', async () => {
     const { a, b } = await backup({ f: 'a synced file', other: 'o' })
-    await b.remove('f')
-    b.write('f/scanned', 'known to the index')
-    b.write('other', 'edited')
-    await b.scan()
+    await b.replace('f', { 'f/scanned': 'known to the index', other: 'edited' })
     b.write('f/unscanned.txt', 'written after the scan')
     const { errors } = await revert(b, [a])
     assert.ok(errors.length > 0 && errors.every(e => e.startsWith('f: ')), errors.join('\n'))
@@ -159,9 +145,7 @@ describe('receive-only revert of a local type change', () => {
 
   it('apply stopped after the directory went, before the file is back: the path is a local change still (its own version), the next revert finishes it', async () => {
     const { a, b } = await backup({ f: 'a synced file' })
-    await b.remove('f')
-    b.write('f/x', 'inside')
-    await b.scan()
+    await b.replace('f', { 'f/x': 'inside' })
     const { local: _local, ...changedDir } = b.index.get('f') ?? assert.fail('f is in the index')
     assert.deepEqual((await revert(b, [a], steps => steps.filter(s => !(s.path === 'f' && s.action === 'write-file')))).errors, [])
     assert.equal(b.fs.exists(`${ROOT}/f`), false)
@@ -205,9 +189,7 @@ describe('receive-only revert of a local type change', () => {
   it('a local directory where the members now have a file: reverted whole, nothing kept under a conflict name', async () => {
     const { a, b } = await backup({ 'd/f1': 'one' })
     // A replaces the directory by a file; B has not pulled it yet and changes the directory's mode
-    await a.remove('d')
-    a.write('d', 'a file on A')
-    await a.scan()
+    await a.replace('d', { d: 'a file on A' })
     b.write('d/added', 'added on B')
     await b.scan()
     // a change of the directory itself (its mode: the memory filesystem has no chmod), as the scanner records one

@@ -5,7 +5,7 @@
  * the share service, all wired the way packages/node will wire them.
  */
 import { createHash } from 'node:crypto'
-import { lstat, readdir, readFile, readlink } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
@@ -16,8 +16,13 @@ import { generateKeyPair } from '@libp2p/crypto/keys'
 import { identify } from '@libp2p/identify'
 import { tcp } from '@libp2p/tcp'
 import { createLibp2p } from 'libp2p'
-import { shareService, type ShareService, type ShareServiceInit } from '../src/index.js'
+import {
+  SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, serveShareStream, shareService, signHead,
+  type ShareEntry, type ShareService, type ShareServiceInit
+} from '../src/index.js'
+import { removeDir, tempDir } from './helpers.js'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
+import type { CID } from 'multiformats/cid'
 
 export interface TestDevice {
   name: string
@@ -128,4 +133,99 @@ function sortKeys (o: Record<string, string>): Array<[string, string]> {
 
 export async function readText (path: string): Promise<string | undefined> {
   return readFile(path, 'utf8').catch(() => undefined)
+}
+
+/** Two devices in the swarm `family`: `a` created it and invited the other. */
+export async function twoDevicesSharing (root: string, other: { name: string, shares?: boolean }, aInit: Partial<ShareServiceInit> = {}): Promise<{ a: TestDevice, b: TestDevice, swarm: string }> {
+  const a = await createDevice('a', join(root, 'a'), aInit)
+  const b = await createDevice(other.name, join(root, other.name), {}, other.shares ?? true)
+  const swarm = (await a.swarms.create('family')).id
+  const { code } = await a.swarms.invite('family')
+  await b.swarms.join(code)
+  return { a, b, swarm }
+}
+
+export interface CraftedMember {
+  /** A file entry of the member's with one chunk. */
+  file: (path: string, chunk: { cid: CID, length: number }, seq?: number, mtime?: number) => ShareEntry
+  /** Serves a new head with `entries` and announces it to `to`; the snapshot root. */
+  publish: (entries: ShareEntry[], seq: number) => Promise<string>
+  /** When (ms) each published snapshot root was asked of the member. */
+  rootAsks: Map<string, number[]>
+}
+
+/**
+ * A member (a device without a share service) serving hand-made heads and
+ * snapshot blocks of share `shareId` over SHARE_PROTOCOL, as a buggy or
+ * hostile peer could; blocks of every head it published stay served.
+ */
+export async function craftedMember (m: TestDevice, to: TestDevice, swarm: string, shareId: string): Promise<CraftedMember> {
+  const blocks = new Map<string, Uint8Array>()
+  const rootAsks = new Map<string, number[]>()
+  let announced: Array<{ id: string, name: string, swarm: string, head: Uint8Array }> = []
+  const device = m.peerId.toString()
+  await m.swarms.gate.handle(SHARE_PROTOCOL, async (stream) => {
+    await serveShareStream(stream, {
+      announce: async () => announced,
+      bindShare: () => {},
+      block: async (_share, cid) => {
+        const key = cid.toString()
+        rootAsks.get(key)?.push(Date.now())
+        return blocks.get(key)
+      }
+    }, { signal: AbortSignal.timeout(5000) })
+  })
+  return {
+    rootAsks,
+    file: (path, chunk, seq = 1, mtime = 1_700_000_000_000) => ({
+      path, type: 'file', size: chunk.length, mtime, mode: 0o644, version: { [device]: seq }, modifiedBy: device, chunks: [chunk]
+    }),
+    publish: async (entries, seq) => {
+      const snapshot = await encodeSnapshot(entries)
+      for (const b of snapshot.blocks) blocks.set(b.cid.toString(), b.bytes)
+      const root = snapshot.root.toString()
+      if (!rootAsks.has(root)) rootAsks.set(root, [])
+      const head = await signHead({ share: shareId, device, seq, snapshot: snapshot.root }, m.privateKey)
+      announced = [{ id: shareId, name: 'docs', swarm, head }]
+      const { stream, release } = await m.swarms.gate.dial(swarm, to.peerId, SHARE_PROTOCOL)
+      try {
+        await exchangeAnnounce(stream, announced, { signal: AbortSignal.timeout(5000) })
+      } finally {
+        release()
+      }
+      return root
+    }
+  }
+}
+
+export interface MemberFixture {
+  root: string
+  /** The folder `a` shares. */
+  dir: string
+  a: TestDevice
+  /** The crafted member's device (no share service). */
+  m: TestDevice
+  shareId: string
+  member: CraftedMember
+}
+
+/**
+ * `a` shares `<root>/a/docs` (as `docs`, swarm `family`) with `m`, a crafted
+ * member; `prepare` fills the folder before the share is added.
+ */
+export async function shareWithCraftedMember (prefix: string, aInit: Partial<ShareServiceInit> = {}, prepare?: (dir: string) => Promise<void>): Promise<MemberFixture> {
+  const root = await tempDir(prefix)
+  const dir = join(root, 'a', 'docs')
+  await mkdir(dir, { recursive: true })
+  await prepare?.(dir)
+  const { a, b: m, swarm } = await twoDevicesSharing(root, { name: 'm', shares: false }, aInit)
+  const shareId = (await a.shares.addShare(dir, { swarm: 'family', name: 'docs' })).id
+  return { root, dir, a, m, shareId, member: await craftedMember(m, a, swarm, shareId) }
+}
+
+export async function stopFixture (t: MemberFixture | undefined): Promise<void> {
+  if (t == null) return
+  await stopDevice(t.a)
+  await stopDevice(t.m)
+  await removeDir(t.root)
 }

@@ -8,27 +8,20 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { createChunkExchange } from '@homecloud/exchange'
 import { chunkCid } from '@homecloud/store'
-import { SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, serveShareStream, signHead, type ShareEntry } from '../src/index.js'
-import { removeDir, tempDir, waitFor } from './helpers.js'
-import { createDevice, stopDevice, type TestDevice } from './share-devices.js'
+import type { ShareEntry } from '../src/index.js'
+import { waitFor } from './helpers.js'
+import { shareWithCraftedMember, stopFixture, type MemberFixture } from './share-devices.js'
 import type { CID } from 'multiformats/cid'
 
 const BOUND = { timeout: 15_000, interval: 20 }
 
 describe('a pull beside the apply of an earlier one', () => {
-  let root: string
-  let dirA: string
-  let a: TestDevice
-  let m: TestDevice
-  let shareId: string
-  let swarm: string
-  const blocks = new Map<string, Uint8Array>()
-  let announced: Array<{ id: string, name: string, swarm: string, head: Uint8Array }> = []
+  let t: MemberFixture
   const chunks = new Map<string, Uint8Array>()
   const slow = randomBytes(100 * 1024)
   const fast = Buffer.from('a small file of the newer head\n')
@@ -39,45 +32,17 @@ describe('a pull beside the apply of an earlier one', () => {
   const file = async (path: string, bytes: Uint8Array): Promise<ShareEntry> => {
     const cid = await chunkCid(bytes)
     chunks.set(cid.toString(), bytes)
-    const device = m.peerId.toString()
-    return { path, type: 'file', size: bytes.byteLength, mtime: 1_700_000_000_000, mode: 0o644, version: { [device]: 1 }, modifiedBy: device, chunks: [{ cid, length: bytes.byteLength }] }
-  }
-
-  async function publish (entries: ShareEntry[], seq: number): Promise<void> {
-    const snapshot = await encodeSnapshot(entries)
-    for (const b of snapshot.blocks) blocks.set(b.cid.toString(), b.bytes)
-    const head = await signHead({ share: shareId, device: m.peerId.toString(), seq, snapshot: snapshot.root }, m.privateKey)
-    announced = [{ id: shareId, name: 'docs', swarm, head }]
-    const { stream, release } = await m.swarms.gate.dial(swarm, a.peerId, SHARE_PROTOCOL)
-    try {
-      await exchangeAnnounce(stream, announced, { signal: AbortSignal.timeout(5000) })
-    } finally {
-      release()
-    }
+    return t.member.file(path, { cid, length: bytes.byteLength })
   }
 
   before(async () => {
-    root = await tempDir('hc-overlap-')
-    dirA = join(root, 'a', 'docs')
-    await mkdir(dirA, { recursive: true })
-    a = await createDevice('a', join(root, 'a'))
-    m = await createDevice('m', join(root, 'm'), {}, false)
-    swarm = (await a.swarms.create('family')).id
-    await m.swarms.join((await a.swarms.invite('family')).code)
-    shareId = (await a.shares.addShare(dirA, { swarm: 'family', name: 'docs' })).id
+    t = await shareWithCraftedMember('hc-overlap-')
     slowCid = await chunkCid(slow)
-    await m.swarms.gate.handle(SHARE_PROTOCOL, async (stream) => {
-      await serveShareStream(stream, {
-        announce: async () => announced,
-        bindShare: () => {},
-        block: async (_share, cid) => blocks.get(cid.toString())
-      }, { signal: AbortSignal.timeout(5000) })
-    })
     // the member's chunk server: the slow file's chunk only once the test lets it go
-    await m.exchange.stop()
-    m.exchange = createChunkExchange({
-      registrar: m.node,
-      connectionManager: { openStream: async (peer, protocol, options) => m.node.dialProtocol(peer, protocol, options) }
+    await t.m.exchange.stop()
+    t.m.exchange = createChunkExchange({
+      registrar: t.m.node,
+      connectionManager: { openStream: async (peer, protocol, options) => t.m.node.dialProtocol(peer, protocol, options) }
     }, {
       serve: {
         source: {
@@ -92,31 +57,29 @@ describe('a pull beside the apply of an earlier one', () => {
         policy: () => true
       }
     })
-    await m.exchange.start()
+    await t.m.exchange.start()
   })
 
   after(async () => {
     gate.resolve()
-    await stopDevice(a)
-    await stopDevice(m)
-    await removeDir(root)
+    await stopFixture(t)
   })
 
   it('the newer head\'s new file arrives while the older pull still waits for its chunk; then both, and the newer head is applied', async () => {
     const slowEntry = await file('slow.bin', slow)
-    await publish([slowEntry], 1)
+    await t.member.publish([slowEntry], 1)
     await waitFor(() => slowAsked, BOUND)
-    await publish([slowEntry, await file('fast.txt', fast)], 2)
-    await waitFor(async () => (await readFile(join(dirA, 'fast.txt')).catch(() => undefined))?.equals(fast), BOUND)
-    assert.equal(await readFile(join(dirA, 'slow.bin')).catch(() => undefined), undefined, 'the first pull is still held')
-    const during = a.shares.status(shareId)
-    assert.equal(during.peers.find(p => p.device === m.peerId.toString())?.applied, false, 'not applied while slow.bin is missing')
+    await t.member.publish([slowEntry, await file('fast.txt', fast)], 2)
+    await waitFor(async () => (await readFile(join(t.dir, 'fast.txt')).catch(() => undefined))?.equals(fast), BOUND)
+    assert.equal(await readFile(join(t.dir, 'slow.bin')).catch(() => undefined), undefined, 'the first pull is still held')
+    const during = t.a.shares.status(t.shareId)
+    assert.equal(during.peers.find(p => p.device === t.m.peerId.toString())?.applied, false, 'not applied while slow.bin is missing')
     gate.resolve()
-    await waitFor(async () => (await readFile(join(dirA, 'slow.bin')).catch(() => undefined))?.equals(slow), BOUND)
-    await waitFor(() => a.shares.status(shareId).peers.find(p => p.device === m.peerId.toString())?.applied === true, BOUND)
-    const status = a.shares.status(shareId)
+    await waitFor(async () => (await readFile(join(t.dir, 'slow.bin')).catch(() => undefined))?.equals(slow), BOUND)
+    await waitFor(() => t.a.shares.status(t.shareId).peers.find(p => p.device === t.m.peerId.toString())?.applied === true, BOUND)
+    const status = t.a.shares.status(t.shareId)
     assert.equal(status.files, 2)
     assert.deepEqual(status.pathErrors, [])
-    assert.equal(status.peers.find(p => p.device === m.peerId.toString())?.seq, 2)
+    assert.equal(status.peers.find(p => p.device === t.m.peerId.toString())?.seq, 2)
   })
 })

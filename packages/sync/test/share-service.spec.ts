@@ -5,9 +5,9 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { chunkCid } from '@homecloud/store'
 import { CID } from 'multiformats/cid'
-import { SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, requestBlocks, serveShareStream, signHead, type ShareEntry } from '../src/index.js'
+import { SHARE_PROTOCOL, exchangeAnnounce, requestBlocks } from '../src/index.js'
 import { removeDir, tempDir, waitFor } from './helpers.js'
-import { createDevice, readText, sameTree, stopDevice, type TestDevice } from './share-devices.js'
+import { craftedMember, createDevice, readText, sameTree, stopDevice, twoDevicesSharing, type TestDevice } from './share-devices.js'
 
 const BOUND = { timeout: 15_000, interval: 25 }
 
@@ -24,11 +24,9 @@ describe('share service: two devices in one swarm', () => {
     dirA = join(root, 'a', 'docs')
     dirB = join(root, 'b', 'docs')
     await mkdir(join(dirA, 'sub'), { recursive: true })
-    a = await createDevice('a', join(root, 'a'))
-    b = await createDevice('b', join(root, 'b'))
-    await a.swarms.create('family')
-    const { code } = await a.swarms.invite('family')
-    await b.swarms.join(code)
+    const devices = await twoDevicesSharing(root, { name: 'b' })
+    a = devices.a
+    b = devices.b
   })
 
   after(async () => {
@@ -157,23 +155,8 @@ describe('share service: two devices in one swarm', () => {
       const swarm = (await m.swarms.join(code)).id
       const bytes = await readFile(join(dirA, 'x.txt'))
       const chunk = { cid: await chunkCid(bytes), length: bytes.byteLength }
-      const entry = (path: string): ShareEntry => ({
-        path, type: 'file', size: bytes.byteLength, mtime: Date.now(), mode: 0o644, version: { [m.peerId.toString()]: 1 }, modifiedBy: m.peerId.toString(), chunks: [chunk]
-      })
-      const snapshot = await encodeSnapshot([entry('../../x'), entry('evil-ok.txt')])
-      const blocks = new Map(snapshot.blocks.map(b => [b.cid.toString(), b.bytes]))
-      const head = await signHead({ share: shareId, device: m.peerId.toString(), seq: 1, snapshot: snapshot.root }, m.privateKey)
-      const announced = [{ id: shareId, name: 'docs', swarm, head }]
-      await m.swarms.gate.handle(SHARE_PROTOCOL, async (stream) => {
-        await serveShareStream(stream, {
-          announce: async () => announced,
-          bindShare: () => {},
-          block: async (_share, cid) => blocks.get(cid.toString())
-        }, { signal: AbortSignal.timeout(5000) })
-      })
-      const { stream, release } = await m.swarms.gate.dial(swarm, a.peerId, SHARE_PROTOCOL)
-      await exchangeAnnounce(stream, announced, { signal: AbortSignal.timeout(5000) })
-      release()
+      const member = await craftedMember(m, a, swarm, shareId)
+      await member.publish([member.file('../../x', chunk, 1, Date.now()), member.file('evil-ok.txt', chunk, 1, Date.now())], 1)
       await waitFor(async () => await readText(join(dirA, 'evil-ok.txt')) === bytes.toString(), BOUND)
       const errors = a.shares.status(shareId).pathErrors
       assert.ok(errors.some(e => e.path === '../../x' && e.code === 'ERR_PATH_REJECTED'), JSON.stringify(errors))

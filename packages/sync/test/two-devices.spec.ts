@@ -3,10 +3,11 @@ import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readdir, readFile, readlink, rename, rm, utimes, writeFile, lstat } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import {
-  applyPlan, encodeSnapshot, entryFromScan, loadSnapshot, nodeFs, planPull, scanShare, tombstoneFromScan,
+  encodeSnapshot, entryFromScan, loadSnapshot, nodeFs, planPull, scanShare, tombstoneFromScan,
   type LocalEntry, type ShareEntry
 } from '../src/index.js'
 import { fixedChunker, removeDir, tempDir } from './helpers.js'
+import { applyFrom } from './mem-devices.js'
 import type { CID } from 'multiformats/cid'
 
 /** One device's share, wired from the package's parts as the coordinator would (no network: the peer's blocks are read directly). */
@@ -47,21 +48,12 @@ class Device {
     const remote = await loadSnapshot(from.snapshotRoot as CID, blocks)
     const plan = await planPull({ local: this.index, remote })
     assert.deepEqual(plan.errors, [])
-    const result = await applyPlan(plan, {
+    const result = await applyFrom(plan, {
       fs: nodeFs,
       root: this.root,
-      minFreeFraction: 0,
-      reader: { get: async (cid) => this.store.get(cid.toString()) },
-      fetcher: {
-        fetch: async (cids) => {
-          for (const cid of cids) {
-            const bytes = from.serve(cid)
-            if (bytes == null) continue
-            this.fetchedBytes += bytes.byteLength
-            this.store.set(cid.toString(), bytes)
-          }
-        }
-      },
+      store: this.store,
+      peers: [from],
+      onFetched: (bytes) => { this.fetchedBytes += bytes.byteLength },
       onApplied: async (entries) => { for (const e of entries) this.index.set(e.path, e) }
     })
     assert.deepEqual(result.errors.map(e => `${e.path}: ${e.error.message}`), [])
