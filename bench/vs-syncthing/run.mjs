@@ -24,7 +24,7 @@ const USAGE = `usage: node bench/vs-syncthing/run.mjs [flags]
   --rename-size SIZE the renamed file of scenario d (default 100M, at most --size)
   --st-defaults      also run a Syncthing pair at its default 10 s watcher delay
   --only WHICH       syncthing | homecloud | both (default both)
-  --idle-s N         length of the idle measurement (default 90: Home Cloud trims after 60 s quiet)
+  --idle-s N         length of the idle measurement (default 120: Home Cloud trims after 60 s quiet)
   --timeout-min N    bound on the whole run (default 150)
   --no-trace         do not poll each system's status during a change (the A/B timeline)
   --hc-debug SCOPES  DEBUG scopes for the Home Cloud daemons (e.g. 'homecloud:sync*'), logged to
@@ -60,7 +60,7 @@ const tinyCount = Number(opts.tiny ?? 10_000)
 const renameSize = Math.min(parseSize(opts['rename-size'], 100 * MiB), size)
 const only = opts.only ?? 'both'
 // longer than the daemon's idle trim waits (60 s of quiet, apps/homecloud/src/idle-trim.ts): an idle device is measured idle
-const idleS = Number(opts['idle-s'] ?? 90)
+const idleS = Number(opts['idle-s'] ?? 120)
 const timeoutMin = Number(opts['timeout-min'] ?? 150)
 if (!['both', 'syncthing', 'homecloud'].includes(only)) throw new Error(`--only ${only}: syncthing, homecloud or both`)
 for (const [name, n] of [['--small', smallCount], ['--tiny', tinyCount], ['--idle-s', idleS], ['--timeout-min', timeoutMin]]) {

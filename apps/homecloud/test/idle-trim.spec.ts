@@ -65,6 +65,23 @@ describe('idle trim', () => {
       assert.deepEqual(feed(detector, state, 15, 0), [126])
     })
 
+    it('a lone small burst (a GC, a ping) neither ends the quiet time nor re-arms; two in a row do', () => {
+      const detector = new IdleDetector(OPTIONS)
+      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
+      detector.observe(state.sample, 0)
+      assert.deepEqual(feed(detector, state, 120, 300), [], 'a pull')
+      assert.deepEqual(feed(detector, state, 5, 0), [])
+      // the measured blip: 110 ms of CPU and 225 KB of I/O in one second, 5 s into the quiet time
+      assert.deepEqual(feed(detector, state, 1, 110, 225_000), [])
+      assert.deepEqual(feed(detector, state, 5, 0), [130], 'quietMs after the pull, not after the blip')
+      assert.deepEqual(feed(detector, state, 1, 110, 225_000), [], 'a blip after the trim does not re-arm')
+      assert.deepEqual(feed(detector, state, 30, 0), [])
+      // two busy seconds in a row are activity
+      assert.deepEqual(feed(detector, state, 2, 110), [])
+      assert.deepEqual(feed(detector, state, 9, 0), [])
+      assert.deepEqual(feed(detector, state, 2, 0), [174])
+    })
+
     it('a blocked event loop (a long gap full of CPU) is activity', () => {
       const detector = new IdleDetector(OPTIONS)
       detector.observe({ cpuMicros: 0 }, 0)
