@@ -1,4 +1,5 @@
 import { HAS_MANY_FILE_CHECKS } from './constants.js'
+import { eachLimit } from './each-limit.js'
 import { isUnchanged } from './file-source.js'
 import type { FileReads } from './file-reads.js'
 import type { FileLocation, StoreIndex } from './store-index.js'
@@ -69,11 +70,3 @@ export async function hasMany (ctx: HasManyContext, keys: readonly string[], opt
   return found
 }
 
-/** Runs `fn` over `items` with at most `limit` calls in flight; the first failure fails it all. */
-export async function eachLimit<T> (items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await fn(items[next++])
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-}

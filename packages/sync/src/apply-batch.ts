@@ -14,13 +14,14 @@
  */
 import { logger } from '@libp2p/logger'
 import { CustomProgressEvent } from '@homecloud/interface'
+import { eachLimit } from '@homecloud/store'
 import { APPLY_CLONE_MIN_FRACTION, APPLY_IO_CONCURRENCY, APPLY_META_CONCURRENCY, APPLY_SYNC_EVERY_BYTES, DEFAULT_MIN_FREE_FRACTION } from './constants.js'
 import { ChunkUnavailableError, DiskFullError, IntegrityError } from './errors.js'
 import { chunkOffsets, type LocalEntry } from './entry.js'
 import { fsErrorCode, type FsReadHandle, type FsStat, type FsWriteHandle, type ShareWriteFs } from './fs.js'
 import { checkSharePath } from './path-policy.js'
 import {
-  asDiskFull, checkExpected, closeSources, eachLimit, matches, readLocal, removeQuietly, safeParent, tempName, withLocal, WriteRuns,
+  asDiskFull, checkExpected, closeSources, matches, readLocal, removeQuietly, safeParent, tempName, withLocal, WriteRuns,
   type ChunkBytes, type WriteRun, type WriteRunsLimits
 } from './apply-disk.js'
 import type { ApplyInit, ApplyProgressEvents, PendingRename } from './apply.js'

@@ -150,23 +150,6 @@ export async function closeSources (sources: Map<string, Promise<FsReadHandle | 
   sources.clear()
 }
 
-/** Runs `fn` over `items` with at most `limit` at once; the first error is thrown once all settled. */
-export async function eachLimit<T> (items: Iterable<T>, limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  const it = items[Symbol.iterator]()
-  let failure: { err: unknown } | undefined
-  const worker = async (): Promise<void> => {
-    for (let next = it.next(); next.done !== true; next = it.next()) {
-      try {
-        await fn(next.value)
-      } catch (err) {
-        failure ??= { err }
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: limit }, worker))
-  if (failure != null) throw failure.err
-}
-
 /** Bytes of consecutive chunks of one file gathered into one write call. */
 export const APPLY_RUN_BYTES = 4 * 1024 * 1024
 /** Chunks gathered into one write call. */
