@@ -60,7 +60,7 @@ export interface ShareSyncContext {
   self: string
   privateKey: PrivateKey
   records: ShareRecords
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles'> & Partial<Pick<ChunkStore, 'hasMany'>>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'hasMany'>
   chunkFile: ChunkFileFn
   /** Fetches chunks from the members that may hold them (`first` is asked first) into `sink` (default: the block store). */
   fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
@@ -499,11 +499,9 @@ export class ShareSync {
   }
 
   /** How a plan asks the store about chunks no local file holds: all at once where the store can. */
-  #storeLookups (signal: AbortSignal): Pick<PlanInit, 'has' | 'hasMany'> {
+  #storeLookups (signal: AbortSignal): Pick<PlanInit, 'hasMany'> {
     const { store } = this.#ctx
-    if (store.hasMany == null) return { has: async (cid) => store.has(cid, { signal }) }
-    const hasMany = store.hasMany.bind(store)
-    return { hasMany: async (cids) => hasMany(cids, { signal }) }
+    return { hasMany: async (cids) => store.hasMany(cids, { signal }) }
   }
 
   async #markApplied (device: string, peer: PeerHead): Promise<void> {

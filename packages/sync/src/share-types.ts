@@ -23,7 +23,7 @@ export interface ShareServiceComponents {
   /** libp2p events: `connection:open` pulls heads from the new peer. */
   events: Pick<Libp2p, 'addEventListener' | 'removeEventListener'>
   /** Chunks of the share's files are indexed here; history and fetched chunks live in its block store. `hasMany` makes a pull plan one lookup, not one per chunk. */
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'gc' | 'chunkFile'> & Partial<Pick<ChunkStore, 'hasMany'>>
+  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'gc' | 'chunkFile' | 'hasMany'>
   /** The multi-source fetcher (the chunk exchange). */
   chunks: Pick<ChunkExchange, 'fetch'>
 }
