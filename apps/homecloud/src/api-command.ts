@@ -18,10 +18,16 @@ export interface ApiCall {
   timeoutMs?: number
 }
 
+/**
+ * `exitCode`: an answer can still mean the command did not do all it was
+ * asked (a revert with paths that failed): its exit code, whether printed
+ * as JSON or not (default 0).
+ */
 export function apiCommand (
   spec: Omit<Command, 'run' | 'options'> & { options?: Command['options'] },
   call: (ctx: CommandContext) => ApiCall,
-  format: (answer: unknown, ctx: CommandContext) => string
+  format: (answer: unknown, ctx: CommandContext) => string,
+  exitCode: (answer: unknown) => number = () => 0
 ): Command {
   return {
     ...spec,
@@ -37,7 +43,7 @@ export function apiCommand (
       } else {
         ctx.io.stdout(format(answer, ctx))
       }
-      return 0
+      return exitCode(answer)
     }
   }
 }

@@ -205,20 +205,27 @@ describe('homecloud share (real daemons)', async () => {
     assert.equal(synced['e.txt'], undefined)
   })
 
-  it('share revert on the receive-only backup puts local changes back; a path that fails is printed with its code and message', async () => {
+  it('share revert on the receive-only backup puts local changes back; a path that fails is printed with its code and message, and the exit code is 1', async () => {
     await writeFile(join(dirC, 'a.txt'), 'a.txt edited on the backup\n')
     // an added folder holding a file the index never knows (ignored here): it cannot go, and says why
     await writeFile(join(dirC, '.homecloudignore'), '*.tmp\n')
     await mkdir(join(dirC, 'added'))
     await writeFile(join(dirC, 'added', 'x.txt'), 'x\n')
     await writeFile(join(dirC, 'added', 'keep.tmp'), 'ignored\n')
-    const out = await ok(repoC, ['share', 'revert', 'docs'])
-    assert.match(out, /^reverted 2 paths of docs; 1 path failed:\n {2}added {2}ERR_LOCAL_CHANGED {2}[^\n]*keep\.tmp[^\n]*\n$/)
+    const partly = await cli(repoC, ['share', 'revert', 'docs'])
+    assert.equal(partly.code, 1, 'some paths failed')
+    assert.match(partly.stdout, /^reverted 2 paths of docs; 1 path failed:\n {2}added {2}ERR_LOCAL_CHANGED {2}[^\n]*keep\.tmp[^\n]*\n$/)
+    assert.equal(partly.stderr, '')
+    // the JSON says the same, with the same exit code
+    const still = await cli(repoC, ['share', 'revert', 'docs', '--json'])
+    assert.equal(still.code, 1)
+    assert.deepEqual((JSON.parse(still.stdout) as { failed: Array<{ path: string }>, failedTotal: number }).failed.map((e) => e.path), ['added'])
     assert.equal(await text(join(dirC, 'a.txt')), await text(join(dirA, 'a.txt')))
     assert.equal(await text(join(dirC, 'added', 'x.txt')), undefined)
     assert.equal(await text(join(dirC, 'added', 'keep.tmp')), 'ignored\n', 'never deleted')
     await rm(join(dirC, 'added'), { recursive: true })
     await rm(join(dirC, '.homecloudignore'))
+    // nothing failed: exit 0 (`json` checks it)
     const again = await json<{ reverted: number, failed: unknown[], failedTotal: number }>(repoC, ['share', 'revert', 'docs'])
     assert.deepEqual({ failed: again.failed, failedTotal: again.failedTotal }, { failed: [], failedTotal: 0 })
     await converged([dirA, dirB, dirC], 'after revert')

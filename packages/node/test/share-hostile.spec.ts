@@ -162,6 +162,10 @@ describe('a hostile member serving bad snapshots and bad chunks', () => {
     await honest.shares.addShare(join(dir.path, 'stash'), { swarm: 'family', name: 'stash' })
     await waitFor(() => honest.shares.status('stash').files === 1, { timeout: 10_000, what: 'the honest member to index its file' })
     await honest.connect(victim.identity().addresses.find(a => a.startsWith('/ip4/127.0.0.1/tcp/')) as string)
+    // the victim asks the members it sees online: the honest one must be among them before the head arrives
+    await waitFor(() => victim.swarms.members(share.swarm).some(m => m.peerId === honest.peerId.toString() && m.online), {
+      timeout: 10_000, what: 'the victim to see the honest member online'
+    })
 
     const exchange = victim.libp2p.services[SERVICE.chunks] as ChunkExchange
     const wrongBefore = exchange.stats().wrongBlocks
@@ -172,6 +176,7 @@ describe('a hostile member serving bad snapshots and bad chunks', () => {
     for (const { chunks } of [honestFile, hostileFile]) {
       for (const [cid, piece] of chunks) hostile.chunks.set(cid.toString(), randomBytes(piece.byteLength))
     }
+    const published = Date.now()
     await hostile.publish(share, [...entries, honestFile.entry, hostileFile.entry], 3)
     await hostile.announceTo(victim.peerId)
 
@@ -184,6 +189,12 @@ describe('a hostile member serving bad snapshots and bad chunks', () => {
     assert.ok(exchange.stats().wrongBlocks > wrongBefore, 'the wrong bytes were seen and counted')
     assert.ok((exchange.penalty(hostile.device.peerId)?.faults ?? 0) > 0 || (exchange.penalty(hostile.device.peerId)?.bannedUntil ?? 0) > 0, 'the hostile member is penalised')
     assert.equal(await exists(join(root, 'only-hostile.bin')), false, 'no file from bytes that did not verify')
+    // status says a file waits for a chunk no member serves, and when it is tried next
+    const waiting = await waitFor(() => {
+      const s = victim.shares.status(share.id)
+      return s.waitingFiles === 1 && s.nextRetryAt != null ? s : undefined
+    }, { timeout: 10_000, what: 'status to name the file waiting for a chunk' })
+    assert.ok((waiting.nextRetryAt as number) > published, `the next try comes after the head: ${waiting.nextRetryAt}`)
     assert.equal(await victim.store.has(hostileFile.chunks[0][0]), false, 'the wrong bytes are not in the store')
     // a retry may be writing one right now: none stays
     let temps: string[] = []

@@ -14,6 +14,16 @@ interface Waiting {
   gap: number
   /** When (ms, `now()`) the head may be pulled again. */
   next: number
+  /** Files its last pull could not write for want of chunks. */
+  files: number
+}
+
+/** What waits, for status. */
+export interface PullBackoffSummary {
+  /** Files waiting for chunks: the most any one waiting head has (members' heads mostly hold the same files). */
+  files: number
+  /** The soonest retry (ms, `now()`); absent when nothing waits. */
+  nextRetryAt?: number
 }
 
 export interface PullBackoffInit {
@@ -36,16 +46,31 @@ export class PullBackoff {
     this.#now = init.now ?? Date.now
   }
 
-  /** A pull of `device`'s head `snapshot` ended; returns the gap before its next retry (0: no backing off). */
-  record (device: string, snapshot: CID, unavailable: boolean): number {
-    if (!unavailable) {
+  /**
+   * A pull of `device`'s head `snapshot` ended; `unavailable`: the files it
+   * could not write for want of chunks no member served, when nothing else
+   * is worth retrying at once (else undefined). Returns the gap before its
+   * next retry (0: no backing off).
+   */
+  record (device: string, snapshot: CID, unavailable: number | undefined): number {
+    if (unavailable == null) {
       this.#waiting.delete(device)
       return 0
     }
     const before = this.#waiting.get(device)
     const gap = before?.snapshot.equals(snapshot) === true ? Math.min(before.gap * 2, this.#max) : this.#interval
-    this.#waiting.set(device, { snapshot, gap, next: this.#now() + gap })
+    this.#waiting.set(device, { snapshot, gap, next: this.#now() + gap, files: unavailable })
     return gap
+  }
+
+  summary (): PullBackoffSummary {
+    let files = 0
+    let nextRetryAt: number | undefined
+    for (const w of this.#waiting.values()) {
+      files = Math.max(files, w.files)
+      nextRetryAt = Math.min(nextRetryAt ?? w.next, w.next)
+    }
+    return { files, ...(nextRetryAt != null ? { nextRetryAt } : {}) }
   }
 
   /** Must a retry of `device`'s head `snapshot` wait still? */

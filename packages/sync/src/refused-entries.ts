@@ -21,8 +21,31 @@ interface Refused {
   settled: boolean
 }
 
+/** What is kept of one member's head across restarts (share-state.ts stores it). */
+export interface RefusedRecord {
+  snapshot: CID
+  paths: string[]
+  settled: boolean
+}
+
 export class RefusedEntries {
   readonly #byDevice = new Map<string, Refused>()
+
+  /** Starts from what an earlier run kept. */
+  constructor (kept: ReadonlyMap<string, RefusedRecord> = new Map()) {
+    for (const [device, r] of kept) this.#byDevice.set(device, { snapshot: r.snapshot, paths: new Set(r.paths), settled: r.settled })
+  }
+
+  /** What to keep of `device`'s head (undefined: nothing is refused). */
+  kept (device: string): RefusedRecord | undefined {
+    const r = this.#byDevice.get(device)
+    return r == null ? undefined : { snapshot: r.snapshot, paths: [...r.paths], settled: r.settled }
+  }
+
+  /** Devices with something refused. */
+  devices (): string[] {
+    return [...this.#byDevice.keys()]
+  }
 
   /** Paths of `device`'s head `snapshot` refused by an earlier pull (empty for a head not seen before). */
   paths (device: string, snapshot: CID): ReadonlySet<string> {

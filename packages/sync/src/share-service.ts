@@ -15,19 +15,20 @@ import { peerIdFromString } from '@libp2p/peer-id'
 import { TypedEventEmitter } from 'main-event'
 import { applyStep } from './apply.js'
 import {
-  ANNOUNCE_RETRY_FIRST_MS, ANNOUNCE_RETRY_MAX_MS,
   DEFAULT_HISTORY_MAX_BYTES, DEFAULT_HISTORY_RETENTION_MS, DEFAULT_MIN_FREE_FRACTION, DEFAULT_POLL_INTERVAL_MS, DEFAULT_RESCAN_INTERVAL_MS,
   DEFAULT_RETRY_INTERVAL_MS, DEFAULT_SHARE_PROTOCOL_TIMEOUT_MS, DEFAULT_WATCH_DEBOUNCE_MS, MAX_OFFERS, MAX_SHARE_NAME_BYTES, MAX_SHARE_STREAMS,
   SHARE_PROTOCOL
 } from './constants.js'
 import { chunkOffsets, type ShareEntry } from './entry.js'
 import { ShareExistsError, ShareNotFoundError } from './errors.js'
+import { fetchAvailable } from './fetch-available.js'
 import { nodeFs } from './fs.js'
 import { verifyHead, type Head } from './head.js'
 import { checkSharePath } from './path-policy.js'
 import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
 import { LevelShareKv, MemoryShareKv, type ShareKv } from './share-kv.js'
-import { exchangeAnnounce, requestBlocks, serveShareStream, type AnnouncedShare } from './share-protocol.js'
+import { ShareAnnouncer } from './share-announce.js'
+import { requestBlocks, serveShareStream, type AnnouncedShare } from './share-protocol.js'
 import { SHARE_MODES, ShareRecords, type ShareDefinition, type ShareMode } from './share-state.js'
 import { ShareSync, type ShareSyncConfig, type ShareSyncContext } from './share-sync.js'
 import { loadSnapshot } from './snapshot.js'
@@ -60,11 +61,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   readonly #self: string
   readonly #shares = new Map<string, ShareSync>()
   readonly #offers = new Map<string, Offer>()
-  readonly #announcing = new Map<string, { again: boolean }>()
-  /** Members whose last announce failed: the next try (one timer per member, bounded by the rosters). */
-  readonly #announceRetries = new Map<string, { attempt: number, timer?: ReturnType<typeof setTimeout> }>()
-  /** When a share exchange with each member last completed (ms), for status; members only. */
-  readonly #answered = new Map<string, number>()
+  readonly #announcer: ShareAnnouncer
   readonly #background = new Set<Promise<unknown>>()
   #records?: ShareRecords
   #controller = new AbortController()
@@ -96,6 +93,16 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       now: init.now ?? Date.now
     }
     if (init.autoAcceptMode != null) checkMode(init.autoAcceptMode)
+    this.#announcer = new ShareAnnouncer({
+      gate: components.gate,
+      swarms: components.swarms,
+      now: () => this.#config.now(),
+      running: () => this.#started,
+      signal: () => this.#signal(),
+      announced: (peer) => this.#announced(peer),
+      received: async (peer, theirs) => { await this.#received(peer, theirs) },
+      inBackground: (fn) => { this.#inBackground(fn) }
+    })
   }
 
   isStarted (): boolean {
@@ -125,7 +132,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     this.#started = true
     for (const sync of this.#shares.values()) sync.start()
     // members connected before the protocol was registered (a redial at start) never asked: ask them
-    for (const swarm of new Set([...this.#shares.values()].map(s => s.def.swarm))) this.#announceSwarm(swarm)
+    for (const swarm of new Set([...this.#shares.values()].map(s => s.def.swarm))) this.#announcer.toSwarm(swarm)
   }
 
   /** Stops every share, unregisters, waits for background work, closes the database it opened. */
@@ -133,7 +140,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     if (!this.#started) return
     this.#started = false
     this.#controller.abort()
-    for (const key of [...this.#announceRetries.keys()]) this.#clearAnnounceRetry(key)
+    this.#announcer.stop()
     this.#components.events.removeEventListener('connection:open', this.#onConnection)
     this.#components.swarms.removeEventListener('swarm:change', this.#onSwarmChange)
     this.#components.swarms.removeEventListener('swarm:member-removed', this.#onMemberRemoved)
@@ -172,7 +179,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     for (const { head, signed } of offer.heads.values()) {
       if (this.#components.swarms.isMember(def.swarm, peerIdFromString(head.device))) await sync.acceptHead(head, signed)
     }
-    this.#announceSwarm(def.swarm)
+    this.#announcer.toSwarm(def.swarm)
     return info(def)
   }
 
@@ -206,8 +213,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
         device: m.peerId,
         name: m.name,
         online: m.online,
-        ...(this.#answered.has(m.peerId) ? { lastAnswer: this.#answered.get(m.peerId) } : {}),
-        retrying: this.#announceRetries.has(m.peerId)
+        ...this.#announcer.memberState(m.peerId)
       }))
     } catch (err) {
       log('share %s: swarm %s unavailable: %e', sync.def.name, sync.def.swarm, err)
@@ -357,7 +363,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       changed: (share, headChanged) => {
         this.#changed(share)
         const sync = this.#shares.get(share)
-        if (headChanged && sync != null) this.#announceSwarm(sync.def.swarm)
+        if (headChanged && sync != null) this.#announcer.toSwarm(sync.def.swarm)
       },
       gcWanted: () => { this.#gcDirty = true },
       config: this.#config
@@ -367,7 +373,10 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   async #fetchChunks (def: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown> {
     const online = this.#components.swarms.members(def.swarm).filter(m => m.online && !m.self).map(m => m.peerId)
     online.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0))
-    return this.#components.chunks.fetch(cids, { peers: online.map(p => peerIdFromString(p)), sink: options.sink ?? this.#components.store, signal: options.signal })
+    const peers = online.map(p => peerIdFromString(p))
+    // a chunk no member has fails alone: the others are fetched all the same
+    return fetchAvailable(async (some, o) => this.#components.chunks.fetch(some, { peers, sink: o.sink, signal: o.signal }),
+      cids, options.sink ?? this.#components.store, { signal: options.signal })
   }
 
   #fetchBlocks (def: ShareDefinition, device: string): FetchBlocks {
@@ -378,7 +387,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       try {
         const replies = await requestBlocks(stream, def.id, cids, { signal })
         // a device serves only its last two snapshots: a block it no longer serves means its head moved on
-        if (replies.some(r => r.bytes == null)) this.#announceTo(peer, def.swarm)
+        if (replies.some(r => r.bytes == null)) this.#announcer.to(peer, def.swarm)
         return replies
       } catch (err) {
         stream.abort(err as Error)
@@ -400,7 +409,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     await serveShareStream(stream, {
       announce: async (theirs) => {
         await this.#received(peer, theirs)
-        this.#answered.set(peer.toString(), this.#config.now())
+        this.#announcer.answered(peer.toString())
         return this.#announced(peer)
       },
       bindShare: (share) => {
@@ -430,6 +439,8 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
   /** Heads and offers from `peer`; only for swarms it is on, heads only when it signed them. */
   async #received (peer: PeerId, shares: AnnouncedShare[]): Promise<void> {
     const device = peer.toString()
+    /** Swarms in which `peer` has a new head (of a share of ours or one it offers). */
+    const fresh = new Set<string>()
     for (const s of shares) {
       if (!this.#components.swarms.isMember(s.swarm, peer)) continue
       let verified: { head: Head, signed: Uint8Array } | undefined
@@ -444,26 +455,31 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       if (sync != null) {
         // the swarm is ours to know: a peer cannot move a share to another swarm
         if (sync.def.swarm !== s.swarm || verified == null) continue
-        await sync.acceptHead(verified.head, verified.signed)
+        if (await sync.acceptHead(verified.head, verified.signed)) fresh.add(s.swarm)
         continue
       }
-      this.#offer(s, device, verified)
+      if (this.#offer(s, device, verified)) fresh.add(s.swarm)
     }
+    // what it now holds (in any share: the exchange serves a chunk from every share of the swarm) may be what other pulls wait for
+    for (const sync of this.#shares.values()) if (fresh.has(sync.def.swarm)) sync.sourcesChanged()
   }
 
-  #offer (s: AnnouncedShare, device: string, verified?: { head: Head, signed: Uint8Array }): void {
+  /** Remembers an offer; returns whether it came with a new head of `device`'s. */
+  #offer (s: AnnouncedShare, device: string, verified?: { head: Head, signed: Uint8Array }): boolean {
     let offer = this.#offers.get(s.id)
     if (offer == null) {
-      if (this.#offers.size >= MAX_OFFERS) return
+      if (this.#offers.size >= MAX_OFFERS) return false
       offer = { id: s.id, name: s.name, swarm: s.swarm, from: [], offeredAt: this.#config.now(), heads: new Map() }
       this.#offers.set(s.id, offer)
     }
-    if (offer.swarm !== s.swarm) return
+    if (offer.swarm !== s.swarm) return false
     offer.offeredAt = this.#config.now()
     if (!offer.from.includes(device)) offer.from.push(device)
-    if (verified != null && (offer.heads.get(device)?.head.seq ?? 0) < verified.head.seq) offer.heads.set(device, verified)
+    const fresh = verified != null && (offer.heads.get(device)?.head.seq ?? 0) < verified.head.seq
+    if (fresh) offer.heads.set(device, verified)
     this.safeDispatchEvent('share:offer', { detail: { ...offer, from: [...offer.from] } })
     if (this.#init.autoAcceptDir != null) this.#autoAccept(offer)
+    return fresh
   }
 
   #autoAccept (offer: Offer): void {
@@ -478,101 +494,23 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     this.#inBackground(async () => this.acceptShare(offer.id, path, { mode: this.#init.autoAcceptMode ?? 'receive-only' }))
   }
 
-  /** Sends our announce to every online member of a swarm. */
-  #announceSwarm (swarm: string): void {
-    let members
-    try {
-      members = this.#components.swarms.members(swarm)
-    } catch {
-      return
-    }
-    for (const m of members) {
-      if (m.online && !m.self) this.#announceTo(peerIdFromString(m.peerId), swarm)
-    }
-  }
-
-  /** One announce exchange with `peer` at a time; a request while one runs makes it run once more. */
-  #announceTo (peer: PeerId, swarm: string): void {
-    const key = peer.toString()
-    const running = this.#announcing.get(key)
-    if (running != null) {
-      running.again = true
-      return
-    }
-    const state = { again: false }
-    this.#announcing.set(key, state)
-    this.#inBackground(async () => {
-      try {
-        do {
-          state.again = false
-          const { stream, release } = await this.#components.gate.dial(swarm, peer, SHARE_PROTOCOL, { signal: this.#signal() })
-          try {
-            const theirs = await exchangeAnnounce(stream, this.#announced(peer), { signal: this.#signal() })
-            await this.#received(peer, theirs)
-            this.#answered.set(key, this.#config.now())
-          } catch (err) {
-            stream.abort(err as Error)
-            throw err
-          } finally {
-            release()
-          }
-        } while (state.again && this.#started)
-        this.#clearAnnounceRetry(key)
-      } catch (err) {
-        this.#retryAnnounce(peer, swarm)
-        throw err
-      } finally {
-        this.#announcing.delete(key)
-      }
-    })
-  }
-
-  /** Tries a failed announce again with a doubling gap while the member stays online. */
-  #retryAnnounce (peer: PeerId, swarm: string): void {
-    if (!this.#started) return
-    const key = peer.toString()
-    const retry = this.#announceRetries.get(key) ?? { attempt: 0 }
-    if (retry.timer != null) return
-    const gap = Math.min(ANNOUNCE_RETRY_FIRST_MS * 2 ** retry.attempt, ANNOUNCE_RETRY_MAX_MS)
-    retry.attempt++
-    retry.timer = setTimeout(() => {
-      retry.timer = undefined
-      let online = false
-      try {
-        online = this.#components.swarms.members(swarm).some(m => m.peerId === key && m.online)
-      } catch {
-        // the swarm was left meanwhile: nobody to announce to
-      }
-      if (this.#started && online) this.#announceTo(peer, swarm)
-      else this.#announceRetries.delete(key)
-    }, gap * (0.75 + Math.random() / 2))
-    retry.timer.unref?.()
-    this.#announceRetries.set(key, retry)
-  }
-
-  #clearAnnounceRetry (key: string): void {
-    clearTimeout(this.#announceRetries.get(key)?.timer)
-    this.#announceRetries.delete(key)
-  }
-
   readonly #onConnection = (event: CustomEvent<Connection>): void => {
     // a member online may serve the chunks a pull waits for: those pulls stop backing off
     const swarms = new Set(this.#components.swarms.swarmsOf(event.detail.remotePeer))
-    for (const sync of this.#shares.values()) if (swarms.has(sync.def.swarm)) sync.memberOnline()
+    for (const sync of this.#shares.values()) if (swarms.has(sync.def.swarm)) sync.sourcesChanged()
     // the dialling side asks; the answer carries the other side's shares, so one exchange serves both
     if (event.detail.direction !== 'outbound') return
     const peer = event.detail.remotePeer
     const [swarm] = this.#components.swarms.swarmsOf(peer)
-    if (swarm != null) this.#announceTo(peer, swarm)
+    if (swarm != null) this.#announcer.to(peer, swarm)
   }
 
   readonly #onSwarmChange = (event: CustomEvent<{ swarmId: string }>): void => {
-    this.#announceSwarm(event.detail.swarmId)
+    this.#announcer.toSwarm(event.detail.swarmId)
   }
 
   readonly #onMemberRemoved = (event: CustomEvent<{ swarmId: string, peerId: string }>): void => {
-    this.#clearAnnounceRetry(event.detail.peerId)
-    this.#answered.delete(event.detail.peerId)
+    this.#announcer.forget(event.detail.peerId)
     for (const sync of this.#shares.values()) {
       if (sync.def.swarm === event.detail.swarmId) this.#inBackground(async () => sync.forgetPeer(event.detail.peerId))
     }

@@ -9,6 +9,7 @@ import { CID } from 'multiformats/cid'
 import { InvalidSnapshotError } from './errors.js'
 import { kvKey, kvPrefix, type KvOperation, type ShareKv } from './share-kv.js'
 import type { LocalEntry } from './entry.js'
+import type { RefusedRecord } from './refused-entries.js'
 
 /**
  * `send-receive`: changes flow both ways. `receive-only` (a backup box): local
@@ -59,6 +60,14 @@ const HEAD = 'h'
 const BLOCK = 'b'
 const PEER = 'p'
 const PENDING = 'r'
+const REFUSED = 'f'
+
+/**
+ * Refused paths kept per member's head: a hostile head could name up to a
+ * snapshot's million entries; beyond this many only whether the head is
+ * settled is kept (a retry of an unsettled one refuses the rest again).
+ */
+export const MAX_KEPT_REFUSED_PATHS = 10_000
 
 /** The keys of one share's records (prefixes end in NUL). */
 export const shareKeys = {
@@ -73,7 +82,10 @@ export const shareKeys = {
   peers: (share: string) => kvPrefix(PEER, share),
   /** A file renamed into place whose index entry may not be written yet (see `PendingRename`). */
   pending: (share: string, path: string) => kvKey(PENDING, share, path),
-  pendings: (share: string) => kvPrefix(PENDING, share)
+  pendings: (share: string) => kvPrefix(PENDING, share),
+  /** A member's head whose entries this device refuses for good (refused-entries.ts). */
+  refused: (share: string, device: string) => kvKey(REFUSED, share, device),
+  refusedAll: (share: string) => kvPrefix(REFUSED, share)
 }
 
 export function encodeRecord (value: unknown): Uint8Array {
@@ -147,10 +159,34 @@ export class ShareRecords {
     await this.kv.batch([{ type: 'del', key: shareKeys.peer(share, device) }])
   }
 
+  /** Members' heads with entries refused for good, as the last run left them. */
+  async refused (share: string): Promise<Map<string, RefusedRecord>> {
+    const out = new Map<string, RefusedRecord>()
+    const prefix = shareKeys.refusedAll(share)
+    for await (const [key, value] of this.kv.entries(prefix)) {
+      const r = decodeRecord<RefusedRecord>(value)
+      const snapshot = CID.asCID(r?.snapshot)
+      // a record this version cannot read is only a head pulled once more
+      if (snapshot == null || !Array.isArray(r.paths) || typeof r.settled !== 'boolean') continue
+      out.set(key.slice(prefix.length), { snapshot, paths: r.paths.filter(p => typeof p === 'string'), settled: r.settled })
+    }
+    return out
+  }
+
+  /** Keeps (or, with no record, forgets) what a member's head has refused. */
+  async putRefused (share: string, device: string, record: RefusedRecord | undefined): Promise<void> {
+    const key = shareKeys.refused(share, device)
+    if (record == null) {
+      await this.kv.batch([{ type: 'del', key }])
+      return
+    }
+    await this.kv.batch([{ type: 'put', key, value: encodeRecord({ ...record, paths: record.paths.slice(0, MAX_KEPT_REFUSED_PATHS) }) }])
+  }
+
   /** Every record of a share (history records are removed by the history, which unpins them). */
   async deleteShare (share: string): Promise<void> {
     const ops: KvOperation[] = [{ type: 'del', key: shareKeys.definition(share) }, { type: 'del', key: shareKeys.head(share) }]
-    for (const prefix of [shareKeys.entries(share), shareKeys.blocks(share), shareKeys.peers(share)]) {
+    for (const prefix of [shareKeys.entries(share), shareKeys.blocks(share), shareKeys.peers(share), shareKeys.refusedAll(share)]) {
       for await (const [key] of this.kv.entries(prefix)) {
         ops.push({ type: 'del', key })
         if (ops.length >= 1000) await this.kv.batch(ops.splice(0))

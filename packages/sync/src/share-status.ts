@@ -4,6 +4,7 @@
  * a pull still needs, the errors of the last runs.
  */
 import type { LocalEntry } from './entry.js'
+import type { PullBackoffSummary } from './pull-backoff.js'
 import type { OwnHead, PeerHead, ShareMode } from './share-state.js'
 import type { SharePathError, SharePeerStatus, ShareState, ShareStatus } from './share-types.js'
 
@@ -23,6 +24,8 @@ export interface ShareStatusInput {
   lastScanAt?: number
   lastSyncAt?: number
   historyBytes: number
+  /** Pulls backing off: they wait for chunks no member served. */
+  waiting: PullBackoffSummary
 }
 
 export type MemberStatus = Pick<SharePeerStatus, 'device' | 'name' | 'online' | 'lastAnswer' | 'retrying'>
@@ -65,6 +68,8 @@ export function shareStatus (s: ShareStatusInput, peers: MemberStatus[]): Omit<S
     ...(s.watcherError != null ? { watcherError: s.watcherError } : {}),
     ...(s.lastScanAt != null ? { lastScanAt: s.lastScanAt } : {}),
     ...(s.lastSyncAt != null ? { lastSyncAt: s.lastSyncAt } : {}),
-    historyBytes: s.historyBytes
+    historyBytes: s.historyBytes,
+    waitingFiles: s.waiting.files,
+    ...(s.waiting.nextRetryAt != null ? { nextRetryAt: s.waiting.nextRetryAt } : {})
   }
 }

@@ -3,32 +3,31 @@
  * periodically) turn local changes into new versions, a snapshot and a
  * signed head; newer heads from other members are pulled (snapshot read and
  * verified, plan against the local index, chunks copied or fetched, atomic
- * apply, index). Scans and pulls of a share are queued one at a time; a
- * pull's apply may go on beside the next pulls (on other paths: see
- * pull-runs.ts), and a scan waits for every apply, so it never sees a file
- * apply wrote before the index records it. A long scan publishes partial
- * heads (partial-heads.ts); entries refused for good are not pulled again
- * (refused-entries.ts).
+ * apply, index: head-pulls.ts). Scans and pulls of a share are queued one
+ * at a time; a pull's apply may go on beside the next pulls (on other
+ * paths: see pull-runs.ts), and a scan waits for every apply, so it never
+ * sees a file apply wrote before the index records it. A long scan
+ * publishes partial heads (partial-heads.ts).
  */
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult } from './apply.js'
-import { ChunkUnavailableError, DiskFullError, errorCode, LocalChangedError } from './errors.js'
+import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
+import { HeadPulls } from './head-pulls.js'
 import { loadIgnoreFile } from './ignore.js'
 import { entryFromScan, tombstoneFromScan } from './local-change.js'
-import { planPull, type PlanInit, type PullPlan } from './plan.js'
+import type { PlanInit, PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
-import { MAX_STATUS_PATH_ERRORS, UNAVAILABLE_RETRY_MAX_MS } from './constants.js'
+import { MAX_STATUS_PATH_ERRORS } from './constants.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
-import { encodeSnapshot, loadSnapshot } from './snapshot.js'
+import { encodeSnapshot } from './snapshot.js'
 import { LocalIndex } from './local-index.js'
 import { PartialHeads } from './partial-heads.js'
 import { recoverPendingRenames } from './pending-renames.js'
-import { PullBackoff } from './pull-backoff.js'
 import { PullRuns } from './pull-runs.js'
-import { isPermanentEntryError, RefusedEntries } from './refused-entries.js'
-import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
+import type { RefusedRecord } from './refused-entries.js'
+import type { FetchBlocks } from './remote-snapshot.js'
 import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
@@ -73,6 +72,14 @@ export interface ShareSyncContext {
   config: ShareSyncConfig
 }
 
+/** What a share's sync starts from: its records as the last run left them. */
+interface StoredState {
+  head?: OwnHead
+  peers: Map<string, PeerHead>
+  /** Members' heads with entries refused for good. */
+  refused: Map<string, RefusedRecord>
+}
+
 export class ShareSync {
   readonly def: ShareDefinition
   readonly #ctx: ShareSyncContext
@@ -84,7 +91,6 @@ export class ShareSync {
   readonly peers: Map<string, PeerHead>
   #queue: Promise<void> = Promise.resolve()
   #scanQueued = false
-  readonly #pullQueued = new Set<string>()
   #controller = new AbortController()
   #watcher?: ShareWatcher
   #watcherError?: string
@@ -92,12 +98,9 @@ export class ShareSync {
   #state: ShareState = 'idle'
   #lastError?: { code: string, message: string, at: number }
   readonly #pathErrors: SharePathError[] = []
-  readonly #refused = new RefusedEntries()
-  /** Heads whose last pull failed only for chunks no member served: retried less and less often. */
-  readonly #unavailable: PullBackoff
   readonly #runs = new PullRuns()
+  readonly #pulls: HeadPulls
   #scanAfterRuns = false
-  readonly #pullAfterRuns = new Set<string>()
   /** Heads are made one at a time (pulls end side by side): each seq once. */
   #publishing: Promise<void> = Promise.resolve()
   #need = { files: 0, bytes: 0, totalBytes: 0, doneBytes: 0 }
@@ -107,15 +110,50 @@ export class ShareSync {
   #pending = 0
   #stopped = false
 
-  private constructor (def: ShareDefinition, ctx: ShareSyncContext, index: LocalIndex, history: ShareHistory, head: OwnHead | undefined, peers: Map<string, PeerHead>) {
+  private constructor (def: ShareDefinition, ctx: ShareSyncContext, index: LocalIndex, history: ShareHistory, stored: StoredState) {
     this.def = def
     this.#ctx = ctx
     this.index = index
     this.history = history
-    this.#head = head
-    this.peers = peers
-    this.#unavailable = new PullBackoff({ interval: ctx.config.retryIntervalMs, max: UNAVAILABLE_RETRY_MAX_MS })
+    this.#head = stored.head
+    this.peers = stored.peers
+    this.#pulls = this.#headPulls(stored.refused)
     this.#setServed()
+  }
+
+  /** The pulls of members' heads, over this share's queue, index and status. */
+  #headPulls (refused: StoredState['refused']): HeadPulls {
+    return new HeadPulls({
+      def: this.def,
+      ctx: this.#ctx,
+      index: this.index,
+      peers: this.peers,
+      runs: this.#runs,
+      ownRoot: () => this.#head?.root,
+      paused: () => this.#paused,
+      stopped: () => this.#stopped,
+      enqueue: (fn) => { this.#enqueue('pull', fn) },
+      syncing: () => {
+        this.#state = 'syncing'
+        this.#ctx.changed(this.def.id, false)
+      },
+      pathError: (path, error) => { this.#pathError(path, error) },
+      storeLookups: (signal) => this.#storeLookups(signal),
+      apply: async (plan, device, signal) => this.#apply(plan, device, signal),
+      pulled: async () => {
+        this.#lastSyncAt = this.#ctx.config.now()
+        await this.#publish()
+      },
+      settle: () => { this.#settle() },
+      fail: (err) => { this.#fail(err) },
+      runStarted: () => {
+        this.#pending++
+        return () => {
+          this.#pending--
+          this.#afterRuns()
+        }
+      }
+    }, refused)
   }
 
   static async open (def: ShareDefinition, ctx: ShareSyncContext): Promise<ShareSync> {
@@ -123,7 +161,11 @@ export class ShareSync {
     const history = await ShareHistory.load({
       ...ctx.config.history, share: def.id, kv: ctx.records.kv, store: ctx.store, fs: nodeFs, root: def.path, now: ctx.config.now
     })
-    return new ShareSync(def, ctx, index, history, await ctx.records.head(def.id), await ctx.records.peerHeads(def.id))
+    return new ShareSync(def, ctx, index, history, {
+      head: await ctx.records.head(def.id),
+      peers: await ctx.records.peerHeads(def.id),
+      refused: await ctx.records.refused(def.id)
+    })
   }
 
   get head (): OwnHead | undefined {
@@ -194,39 +236,25 @@ export class ShareSync {
   }
 
   requestPull (device: string): void {
-    if (this.#pullQueued.has(device) || this.#stopped || this.def.mode === 'send-only') return
-    this.#pullQueued.add(device)
-    this.#enqueue('pull', async (signal) => {
-      this.#pullQueued.delete(device)
-      await this.#pull(device, signal)
-    })
+    this.#pulls.request(device)
   }
 
   /** A verified head from `device` (the device that signed it). Returns whether it was new. */
   async acceptHead (head: Head, signed: Uint8Array): Promise<boolean> {
-    const known = this.peers.get(head.device)
-    if (known != null && head.seq <= known.seq) return false
-    const next: PeerHead = { seq: head.seq, snapshot: head.snapshot, signed, ...(known?.applied != null ? { applied: known.applied } : {}) }
-    this.peers.set(head.device, next)
-    // a new head (of any member) may be what brings the missing chunks
-    this.#unavailable.clear()
-    await this.#ctx.records.putPeerHead(this.def.id, head.device, next)
-    this.requestPull(head.device)
-    this.#ctx.changed(this.def.id, false)
-    return true
+    return this.#pulls.acceptHead(head, signed)
   }
 
-  /** A member came online (a new connection): the chunks no member served may be there now. */
-  memberOnline (): void {
-    this.#unavailable.clear()
+  /**
+   * A member came online (a new connection) or has a new head in a share of
+   * this share's swarm: the chunks no member served may be served now.
+   */
+  sourcesChanged (): void {
+    this.#pulls.sourcesChanged()
   }
 
   /** A device left the share's swarm: forget its head. */
   async forgetPeer (device: string): Promise<void> {
-    this.#refused.forget(device)
-    this.#unavailable.forget(device)
-    if (!this.peers.delete(device)) return
-    await this.#ctx.records.deletePeerHead(this.def.id, device)
+    await this.#pulls.forget(device)
   }
 
   /** Is `cid` a block of the snapshot we announce (or the one before)? */
@@ -252,8 +280,7 @@ export class ShareSync {
       this.#scanAfterRuns = false
       this.requestScan()
     }
-    for (const device of this.#pullAfterRuns) this.requestPull(device)
-    this.#pullAfterRuns.clear()
+    this.#pulls.runsEnded()
   }
 
   /** Runs `fn` in the share's queue (between scans and pulls), returning its result. */
@@ -325,11 +352,7 @@ export class ShareSync {
       }, () => {})
       return
     }
-    for (const [device, peer] of this.peers) {
-      if (peer.applied?.equals(peer.snapshot) === true || this.#refused.settled(device, peer.snapshot)) continue
-      if (this.#unavailable.waiting(device, peer.snapshot)) continue
-      this.requestPull(device)
-    }
+    this.#pulls.retry()
   }
 
   async #scan (signal: AbortSignal): Promise<void> {
@@ -376,7 +399,7 @@ export class ShareSync {
     }
     await this.index.set(partial.rest())
     // a local change may be what lets a refused entry through now
-    if (changes.length > 0) this.#refused.clear()
+    if (changes.length > 0) await this.#pulls.localChanged()
     this.#lastScanAt = this.#ctx.config.now()
     await this.#publish()
     this.#settle()
@@ -421,76 +444,6 @@ export class ShareSync {
     this.#served = new Set([...(this.#head?.blocks ?? []), ...(this.#head?.prev?.blocks ?? [])].map(c => c.toString()))
   }
 
-  async #pull (device: string, signal: AbortSignal): Promise<void> {
-    const peer = this.peers.get(device)
-    if (peer == null || this.#paused) return
-    if (this.#head?.root.equals(peer.snapshot) === true || peer.applied?.equals(peer.snapshot) === true) {
-      await this.#markApplied(device, peer)
-      return
-    }
-    // its last pull failed only on entries refused for good: pulling it again cannot help
-    if (this.#refused.settled(device, peer.snapshot)) return
-    // a pull of this head is applying: it pulls again itself when it left entries for later
-    const key = `${device} ${peer.snapshot.toString()}`
-    if (this.#runs.has(key)) return
-    this.#state = 'syncing'
-    this.#ctx.changed(this.def.id, false)
-    const blocks = new RemoteSnapshotBlocks({
-      local: async (cid) => this.#ctx.records.block(this.def.id, cid),
-      remote: this.#ctx.fetchBlocks(this.def, device)
-    })
-    const started = Date.now()
-    await blocks.prefetch(peer.snapshot, { signal })
-    // entries of this head refused for good by an earlier pull are not planned (nor fetched) again
-    const refused = this.#refused.paths(device, peer.snapshot)
-    const remote = (await loadSnapshot(peer.snapshot, blocks, { signal })).filter(e => !refused.has(e.path))
-    const loaded = Date.now()
-    await this.#runs.slot()
-    // entries a pull still applying touches wait for the next pull; the rest starts now
-    const { free, held } = await this.#runs.split(remote, async (path) => nodeFs.lstat(`${this.def.path}/${path}`).catch(() => undefined))
-    const plan = await planPull({
-      local: this.index,
-      remote: free,
-      ...this.#storeLookups(signal),
-      ignore: await loadIgnoreFile(nodeFs, this.def.path)
-    }, { signal })
-    for (const e of plan.errors) this.#pathError(e.path, e.error)
-    const skipped = plan.skipped?.length ?? 0
-    const planned = Date.now()
-    // the apply runs beside the queue: the next pull may plan meanwhile (scans wait for it)
-    this.#pending++
-    const run = (async () => {
-      const errors = await this.#apply(plan, device, signal)
-      // entries held for a running pull or skipped by the plan: the head is not applied whole, it is pulled again
-      const failed = [...plan.errors, ...errors]
-      const { retry } = this.#refused.record(device, peer.snapshot, failed, held.length > 0 || skipped > 0)
-      // only chunks no member served failed: the member holding them may be offline for long
-      const gap = this.#unavailable.record(device, peer.snapshot, retry && held.length === 0 && skipped === 0 &&
-        failed.every(e => e.error instanceof ChunkUnavailableError || isPermanentEntryError(e.error)))
-      if (gap > 0) log('share %s: head %d of %s waits for chunks no member serves: retried in %d ms', this.def.name, peer.seq, device, gap)
-      if (!retry && this.#refused.paths(device, peer.snapshot).size === 0) await this.#markApplied(device, peer)
-      else if (!retry) log('share %s: head %d of %s applied but for %d refused entries: not pulled again until it changes', this.def.name, peer.seq, device, this.#refused.paths(device, peer.snapshot).size)
-      const applied = Date.now()
-      this.#lastSyncAt = this.#ctx.config.now()
-      await this.#publish()
-      log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
-        this.def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length + skipped, applied - planned, Date.now() - applied)
-      // the last run going says the share is idle
-      if (this.#runs.size <= 1) this.#settle()
-    })()
-    // what waited for the runs is pulled once they end; so is what the plan skipped once this apply moved things (else the retry timer)
-    if (held.length > 0 || (skipped > 0 && plan.steps.length > 0)) this.#pullAfterRuns.add(device)
-    void this.#runs.add(key, plan, run).then(() => {
-      this.#pending--
-      this.#afterRuns()
-    })
-    run.catch(err => {
-      if (this.#stopped) return
-      this.#fail(err as Error)
-      log.error('pull of share %s failed: %e', this.def.name, err)
-    })
-  }
-
   /** Files renamed into place by a pull that stopped before the index recorded them (pending-renames.ts). */
   async #recoverPending (signal: AbortSignal): Promise<void> {
     const recovered = await recoverPendingRenames({ share: this.def.id, root: this.def.path, records: this.#ctx.records, index: this.index, fs: nodeFs }, signal)
@@ -502,13 +455,6 @@ export class ShareSync {
   #storeLookups (signal: AbortSignal): Pick<PlanInit, 'hasMany'> {
     const { store } = this.#ctx
     return { hasMany: async (cids) => store.hasMany(cids, { signal }) }
-  }
-
-  async #markApplied (device: string, peer: PeerHead): Promise<void> {
-    // a newer head came meanwhile: it is the one to record (and to pull)
-    if (peer.applied?.equals(peer.snapshot) === true || this.peers.get(device) !== peer) return
-    peer.applied = peer.snapshot
-    await this.#ctx.records.putPeerHead(this.def.id, device, peer)
   }
 
   /** Applies a plan; returns the steps that failed. Local edits seen on the way ask for a scan. */
@@ -632,7 +578,8 @@ export class ShareSync {
       ...(this.#watcherError != null ? { watcherError: this.#watcherError } : {}),
       ...(this.#lastScanAt != null ? { lastScanAt: this.#lastScanAt } : {}),
       ...(this.#lastSyncAt != null ? { lastSyncAt: this.#lastSyncAt } : {}),
-      historyBytes: this.history.bytes
+      historyBytes: this.history.bytes,
+      waiting: this.#pulls.waiting()
     }, peers)
   }
 }

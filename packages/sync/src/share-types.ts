@@ -134,6 +134,15 @@ export interface ShareStatus {
   lastSyncAt?: number
   /** Bytes of kept versions. */
   historyBytes: number
+  /**
+   * Files a pull could not write because no member online served some of
+   * their chunks (the member holding them may be offline): such pulls are
+   * retried less and less often (at once when a member connects or has a
+   * new head). 0 when nothing waits.
+   */
+  waitingFiles: number
+  /** When the next of those pulls is tried (ms since the epoch); absent when nothing waits. */
+  nextRetryAt?: number
 }
 
 export interface AddShareOptions extends AbortOptions {

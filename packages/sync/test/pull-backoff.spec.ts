@@ -11,7 +11,7 @@ describe('PullBackoff', () => {
     let now = 1_000
     const b = new PullBackoff({ interval: 5_000, max: 60_000, now: () => now })
     assert.equal(b.waiting('d', head1), false, 'nothing failed yet')
-    const gaps = [1, 2, 3, 4, 5, 6].map(() => b.record('d', head1, true))
+    const gaps = [1, 2, 3, 4, 5, 6].map(() => b.record('d', head1, 1))
     assert.deepEqual(gaps, [5_000, 10_000, 20_000, 40_000, 60_000, 60_000])
     assert.equal(b.waiting('d', head1), true)
     assert.equal(b.waiting('e', head1), false, 'per member')
@@ -20,20 +20,35 @@ describe('PullBackoff', () => {
     assert.equal(b.waiting('d', head1), true)
     now += 1
     assert.equal(b.waiting('d', head1), false, 'retried once the gap has passed')
-    assert.equal(b.record('d', head2, true), 5_000, 'a new head starts at the retry interval')
-    assert.equal(b.record('d', head2, false), 0, 'another outcome (applied, another failure) ends the wait')
+    assert.equal(b.record('d', head2, 1), 5_000, 'a new head starts at the retry interval')
+    assert.equal(b.record('d', head2, undefined), 0, 'another outcome (applied, another failure) ends the wait')
     assert.equal(b.waiting('d', head2), false)
-    assert.equal(b.record('d', head2, true), 5_000)
+    assert.equal(b.record('d', head2, 1), 5_000)
     b.clear()
     assert.equal(b.waiting('d', head2), false, 'a member online: every head is retried')
-    assert.equal(b.record('d', head2, true), 5_000, 'and starts over')
+    assert.equal(b.record('d', head2, 1), 5_000, 'and starts over')
     b.forget('d')
     assert.equal(b.waiting('d', head2), false)
   })
 
+  it('sums up what waits for status: the most files of any waiting head, the soonest retry', () => {
+    let now = 1_000
+    const b = new PullBackoff({ interval: 5_000, max: 60_000, now: () => now })
+    assert.deepEqual(b.summary(), { files: 0 }, 'nothing waits')
+    b.record('d', head1, 3)
+    now += 1_000
+    b.record('e', head2, 7)
+    b.record('e', head2, 7)
+    assert.deepEqual(b.summary(), { files: 7, nextRetryAt: 6_000 }, 'd first, at 1,000 + 5,000; e at 2,000 + 10,000')
+    b.record('d', head1, undefined)
+    assert.deepEqual(b.summary(), { files: 7, nextRetryAt: 12_000 })
+    b.clear()
+    assert.deepEqual(b.summary(), { files: 0 }, 'a member online: nothing waits any more')
+  })
+
   it('a cap below the interval is the interval', () => {
     const b = new PullBackoff({ interval: 5_000, max: 1_000, now: () => 0 })
-    assert.equal(b.record('d', head1, true), 5_000)
-    assert.equal(b.record('d', head1, true), 5_000)
+    assert.equal(b.record('d', head1, 1), 5_000)
+    assert.equal(b.record('d', head1, 1), 5_000)
   })
 })

@@ -13,7 +13,8 @@ import { chunkCid } from '@homecloud/store'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { ChunkUnavailableError, PathRejectedError, type ShareEntry } from '../src/index.js'
+import { ChunkUnavailableError, MemoryShareKv, PathRejectedError, SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, signHead, type ShareEntry } from '../src/index.js'
+import { encodeRecord, MAX_KEPT_REFUSED_PATHS, shareKeys, ShareRecords } from '../src/share-state.js'
 import { RefusedEntries } from '../src/refused-entries.js'
 import { waitFor } from './helpers.js'
 import { readText, shareWithCraftedMember, stopFixture, type MemberFixture } from './share-devices.js'
@@ -90,6 +91,12 @@ describe('entries refused for good are not pulled again every retry', () => {
     assert.ok(gaps[2] >= 4 * RETRY_MS - 50, `the gap grows: ${gaps.join()}`)
     assert.ok(gaps[3] > gaps[0] && gaps[2] > gaps[0], `the gap grows: ${gaps.join()}`)
     assert.equal(await readFile(join(t.dir, 'missing.bin')).catch(() => undefined), undefined, 'nothing written without its bytes')
+    // status says what waits and when it is tried next (once the pull that asked last has ended)
+    const waiting = await waitFor(() => {
+      const s = t.a.shares.status(t.shareId)
+      return s.nextRetryAt != null && s.nextRetryAt >= times[4] + 16 * RETRY_MS ? s : undefined
+    }, BOUND)
+    assert.equal(waiting?.waitingFiles, 1, 'missing.bin')
     // the next retry waits 16 intervals; the member connecting again (it may hold the chunks now) ends the wait
     const last = times[4]
     await t.a.node.hangUp(t.m.peerId)
@@ -98,6 +105,30 @@ describe('entries refused for good are not pulled again every retry', () => {
     await waitFor(() => (t.member.rootAsks.get(third) ?? []).length >= 6, BOUND)
     const again = (t.member.rootAsks.get(third) ?? [])[5]
     assert.ok(again - last < 16 * RETRY_MS, `retried ${again - last} ms after the last pull, not after the backoff`)
+  })
+
+  it('a new head of that member in another share of the swarm (one this device does not hold) retries at once too', async () => {
+    const [third] = [...t.member.rootAsks.entries()].filter(([, asks]) => asks.length >= 6).map(([root]) => root)
+    assert.ok(third != null, 'the head of the test before')
+    const asks = (): number[] => t.member.rootAsks.get(third) ?? []
+    // after the reconnection's retry, 1, 2 and 4 intervals: the next waits 8
+    await waitFor(() => asks().length >= 9, BOUND)
+    const last = asks()[8]
+    // the member now serves a chunk through a share of its own in the swarm: it says so by a new head there
+    const swarm = t.a.shares.status(t.shareId).share.swarm
+    const stash = 'f'.repeat(32)
+    const snapshot = await encodeSnapshot([])
+    const head = await signHead({ share: stash, device: t.m.peerId.toString(), seq: 1, snapshot: snapshot.root }, t.m.privateKey)
+    const { stream, release } = await t.m.swarms.gate.dial(swarm, t.a.peerId, SHARE_PROTOCOL)
+    try {
+      await exchangeAnnounce(stream, [{ id: stash, name: 'stash', swarm, head }], { signal: AbortSignal.timeout(5000) })
+    } finally {
+      release()
+    }
+    assert.ok(t.a.shares.offers().some(o => o.id === stash), 'offered')
+    await waitFor(() => asks().length >= 10, BOUND)
+    const again = asks()[9]
+    assert.ok(again - last < 8 * RETRY_MS, `retried ${again - last} ms after the last pull, not after the backoff`)
   })
 })
 
@@ -131,5 +162,60 @@ describe('RefusedEntries', () => {
     const r = new RefusedEntries()
     assert.deepEqual(r.record('d', head1, []), { retry: false })
     assert.equal(r.settled('d', head1), false)
+    assert.equal(r.kept('d'), undefined)
+  })
+
+  it('is kept in the share\'s records and starts from them: at most MAX_KEPT_REFUSED_PATHS paths; a record it cannot read is skipped', async () => {
+    const records = new ShareRecords(new MemoryShareKv())
+    const r = new RefusedEntries()
+    r.record('d', head1, [{ path: '../x', error: refusedError }])
+    r.record('e', head2, Array.from({ length: MAX_KEPT_REFUSED_PATHS + 5 }, (_, i) => ({ path: `../${i}`, error: refusedError })))
+    for (const device of r.devices()) await records.putRefused('s1', device, r.kept(device))
+    await records.putRefused('s2', 'd', r.kept('d'))
+    await records.kv.batch([{ type: 'put', key: shareKeys.refused('s1', 'bad'), value: encodeRecord({ snapshot: 'not a cid', paths: [], settled: true }) }])
+    const kept = await records.refused('s1')
+    assert.deepEqual([...kept.keys()].sort(), ['d', 'e'], 'per share; the unreadable record skipped')
+    assert.equal(kept.get('e')?.paths.length, MAX_KEPT_REFUSED_PATHS)
+    const again = new RefusedEntries(kept)
+    assert.equal(again.settled('d', head1), true, 'settled after a restart too')
+    assert.deepEqual([...again.paths('d', head1)], ['../x'])
+    assert.equal(again.settled('d', head2), false, 'a new head is still considered afresh')
+    await records.putRefused('s1', 'd', undefined)
+    assert.deepEqual([...(await records.refused('s1')).keys()], ['e'], 'forgotten')
+    await records.deleteShare('s1')
+    assert.equal((await records.refused('s1')).size, 0, 'removed with the share')
+    assert.equal((await records.refused('s2')).size, 1)
+  })
+})
+
+describe('entries refused for good stay so across a restart', () => {
+  let t: MemberFixture
+  let seed: Uint8Array
+
+  before(async () => {
+    seed = new TextEncoder().encode('bytes the device holds already\n')
+    t = await shareWithCraftedMember('hc-refused-restart-', { retryIntervalMs: RETRY_MS }, async (dir) => { await writeFile(join(dir, 'seed.txt'), seed) })
+    await waitFor(() => t.a.shares.status(t.shareId).files === 1, BOUND)
+  })
+
+  after(async () => {
+    await stopFixture(t)
+  })
+
+  it('a head whose only failures were refused paths is not pulled again after the share service restarts', async () => {
+    const chunk = { cid: await chunkCid(seed), length: seed.byteLength }
+    const root = await t.member.publish([t.member.file('../../x', chunk), t.member.file('good.txt', chunk)], 1)
+    await waitFor(async () => await readText(join(t.dir, 'good.txt')) === new TextDecoder().decode(seed) &&
+      t.a.shares.status(t.shareId).pathErrors.some(e => e.path === '../../x'), BOUND)
+    // the pull is over once the share is settled (a rescan waits for the queue and every apply)
+    await t.a.shares.rescan(t.shareId)
+    const asked = t.member.rootAsks.get(root)?.length ?? 0
+    assert.ok(asked >= 1)
+    await t.a.shares.stop()
+    await t.a.shares.start()
+    // the start scans, then asks for a pull of every member's head: the rescan waits for all of that
+    await t.a.shares.rescan(t.shareId)
+    assert.equal(t.a.shares.status(t.shareId).peers.find(p => p.device === t.m.peerId.toString())?.seq, 1, 'the head is known after the restart')
+    assert.equal(t.member.rootAsks.get(root)?.length, asked, 'not pulled again')
   })
 })

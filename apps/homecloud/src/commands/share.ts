@@ -100,12 +100,14 @@ const remove = apiCommand({
 
 const revert = apiCommand({
   name: 'revert',
-  summary: 'receive-only share: put back the members\' version of every file changed here',
+  summary: 'receive-only share: put back the members\' version of every file changed here (exit 1 when some paths failed)',
   usage: 'homecloud share revert SHARE [--json]',
   flags: JSON_FLAG,
   positionals: ['SHARE']
 }, ({ positionals }) => ({ route: 'share/revert', body: { share: positionals[0] }, timeoutMs: LONG_TIMEOUT_MS }),
-(answer, { positionals }) => formatRevert(positionals[0], answer as Awaited<ReturnType<ShareService['revert']>>))
+(answer, { positionals }) => formatRevert(positionals[0], answer as Awaited<ReturnType<ShareService['revert']>>),
+// the paths that failed are printed (and in the JSON): a script must see that the revert is not complete
+(answer) => (answer as Awaited<ReturnType<ShareService['revert']>>).failedTotal > 0 ? 1 : 0)
 
 /** How many paths were put back; each path that failed with its code and message (as `share status` names them). */
 export function formatRevert (share: string, { reverted, failed, failedTotal }: Awaited<ReturnType<ShareService['revert']>>): string {
@@ -164,6 +166,7 @@ export function formatShareStatus (s: ShareStatus, now = Date.now()): string {
       ['  last scan', ago(s.lastScanAt)],
       ['  last sync', ago(s.lastSyncAt)],
       ['  history', formatBytes(s.historyBytes)],
+      ...(s.waitingFiles > 0 || s.nextRetryAt !== undefined ? [['  waiting', formatWaiting(s, now)]] : []),
       ...(s.locallyChanged > 0 ? [['  changed here', `${s.locallyChanged} (not sent; \`homecloud share revert ${s.share.name}\` puts them back)`]] : []),
       ...(s.lastError === undefined ? [] : [['  last error', `${s.lastError.code}: ${s.lastError.message} (${ago(s.lastError.at)})`]])
     ])
@@ -184,4 +187,11 @@ export function formatShareStatus (s: ShareStatus, now = Date.now()): string {
     lines.push(table(s.pathErrors.map((e) => [`    ${e.path}`, e.code, e.message])))
   }
   return lines.join('\n') + '\n'
+}
+
+/** Pulls backing off because no member online serves some chunks: how many files wait, and when they are tried next. */
+export function formatWaiting (s: Pick<ShareStatus, 'waitingFiles' | 'nextRetryAt'>, now = Date.now()): string {
+  const files = `${s.waitingFiles} ${s.waitingFiles === 1 ? 'file' : 'files'}`
+  const next = s.nextRetryAt === undefined ? '' : s.nextRetryAt <= now ? '; next try now' : `; next try in ${formatDuration(s.nextRetryAt - now)}`
+  return `${files} for chunks no member online serves${next} (at once when a member connects or has new content)`
 }
