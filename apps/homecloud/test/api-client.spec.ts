@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { createControlApi } from '@homecloud/gateway'
 import type { ControlApi, ControlApiNode } from '@homecloud/gateway'
 import { NotFoundError } from '@homecloud/interface'
@@ -16,7 +16,7 @@ const peer: PeerConnectionInfo = { peerId: '12D3KooWPeer', address: '/ip4/127.0.
 
 /** The CLI's client against the real control API with a stub device. */
 describe('api client', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-client-'))
+  const base = await tempDir('homecloud-client-')
   let paths: RepoPaths
   let api: ControlApi
   const node: ControlApiNode = {
@@ -39,7 +39,7 @@ describe('api client', async () => {
 
   after(async () => {
     await api.stop()
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('says no daemon runs when there is no api file', async () => {

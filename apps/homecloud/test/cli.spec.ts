@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { runCli } from '../src/child.js'
 import { COMMANDS } from '../src/cli.js'
 
 /** The CLI as a real process, for everything that needs no daemon. */
 describe('homecloud CLI', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-cli-'))
-  after(async () => { await rm(base, { recursive: true, force: true }) })
+  const base = await tempDir('homecloud-cli-')
+  after(async () => { await removeDir(base) })
 
   it('lists every command in --help and exits 0', async () => {
     const { code, stdout, stderr } = await runCli(['--help'])

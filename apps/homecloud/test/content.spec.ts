@@ -1,24 +1,24 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
-import { lstat, mkdir, mkdtemp, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { lstat, mkdir, readdir, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import type { DeviceIdentity } from '@homecloud/interface'
 import type { AddContentResult, BlocksGcResult, BlocksVerifyResult, GetContentResult, StoreStat } from '@homecloud/node'
 import { runCli, spawnDaemon, waitFor } from '../src/child.js'
 import { folderTree } from '../src/folder-tree.js'
 import type { DaemonChild } from '../src/child.js'
 import { repoPaths } from '../src/repo.js'
+import { cliJson, loopbackAddress, loopbackArgs, ok } from './daemon-cli.js'
 
-/** Loopback only, no LAN discovery, no router; DHT servers so two devices on loopback form a DHT. */
-const DAEMON_ARGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--no-mdns', '--no-upnp', '--dht', 'server']
+/** DHT servers, so two devices on loopback form a DHT. */
+const DAEMON_ARGS = loopbackArgs('--dht', 'server')
 
-async function cliJson <T> (repo: string, args: string[], cwd?: string): Promise<T> {
-  const { code, stdout, stderr } = await runCli(['--repo', repo, ...args, '--json'], { cwd, timeoutMs: 120_000 })
-  assert.equal(code, 0, stderr)
-  return JSON.parse(stdout) as T
+/** A command's JSON; adds and gets of big files take their time. */
+async function json <T> (repo: string, args: string[], cwd?: string): Promise<T> {
+  return cliJson<T>(repo, args, { cwd, timeoutMs: 120_000 })
 }
 
 async function sha256File (path: string): Promise<string> {
@@ -39,7 +39,7 @@ async function partialOf (output: string): Promise<string | undefined> {
 
 /** Two real daemons (`homecloud start` processes) on loopback: add on A, get on B. */
 describe('homecloud add / get / blocks (real processes)', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-content-'))
+  const base = await tempDir('homecloud-content-')
   const repoA = join(base, 'a')
   const repoB = join(base, 'b')
   const source = join(base, 'source')
@@ -50,15 +50,12 @@ describe('homecloud add / get / blocks (real processes)', async () => {
   let folder: AddContentResult
 
   before(async () => {
-    for (const [repo, name] of [[repoA, 'box-a'], [repoB, 'box-b']]) {
-      const { code, stderr } = await runCli(['--repo', repo, 'init', '--name', name])
-      assert.equal(code, 0, stderr)
-    }
+    for (const [repo, name] of [[repoA, 'box-a'], [repoB, 'box-b']]) await ok(repo, ['init', '--name', name])
     daemons.push(await spawnDaemon(repoA, DAEMON_ARGS))
     b = await spawnDaemon(repoB, DAEMON_ARGS)
     daemons.push(b)
-    const idA = await cliJson<DeviceIdentity>(repoA, ['id'])
-    addressA = idA.addresses[0].includes('/p2p/') ? idA.addresses[0] : `${idA.addresses[0]}/p2p/${idA.peerId}`
+    const idA = await json<DeviceIdentity>(repoA, ['id'])
+    addressA = loopbackAddress(idA)
     const connected = await runCli(['--repo', repoB, 'connect', addressA])
     assert.equal(connected.code, 0, connected.stderr)
 
@@ -74,11 +71,11 @@ describe('homecloud add / get / blocks (real processes)', async () => {
 
   after(async () => {
     await Promise.all(daemons.map(async (daemon) => daemon.stop('SIGKILL')))
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('add prints the root CID; a relative PATH is resolved by the CLI', async () => {
-    folder = await cliJson<AddContentResult>(repoA, ['add', 'source'], base)
+    folder = await json<AddContentResult>(repoA, ['add', 'source'], base)
     assert.match(folder.cid, /^bafy/)
     assert.equal(folder.files, 5)
     assert.equal(folder.bytes, 100 * 1024 + 3 * 1024 * 1024 + 11 + 700 * 1024 + 1)
@@ -91,7 +88,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
 
   it('B gets the tree --from A: byte-identical, symlink kept as a link', async () => {
     const output = join(out, 'from-a')
-    const got = await cliJson<GetContentResult>(repoB, ['get', folder.cid, output, '--from', addressA])
+    const got = await json<GetContentResult>(repoB, ['get', folder.cid, output, '--from', addressA])
     assert.deepEqual(await folderTree(output), await folderTree(source))
     assert.equal((await lstat(join(output, 'photos', 'notes-link'))).isSymbolicLink(), true)
     assert.deepEqual([got.files, got.directories, got.symlinks, got.bytes], [5, 3, 1, folder.bytes])
@@ -103,7 +100,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
     const small = join(base, 'small')
     await mkdir(small)
     await writeFile(join(small, 'a.txt'), randomBytes(5000))
-    const added = await cliJson<AddContentResult>(repoA, ['add', small])
+    const added = await json<AddContentResult>(repoA, ['add', small])
     const output = join(out, 'from-dht')
     let last = { code: -1 as number | null, stdout: '', stderr: '' }
     // B's routing table learns A a moment after they connect: retry while the DHT has no answer yet
@@ -141,7 +138,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
   it('kill -9 during a large get, rerun: completes, correct, and moves fewer bytes', async () => {
     const large = join(base, 'large.bin')
     await writeFile(large, randomBytes(48 * 1024 * 1024))
-    const added = await cliJson<AddContentResult>(repoA, ['add', large])
+    const added = await json<AddContentResult>(repoA, ['add', large])
     const output = join(out, 'large.bin')
     const first = runCli(['--repo', repoB, 'get', added.cid, output, '--from', addressA])
     await waitFor(async () => {
@@ -158,7 +155,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
     await rm(repoPaths(repoB).api, { force: true })
     b = await spawnDaemon(repoB, DAEMON_ARGS)
     daemons.push(b)
-    const got = await cliJson<GetContentResult>(repoB, ['get', added.cid, output, '--from', addressA])
+    const got = await json<GetContentResult>(repoB, ['get', added.cid, output, '--from', addressA])
     assert.ok(got.reusedBytes >= 2 * 1024 * 1024, `reused ${got.reusedBytes} bytes`)
     assert.ok(got.receivedBytes < got.bytes, `received ${got.receivedBytes} of ${got.bytes}`)
     assert.equal(got.receivedBytes + got.reusedBytes, got.bytes)
@@ -169,7 +166,7 @@ describe('homecloud add / get / blocks (real processes)', async () => {
   it('a file changed on A after it was indexed is never sent: the get fails clearly', async () => {
     const path = join(base, 'changing.bin')
     await writeFile(path, randomBytes(2 * 1024 * 1024))
-    const added = await cliJson<AddContentResult>(repoA, ['add', path])
+    const added = await json<AddContentResult>(repoA, ['add', path])
     await writeFile(path, randomBytes(2 * 1024 * 1024))
     const output = join(out, 'changing.bin')
     const failed = await runCli(['--repo', repoB, 'get', added.cid, output, '--from', addressA])
@@ -179,16 +176,16 @@ describe('homecloud add / get / blocks (real processes)', async () => {
   })
 
   it('blocks stat, gc (pinned content stays) and verify', async () => {
-    const before = await cliJson<StoreStat>(repoB, ['blocks', 'stat'])
+    const before = await json<StoreStat>(repoB, ['blocks', 'stat'])
     assert.ok(before.files >= 7 && before.pins >= 3, JSON.stringify(before))
     assert.ok(before.fileBytes >= folder.bytes + 48 * 1024 * 1024)
-    const gc = await cliJson<BlocksGcResult>(repoB, ['blocks', 'gc'])
+    const gc = await json<BlocksGcResult>(repoB, ['blocks', 'gc'])
     assert.ok(gc.removedBlocks >= 1, 'the file node of the failed get is not pinned')
-    const afterGc = await cliJson<StoreStat>(repoB, ['blocks', 'stat'])
+    const afterGc = await json<StoreStat>(repoB, ['blocks', 'stat'])
     assert.equal(afterGc.pins, before.pins)
     assert.equal(afterGc.files, before.files)
     assert.equal(afterGc.blocks, before.blocks - gc.removedBlocks)
-    const verified = await cliJson<BlocksVerifyResult>(repoB, ['blocks', 'verify'])
+    const verified = await json<BlocksVerifyResult>(repoB, ['blocks', 'verify'])
     assert.deepEqual(verified.bad, [])
     assert.ok(verified.checked >= afterGc.blocks + afterGc.fileChunks)
     const human = await runCli(['--repo', repoB, 'blocks', 'stat'])

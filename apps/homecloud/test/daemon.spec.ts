@@ -1,24 +1,17 @@
 import assert from 'node:assert/strict'
-import { access, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { access, readFile } from 'node:fs/promises'
 import { createServer, request } from 'node:http'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import type { DeviceIdentity, DeviceStatus, PeerConnectionInfo } from '@homecloud/interface'
 import { runCli, spawnDaemon, waitFor } from '../src/child.js'
 import type { DaemonChild } from '../src/child.js'
 import { repoPaths } from '../src/repo.js'
-
-const DAEMON_ARGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--no-mdns', '--no-upnp']
+import { cliJson, loopbackAddress, loopbackArgs, ok } from './daemon-cli.js'
 
 async function exists (path: string): Promise<boolean> {
   return access(path).then(() => true, () => false)
-}
-
-async function cliJson <T> (repo: string, args: string[]): Promise<T> {
-  const { code, stdout, stderr } = await runCli(['--repo', repo, ...args, '--json'])
-  assert.equal(code, 0, stderr)
-  return JSON.parse(stdout) as T
 }
 
 async function get (url: string, headers: Record<string, string>): Promise<number> {
@@ -34,7 +27,7 @@ async function get (url: string, headers: Record<string, string>): Promise<numbe
 
 /** Two real daemons, each a `homecloud start` process with its own repo, on loopback. */
 describe('homecloud daemon (real processes)', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-daemon-'))
+  const base = await tempDir('homecloud-daemon-')
   const repoA = join(base, 'a')
   const repoB = join(base, 'b')
   const daemons: DaemonChild[] = []
@@ -42,20 +35,17 @@ describe('homecloud daemon (real processes)', async () => {
   let b: DaemonChild
 
   before(async () => {
-    for (const [repo, name] of [[repoA, 'box-a'], [repoB, 'box-b']]) {
-      const { code, stderr } = await runCli(['--repo', repo, 'init', '--name', name])
-      assert.equal(code, 0, stderr)
-    }
-    a = await spawnDaemon(repoA, DAEMON_ARGS)
+    for (const [repo, name] of [[repoA, 'box-a'], [repoB, 'box-b']]) await ok(repo, ['init', '--name', name])
+    a = await spawnDaemon(repoA, loopbackArgs())
     daemons.push(a)
-    b = await spawnDaemon(repoB, DAEMON_ARGS)
+    b = await spawnDaemon(repoB, loopbackArgs())
     daemons.push(b)
   })
 
   after(async () => {
     // only reached with live daemons when a test failed
     await Promise.all(daemons.map(async (daemon) => daemon.stop('SIGKILL')))
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('prints a ready line and writes the API URL to <repo>/api', async () => {
@@ -79,7 +69,7 @@ describe('homecloud daemon (real processes)', async () => {
   it('connects the two devices; peers --json on both shows the other', async () => {
     const idA = await cliJson<DeviceIdentity>(repoA, ['id'])
     const idB = await cliJson<DeviceIdentity>(repoB, ['id'])
-    const address = idB.addresses[0].includes('/p2p/') ? idB.addresses[0] : `${idB.addresses[0]}/p2p/${idB.peerId}`
+    const address = loopbackAddress(idB)
     const connected = await runCli(['--repo', repoA, 'connect', address])
     assert.equal(connected.code, 0, connected.stderr)
     assert.match(connected.stdout, new RegExp(`connected to ${idB.peerId}`))
@@ -98,7 +88,7 @@ describe('homecloud daemon (real processes)', async () => {
   })
 
   it('refuses a second daemon on the same repo, clearly, and keeps the first running', async () => {
-    const second = await runCli(['--repo', repoA, 'start', ...DAEMON_ARGS], { timeoutMs: 30_000 })
+    const second = await runCli(['--repo', repoA, 'start', ...loopbackArgs()], { timeoutMs: 30_000 })
     assert.notEqual(second.code, 0)
     assert.equal(second.code, 1)
     assert.equal(second.stderr, `homecloud: repo ${repoPaths(repoA).root} is in use by process ${a.child.pid} (another homecloud daemon?); if not, remove ${repoPaths(repoA).lock}\n`)
@@ -146,7 +136,7 @@ describe('homecloud daemon (real processes)', async () => {
 
   it('restarts with the same PeerId (identity kept in the repo) and stops on SIGINT', async () => {
     const before = JSON.parse(await readFile(join(repoA, 'config.json'), 'utf8')) as { name: string }
-    const again = await spawnDaemon(repoA, DAEMON_ARGS)
+    const again = await spawnDaemon(repoA, loopbackArgs())
     daemons.push(again)
     const id = await cliJson<DeviceIdentity>(repoA, ['id'])
     assert.match(a.output(), new RegExp(id.peerId))

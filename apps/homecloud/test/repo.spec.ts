@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict'
-import { chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { lockRepo } from '../src/lock.js'
 import { initRepo, openRepo, repoPaths, resolveRepoPath } from '../src/repo.js'
 
 describe('repo', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-repo-'))
-  after(async () => { await rm(base, { recursive: true, force: true }) })
+  const base = await tempDir('homecloud-repo-')
+  after(async () => { await removeDir(base) })
 
   it('creates folder, key, token and config with private modes', async () => {
     const root = join(base, 'a')
@@ -84,8 +84,8 @@ describe('repo', async () => {
 })
 
 describe('repo lock', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-lock-'))
-  after(async () => { await rm(base, { recursive: true, force: true }) })
+  const base = await tempDir('homecloud-lock-')
+  after(async () => { await removeDir(base) })
 
   it('is exclusive while held and free after release', async () => {
     const paths = repoPaths(base)

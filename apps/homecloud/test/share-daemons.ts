@@ -11,21 +11,15 @@ import { join } from 'node:path'
 import type { DeviceIdentity } from '@homecloud/interface'
 import type { ShareStatus } from '@homecloud/node'
 import { connectToDaemon } from '../src/api-client.js'
-import { runCli, spawnDaemon, waitFor } from '../src/child.js'
+import { spawnDaemon, waitFor } from '../src/child.js'
 import type { DaemonChild } from '../src/child.js'
 import { folderTree } from '../src/folder-tree.js'
 import { repoPaths } from '../src/repo.js'
+import { cliJson, loopbackAddress, loopbackArgs, ok } from './daemon-cli.js'
 
-export const DAEMON_ARGS: readonly string[] = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--no-mdns', '--no-upnp', '--dht', 'off']
+const DAEMON_ARGS: readonly string[] = loopbackArgs('--dht', 'off')
 /** Apply's temp files (TEMP_PREFIX of @homecloud/sync): never a real name. */
 export const TEMP_PREFIX = '.homecloud-tmp-'
-
-/** Runs one CLI command, which must succeed; its stdout. */
-export async function ok (repo: string, args: string[]): Promise<string> {
-  const result = await runCli(['--repo', repo, ...args])
-  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
-  return result.stdout
-}
 
 /** A daemon's answer to one GET. */
 export async function api <T> (repo: string, route: string): Promise<T> {
@@ -76,9 +70,7 @@ export class Daemons {
   }
 
   async addressOf (repo: string): Promise<string> {
-    const id = await api<DeviceIdentity>(repo, 'id')
-    const address = id.addresses.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/')) ?? id.addresses[0]
-    return address.includes('/p2p/') ? address : `${address}/p2p/${id.peerId}`
+    return loopbackAddress(await api<DeviceIdentity>(repo, 'id'))
   }
 
   /** A restarted daemon listens on a new port and knows no addresses: it dials the others. */
@@ -95,7 +87,7 @@ export async function startSwarm (daemons: Daemons, repos: string[], swarm = 'fa
   await Promise.all(repos.map(async (repo) => daemons.start(repo)))
   await ok(repos[0], ['swarm', 'create', swarm])
   for (const repo of repos.slice(1)) {
-    const { code } = JSON.parse(await ok(repos[0], ['swarm', 'invite', swarm, '--json'])) as { code: string }
+    const { code } = await cliJson<{ code: string }>(repos[0], ['swarm', 'invite', swarm])
     await ok(repo, ['swarm', 'join', code])
   }
 }
@@ -132,24 +124,4 @@ export async function tempFiles (root: string): Promise<string[]> {
     }
   }
   return found
-}
-
-/** mulberry32: a seeded PRNG, so a failing run can be replayed with its seed. */
-export function seededRandom (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** `size` bytes from a seeded PRNG (incompressible, different for every draw). */
-export function seededBytes (random: () => number, size: number): Buffer {
-  const out = Buffer.allocUnsafe(Math.ceil(size / 4) * 4)
-  const next = seededRandom(Math.floor(random() * 2 ** 32))
-  for (let i = 0; i < out.byteLength; i += 4) out.writeUInt32LE(Math.floor(next() * 2 ** 32), i)
-  return out.subarray(0, size)
 }

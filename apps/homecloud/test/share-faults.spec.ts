@@ -6,16 +6,15 @@
  */
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { lstat, mkdir, mkdtemp, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { lstat, mkdir, readFile, readlink, rename, symlink, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { removeDir, tempDir } from '@homecloud/test-support'
+import { seededBytes, seededRandom } from '@homecloud/test-support'
 import { waitFor } from '../src/child.js'
 import { folderTree } from '../src/folder-tree.js'
-import {
-  Daemons, converged, post, seededBytes, seededRandom, sha, shareBetween, shareStatus, startSwarm, tempFiles
-} from './share-daemons.js'
+import { Daemons, converged, post, sha, shareBetween, shareStatus, startSwarm, tempFiles } from './share-daemons.js'
 
 const run = promisify(execFile)
 /** NAME.conflict-<device>-<yyyymmdd-hhmmss>.EXT: [1] NAME, [2] .EXT */
@@ -27,7 +26,7 @@ const MiB = 1024 * 1024
 const SEED = Number(process.env.HOMECLOUD_TEST_SEED ?? 0x5eed)
 
 describe('share faults (real daemons)', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-share-faults-'))
+  const base = await tempDir('homecloud-share-faults-')
   const [repoA, repoB] = ['a', 'b'].map((name) => join(base, name))
   const daemons = new Daemons()
   const mounts: string[] = []
@@ -93,7 +92,7 @@ describe('share faults (real daemons)', async () => {
       // lazily when busy: a test that failed may leave a handle open
       await run('umount', [mount]).catch(async () => run('umount', ['-l', mount])).catch((err: Error) => { console.error(`umount ${mount}: ${err.message}`) })
     }
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('symlink loops (a -> b -> a, a link to its own parent) are synced as links, never followed; the rest syncs', async () => {

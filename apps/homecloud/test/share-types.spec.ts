@@ -6,19 +6,20 @@
  * directory kept under its conflict name on both devices.
  */
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rm, utimes, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, rm, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import type { HistoryVersion } from '@homecloud/node'
 import { waitFor } from '../src/child.js'
-import { Daemons, converged, ok, sha, shareBetween, shareStatus, startSwarm } from './share-daemons.js'
+import { cliJson } from './daemon-cli.js'
+import { Daemons, converged, sha, shareBetween, shareStatus, startSwarm } from './share-daemons.js'
 
 /** x.conflict-<device>-<yyyymmdd-hhmmss> (a directory name has no extension) */
 const X_COPY = /^x\.conflict-[^/]+-\d{8}-\d{6}$/
 
 describe('share type changes (real daemons)', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-share-types-'))
+  const base = await tempDir('homecloud-share-types-')
   const [repoA, repoB] = ['a', 'b'].map((name) => join(base, name))
   const dirA = join(base, 'types-a')
   const dirB = join(base, 'types-b')
@@ -45,7 +46,7 @@ describe('share type changes (real daemons)', async () => {
 
   after(async () => {
     await daemons.killAll()
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('a directory with files replaced by a file on A: on B the files go to history, the directory goes, the file comes', async () => {
@@ -55,7 +56,7 @@ describe('share type changes (real daemons)', async () => {
     assert.equal(synced.d, sha('d is a file now\n'))
     assert.equal(Object.keys(synced).some((p) => p.startsWith('d/')), false, JSON.stringify(synced))
     assert.equal(await readFile(join(dirB, 'd'), 'utf8'), 'd is a file now\n')
-    const { versions } = JSON.parse(await ok(repoB, ['history', 'types', 'd/f1.txt', '--json'])) as { versions: HistoryVersion[] }
+    const { versions } = await cliJson<{ versions: HistoryVersion[] }>(repoB, ['history', 'types', 'd/f1.txt'])
     assert.deepEqual(versions.map((v) => v.reason), ['deleted'], 'the synced file is kept in history')
     await noPathErrors('d')
   })

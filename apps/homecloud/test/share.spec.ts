@@ -11,22 +11,13 @@ import { runCli, spawnDaemon, waitFor } from '../src/child.js'
 import type { CliResult, DaemonChild } from '../src/child.js'
 import { folderTree } from '../src/folder-tree.js'
 import { repoPaths } from '../src/repo.js'
+import { cliJson, loopbackArgs, ok } from './daemon-cli.js'
 
-const DAEMON_ARGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--no-mdns', '--no-upnp', '--dht', 'off']
+const DAEMON_ARGS = loopbackArgs('--dht', 'off')
 const SYNC_TIMEOUT_MS = 20_000
 
 async function cli (repo: string, args: string[]): Promise<CliResult> {
   return runCli(['--repo', repo, ...args])
-}
-
-async function ok (repo: string, args: string[]): Promise<string> {
-  const result = await cli(repo, args)
-  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
-  return result.stdout
-}
-
-async function json <T> (repo: string, args: string[]): Promise<T> {
-  return JSON.parse(await ok(repo, [...args, '--json'])) as T
 }
 
 /** A daemon's answer to one GET, without spawning a CLI (polling). */
@@ -93,7 +84,7 @@ describe('homecloud share (real daemons)', async () => {
     await Promise.all([repoA, repoB, repoC].map(start))
     await ok(repoA, ['swarm', 'create', 'family'])
     for (const repo of [repoB, repoC]) {
-      const { code } = await json<{ code: string }>(repoA, ['swarm', 'invite', 'family'])
+      const { code } = await cliJson<{ code: string }>(repoA, ['swarm', 'invite', 'family'])
       await ok(repo, ['swarm', 'join', code])
     }
     await ok(repoB, ['connect', await addressOf(repoC)])
@@ -114,16 +105,16 @@ describe('homecloud share (real daemons)', async () => {
     assert.match(await ok(repoA, ['share', 'add', dirA, '--swarm', 'family', '--name', 'docs']), /^sharing \S+folder-a as docs \(send-receive, id [0-9a-f]+\)\n/)
     await waitFor(async () => (await api<{ offers: ShareOffer[] }>(repoB, 'share/offers')).offers.length > 0, 10_000, 'the offer did not reach B')
     assert.match(await ok(repoB, ['share', 'list']), /offered by members, not accepted here[^\n]*\nNAME\s+FROM\s+ID\ndocs\s+[12] devices?\s+[0-9a-f]+\n/)
-    const accepted = await json<ShareInfo>(repoB, ['share', 'accept', 'docs', dirB])
+    const accepted = await cliJson<ShareInfo>(repoB, ['share', 'accept', 'docs', dirB])
     assert.equal(accepted.path, dirB)
 
     const synced = await converged([dirA, dirB, dirC], 'initial sync')
     assert.ok(Object.keys(synced).includes('sub/deeper/data.bin'), JSON.stringify(synced))
-    const [onC] = (await json<{ shares: ShareInfo[] }>(repoC, ['share', 'list'])).shares
+    const [onC] = (await cliJson<{ shares: ShareInfo[] }>(repoC, ['share', 'list'])).shares
     assert.deepEqual({ name: onC.name, mode: onC.mode, path: onC.path }, { name: 'docs', mode: 'receive-only', path: dirC })
 
     await waitFor(async () => (await api<ShareStatus>(repoB, 'share/status?share=docs')).peers.filter((p) => p.inSync).length === 1, 10_000, 'B did not see A in sync')
-    const status = await json<ShareStatus>(repoB, ['share', 'status', 'docs'])
+    const status = await cliJson<ShareStatus>(repoB, ['share', 'status', 'docs'])
     assert.equal(status.state, 'idle')
     assert.equal(status.needFiles, 0)
     assert.equal(status.files, Object.values(synced).filter((v) => v !== 'dir').length)
@@ -143,7 +134,7 @@ describe('homecloud share (real daemons)', async () => {
     await converged([dirA, dirB, dirC], 'edit on B')
     assert.equal(await text(join(dirA, 'a.txt')), 'a.txt edited on B\n')
 
-    const { versions } = await json<{ versions: HistoryVersion[] }>(repoA, ['history', 'docs', 'a.txt'])
+    const { versions } = await cliJson<{ versions: HistoryVersion[] }>(repoA, ['history', 'docs', 'a.txt'])
     assert.equal(versions.length, 1)
     assert.equal(versions[0].reason, 'replaced')
     assert.match(await ok(repoA, ['history', 'docs', 'a.txt']), new RegExp(`^VERSION\\s+KEPT\\s+REASON\\s+SIZE\\s+MODIFIED\\s+BY\\n${versions[0].version}\\s+\\S+\\s+replaced`))
@@ -226,7 +217,7 @@ describe('homecloud share (real daemons)', async () => {
     await rm(join(dirC, 'added'), { recursive: true })
     await rm(join(dirC, '.homecloudignore'))
     // nothing failed: exit 0 (`json` checks it)
-    const again = await json<{ reverted: number, failed: unknown[], failedTotal: number }>(repoC, ['share', 'revert', 'docs'])
+    const again = await cliJson<{ reverted: number, failed: unknown[], failedTotal: number }>(repoC, ['share', 'revert', 'docs'])
     assert.deepEqual({ failed: again.failed, failedTotal: again.failedTotal }, { failed: [], failedTotal: 0 })
     await converged([dirA, dirB, dirC], 'after revert')
   })
@@ -288,7 +279,7 @@ describe('homecloud share (real daemons)', async () => {
   it('share remove stops sharing and leaves the folder; bad input is refused with exit 1 or 2', async () => {
     const before = await tree(dirB)
     assert.match(await ok(repoB, ['share', 'remove', 'docs']), /^stopped sharing docs; \S+folder-b is left as it is\n/)
-    assert.deepEqual((await json<{ shares: ShareInfo[] }>(repoB, ['share', 'list'])).shares, [])
+    assert.deepEqual((await cliJson<{ shares: ShareInfo[] }>(repoB, ['share', 'list'])).shares, [])
     assert.deepEqual(await tree(dirB), before)
     const missing = await cli(repoB, ['share', 'status', 'docs'])
     assert.equal(missing.code, 1)

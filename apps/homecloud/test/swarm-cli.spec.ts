@@ -1,15 +1,14 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { runCli } from '../src/child.js'
 import { formatMembers, parseExpiry, parseUses, swarm } from '../src/commands/swarm.js'
 
 /** `homecloud swarm` without a daemon: help, usage errors, parsing and output. */
 describe('homecloud swarm: command line', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-swarm-cli-'))
-  after(async () => { await rm(base, { recursive: true, force: true }) })
+  const base = await tempDir('homecloud-swarm-cli-')
+  after(async () => { await removeDir(base) })
 
   it('has --help for the group and every subcommand, and `help swarm SUB`', async () => {
     const group = await runCli(['swarm', '--help'])

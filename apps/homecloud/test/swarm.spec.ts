@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import type { DeviceIdentity, PeerConnectionInfo } from '@homecloud/interface'
 import { createHomecloudNode, ROSTER_SYNC_PROTOCOL } from '@homecloud/node'
 import type { CreatedInvite, SwarmInfo, SwarmMemberInfo, SwarmStats } from '@homecloud/node'
@@ -12,25 +11,14 @@ import { connectToDaemon } from '../src/api-client.js'
 import { runCli, spawnDaemon, waitFor } from '../src/child.js'
 import type { CliResult, DaemonChild } from '../src/child.js'
 import { repoPaths } from '../src/repo.js'
-
-const DAEMON_ARGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0', '--no-mdns', '--no-upnp']
+import { cliJson, loopbackAddress, loopbackArgs, ok } from './daemon-cli.js'
 
 async function cli (repo: string, args: string[]): Promise<CliResult> {
   return runCli(['--repo', repo, ...args])
 }
 
-async function ok (repo: string, args: string[]): Promise<string> {
-  const result = await cli(repo, args)
-  assert.equal(result.code, 0, `${args.join(' ')}: ${result.stderr}`)
-  return result.stdout
-}
-
-async function json <T> (repo: string, args: string[]): Promise<T> {
-  return JSON.parse(await ok(repo, [...args, '--json'])) as T
-}
-
 async function members (repo: string): Promise<SwarmMemberInfo[]> {
-  return (await json<{ members: SwarmMemberInfo[] }>(repo, ['swarm', 'members', 'family'])).members
+  return (await cliJson<{ members: SwarmMemberInfo[] }>(repo, ['swarm', 'members', 'family'])).members
 }
 
 /** The gate's refusals of roster sync streams on a daemon, from its control API. */
@@ -42,21 +30,19 @@ async function refusedRosterSyncs (repo: string): Promise<number> {
 
 /** `/ip4/127.0.0.1/tcp/N/p2p/<id>` of a daemon. */
 async function addressOf (repo: string): Promise<string> {
-  const id = await json<DeviceIdentity>(repo, ['id'])
-  const address = id.addresses.find((a) => a.startsWith('/ip4/127.0.0.1/tcp/')) ?? id.addresses[0]
-  return address.includes('/p2p/') ? address : `${address}/p2p/${id.peerId}`
+  return loopbackAddress(await cliJson<DeviceIdentity>(repo, ['id']))
 }
 
 /** Three real daemons on loopback: A creates the family swarm, B joins it, C stays outside. */
 describe('homecloud swarm (real daemons)', async () => {
-  const base = await mkdtemp(join(tmpdir(), 'homecloud-swarm-'))
+  const base = await tempDir('homecloud-swarm-')
   const [repoA, repoB, repoC] = ['a', 'b', 'c'].map((name) => join(base, name))
   const daemons: DaemonChild[] = []
   const ids = new Map<string, string>()
   let code: string
 
   const start = async (repo: string): Promise<DaemonChild> => {
-    const daemon = await spawnDaemon(repo, DAEMON_ARGS)
+    const daemon = await spawnDaemon(repo, loopbackArgs())
     daemons.push(daemon)
     return daemon
   }
@@ -66,22 +52,22 @@ describe('homecloud swarm (real daemons)', async () => {
       await ok(repo, ['init', '--name', name])
     }
     await Promise.all([repoA, repoB, repoC].map(start))
-    for (const repo of [repoA, repoB, repoC]) ids.set(repo, (await json<DeviceIdentity>(repo, ['id'])).peerId)
+    for (const repo of [repoA, repoB, repoC]) ids.set(repo, (await cliJson<DeviceIdentity>(repo, ['id'])).peerId)
   })
 
   after(async () => {
     await Promise.all(daemons.map(async (daemon) => daemon.stop('SIGKILL')))
-    await rm(base, { recursive: true, force: true })
+    await removeDir(base)
   })
 
   it('create → invite → join with the code alone; members on both list both', async () => {
     assert.match(await ok(repoA, ['swarm', 'create', 'family']), /^created swarm family \(id b[a-z2-7]+\)\n/)
-    const invite = await json<CreatedInvite>(repoA, ['swarm', 'invite', 'family', '--expires', '1h'])
+    const invite = await cliJson<CreatedInvite>(repoA, ['swarm', 'invite', 'family', '--expires', '1h'])
     code = invite.code
     assert.ok(code.length <= 200, code)
     assert.ok(invite.expires > Date.now() + 59 * 60_000 && invite.expires <= Date.now() + 3_600_000)
     // B has never been connected to A: the addresses in the code are all it has
-    assert.equal((await json<{ peers: PeerConnectionInfo[] }>(repoB, ['peers'])).peers.length, 0)
+    assert.equal((await cliJson<{ peers: PeerConnectionInfo[] }>(repoB, ['peers'])).peers.length, 0)
 
     assert.equal(await ok(repoB, ['swarm', 'join', code, '--name', 'pi-parents']), 'joined swarm family (2 members)\n')
     const expected = [[ids.get(repoA), 'box-a'], [ids.get(repoB), 'pi-parents']].sort()
@@ -96,7 +82,7 @@ describe('homecloud swarm (real daemons)', async () => {
     const human = await ok(repoA, ['swarm', 'members', 'family'])
     assert.match(human, /^NAME\s+PEER ID\s+ONLINE\s+PATH\s+LAST SEEN\n/)
     assert.match(human, new RegExp(`pi-parents\\s+${ids.get(repoB)}\\s+yes\\s+direct\\s+now`))
-    const lists = await Promise.all([repoA, repoB].map(async (repo) => json<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list'])))
+    const lists = await Promise.all([repoA, repoB].map(async (repo) => cliJson<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list'])))
     assert.deepEqual(lists[0], lists[1])
     assert.match(await ok(repoB, ['swarm', 'list']), /^NAME\s+MEMBERS\s+ID\nfamily\s+2\s+b/)
   })
@@ -110,12 +96,12 @@ describe('homecloud swarm (real daemons)', async () => {
     assert.equal(altered.code, 1)
     assert.equal(altered.stderr, 'homecloud: the invite code checksum does not match (mistyped or altered)\n')
 
-    const short = await json<CreatedInvite>(repoA, ['swarm', 'invite', 'family', '--expires', '1s'])
+    const short = await cliJson<CreatedInvite>(repoA, ['swarm', 'invite', 'family', '--expires', '1s'])
     await waitFor(() => Date.now() > short.expires, 3_000, 'the code did not expire')
     const expired = await cli(repoC, ['swarm', 'join', short.code])
     assert.equal(expired.code, 1)
     assert.match(expired.stderr, /^homecloud: the invite expired at \d{4}-\d\d-\d\dT[\d:.]+Z\n$/)
-    assert.deepEqual(await json<{ swarms: SwarmInfo[] }>(repoC, ['swarm', 'list']), { swarms: [] })
+    assert.deepEqual(await cliJson<{ swarms: SwarmInfo[] }>(repoC, ['swarm', 'list']), { swarms: [] })
 
     const bad = await cli(repoA, ['swarm', 'invite', 'family', '--uses', 'many'])
     assert.equal(bad.code, 2)
@@ -155,14 +141,14 @@ describe('homecloud swarm (real daemons)', async () => {
   })
 
   it('restart keeps swarms and rosters', async () => {
-    const listsBefore = await Promise.all([repoA, repoB].map(async (repo) => json<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list'])))
+    const listsBefore = await Promise.all([repoA, repoB].map(async (repo) => cliJson<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list'])))
     const rostersBefore = await Promise.all([repoA, repoB].map(async (repo) => (await members(repo)).map((m) => m.peerId).sort()))
     for (const daemon of daemons.splice(0, 2)) {
       assert.equal((await daemon.stop('SIGTERM')).code, 0)
     }
     await start(repoA)
     await start(repoB)
-    assert.deepEqual(await Promise.all([repoA, repoB].map(async (repo) => json<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list']))), listsBefore)
+    assert.deepEqual(await Promise.all([repoA, repoB].map(async (repo) => cliJson<{ swarms: SwarmInfo[] }>(repo, ['swarm', 'list']))), listsBefore)
     assert.deepEqual(await Promise.all([repoA, repoB].map(async (repo) => (await members(repo)).map((m) => m.peerId).sort())), rostersBefore)
     // the restarted daemons listen on new ports; bring them together again for the next test
     await ok(repoB, ['connect', await addressOf(repoA)])
@@ -174,9 +160,9 @@ describe('homecloud swarm (real daemons)', async () => {
     assert.equal(await ok(repoA, ['swarm', 'remove', 'family', 'pi-parents']), `removed pi-parents (${ids.get(repoB)}) from family\n`)
     await waitFor(async () => (await members(repoA)).length === 1, 10_000, 'B still on A\'s roster')
     const connectedToA = async (): Promise<boolean> =>
-      (await json<{ peers: PeerConnectionInfo[] }>(repoB, ['peers'])).peers.some((p) => p.peerId === ids.get(repoA))
+      (await cliJson<{ peers: PeerConnectionInfo[] }>(repoB, ['peers'])).peers.some((p) => p.peerId === ids.get(repoA))
     await waitFor(async () => !(await connectedToA()), 10_000 - (Date.now() - startedAt), 'B still connected to A')
-    const [family] = (await json<{ swarms: SwarmInfo[] }>(repoA, ['swarm', 'list'])).swarms
+    const [family] = (await cliJson<{ swarms: SwarmInfo[] }>(repoA, ['swarm', 'list'])).swarms
     assert.equal(family.epoch, 1, 'the secret was rotated')
 
     // B does not know yet: when it connects again, it syncs its roster with A, and A's gate refuses it

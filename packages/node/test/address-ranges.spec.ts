@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { multiaddr } from '@multiformats/multiaddr'
 import { MAX_PUBLIC_ADDRESS_RANGES, parsePublicAddressRanges, publicAddressRule, reachabilityOf, resolveConfig } from '../src/index.js'
-import { startDevice, stopAll, testConfig, waitFor } from './helpers.js'
-import type { HomecloudNode } from '../src/index.js'
+import { startDevice, testConfig, useDevices, waitFor } from './helpers.js'
 
 const now = Date.now()
 const verified = (ma: string): { multiaddr: ReturnType<typeof multiaddr>, verified: boolean, expires: number, lastVerified: number } =>
@@ -65,8 +64,7 @@ describe('public address ranges', () => {
   })
 
   describe('on a running device (loopback)', () => {
-    const devices: HomecloudNode[] = []
-    after(async () => { await stopAll(devices) })
+    const { devices } = useDevices()
 
     it('a DHT in auto mode serves once a listening address is in the ranges, and not without them', async () => {
       // loopback stands in for the lab's internet: no traffic leaves 127.0.0.1

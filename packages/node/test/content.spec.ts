@@ -2,14 +2,14 @@ import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import * as dagPb from '@ipld/dag-pb'
 import { chunkCid } from '@homecloud/store'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { partialPathFor, type HomecloudNode } from '../src/index.js'
-import { addressOf, startDevice, stopAll, tempDir } from './helpers.js'
+import { addressOf, startDevice, useDevices } from './helpers.js'
 
 /** path → sha256 of a file, 'dir', or 'link:target': two equal maps are two identical trees. */
 async function treeOf (root: string): Promise<Record<string, string>> {
@@ -41,16 +41,14 @@ async function dagPbBlock (node: dagPb.PBNode): Promise<{ cid: CID, bytes: Uint8
 }
 
 describe('content on a device: add, get, blocks', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const { devices, tempPath } = useDevices()
   let a: HomecloudNode
   let b: HomecloudNode
   let source: string
   let root: string
 
   before(async () => {
-    dir = await tempDir()
-    source = join(dir.path, 'source')
+    source = tempPath('source')
     await mkdir(join(source, 'sub', 'deeper'), { recursive: true })
     await writeFile(join(source, 'empty.txt'), '')
     await writeFile(join(source, 'one.txt'), 'x')
@@ -58,21 +56,16 @@ describe('content on a device: add, get, blocks', () => {
     await writeFile(join(source, 'sub', 'big.bin'), randomBytes(3 * 1024 * 1024 + 7))
     await writeFile(join(source, 'sub', 'deeper', 'note.md'), '# hello\n')
     await symlink('../one.txt', join(source, 'sub', 'link'))
-    a = await startDevice(devices, 'a', { storePath: join(dir.path, 'a-store') })
-    b = await startDevice(devices, 'b', { storePath: join(dir.path, 'b-store') })
+    a = await startDevice(devices, 'a', { storePath: tempPath('a-store') })
+    b = await startDevice(devices, 'b', { storePath: tempPath('b-store') })
     const added = await a.add(source)
     root = added.cid
     assert.equal(added.files, 5)
     assert.equal(added.provided, false, 'the DHT is off')
   })
 
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
-  })
-
   it('gets a tree from a peer: byte-identical, symlinks as links, indexed in place (no block copy), pinned', async () => {
-    const output = join(dir.path, 'got')
+    const output = tempPath('got')
     const events: string[] = []
     const result = await b.get(root, output, { from: [addressOf(a)], onProgress: evt => { events.push(evt.detail.phase) } })
     assert.deepEqual(await treeOf(output), await treeOf(source))
@@ -93,9 +86,9 @@ describe('content on a device: add, get, blocks', () => {
   })
 
   it('resumes an interrupted get: only the missing chunks move', async () => {
-    const output = join(dir.path, 'resumed')
+    const output = tempPath('resumed')
     // a file B holds no chunk of (B would copy those from its own store)
-    const path = join(dir.path, 'resume.bin')
+    const path = tempPath('resume.bin')
     await writeFile(path, randomBytes(4 * 1024 * 1024))
     const big = (await a.add(path)).cid
     const controller = new AbortController()
@@ -113,10 +106,10 @@ describe('content on a device: add, get, blocks', () => {
   })
 
   it('refuses to overwrite, an unknown CID, a bad CID, a relative output; nothing is written', async () => {
-    const existing = join(dir.path, 'got')
+    const existing = tempPath('got')
     await assert.rejects(b.get(root, existing, { from: [addressOf(a)] }), { code: 'ERR_OUTPUT_EXISTS' })
     const unknown = CID.createV1(0x55, await sha256.digest(randomBytes(32))).toString()
-    const missing = join(dir.path, 'unknown')
+    const missing = tempPath('unknown')
     await assert.rejects(b.get(unknown, missing, { from: [addressOf(a)] }), { code: 'ERR_NOT_FOUND' })
     assert.equal(await exists(missing), false)
     await assert.rejects(b.get('not-a-cid', missing, { from: [addressOf(a)] }), { code: 'ERR_INVALID_PARAMETERS' })
@@ -133,12 +126,12 @@ describe('content on a device: add, get, blocks', () => {
     for (const name of ['..', 'a/b', 'nul\0', '']) {
       const node = await dagPbBlock({ Data: new UnixFS({ type: 'directory' }).marshal(), Links: [{ Name: name, Hash: chunkId, Tsize: chunk.length }] })
       await a.store.put(node.cid, node.bytes)
-      const output = join(dir.path, 'hostile')
+      const output = tempPath('hostile')
       await assert.rejects(b.get(node.cid.toString(), output, { from: [addressOf(a)] }), { code: 'ERR_UNSAFE_NAME' }, JSON.stringify(name))
       assert.equal(await exists(output), false)
       assert.equal(await exists(partialPathFor(output, node.cid)), false, 'nothing was created')
     }
-    assert.equal(await exists(join(dir.path, 'owned')), false)
+    assert.equal(await exists(tempPath('owned')), false)
   })
 
   it('applies the DAG\'s mode and mtime (without set-id bits); an impossible mtime is refused before writing', async () => {
@@ -160,7 +153,7 @@ describe('content on a device: add, get, blocks', () => {
       ]
     })
     for (const node of [doc, link, folder]) await a.store.put(node.cid, node.bytes)
-    const output = join(dir.path, 'with-meta')
+    const output = tempPath('with-meta')
     await b.get(folder.cid.toString(), output, { from: [addressOf(a)] })
     const [root, file, symlinkStat, plain] = await Promise.all(['', 'doc.txt', 'ln', 'plain.txt'].map(async name => lstat(join(output, name))))
     assert.equal(root.mode & 0o7777, 0o750, 'the set-uid bit is dropped')
@@ -174,18 +167,18 @@ describe('content on a device: add, get, blocks', () => {
 
     const bad = await fileNode({ secs: 1n, nsecs: 1_000_000_000 })
     await a.store.put(bad.cid, bad.bytes)
-    const badOutput = join(dir.path, 'bad-meta')
+    const badOutput = tempPath('bad-meta')
     await assert.rejects(b.get(bad.cid.toString(), badOutput, { from: [addressOf(a)] }), { code: 'ERR_BAD_DAG' })
     assert.equal(await exists(badOutput), false)
     assert.equal(await exists(partialPathFor(badOutput, bad.cid)), false, 'nothing was created')
   })
 
   it('never passes on bytes of a file changed after it was indexed: the get fails, nothing is written', async () => {
-    const path = join(dir.path, 'changing.bin')
+    const path = tempPath('changing.bin')
     await writeFile(path, randomBytes(200 * 1024))
     const cid = (await a.add(path)).cid
     await writeFile(path, randomBytes(200 * 1024))
-    const output = join(dir.path, 'changed')
+    const output = tempPath('changed')
     await assert.rejects(b.get(cid, output, { from: [addressOf(a)] }), { code: 'ERR_NOT_FOUND' })
     assert.equal(await exists(output), false)
   })
@@ -202,8 +195,8 @@ describe('content on a device: add, get, blocks', () => {
     assert.equal(afterGc.files, before.files)
     assert.equal(afterGc.pins, before.pins)
     // the pinned tree is still complete: B gets it again, from scratch
-    const again = await b.get(root, join(dir.path, 'after-gc'), { from: [addressOf(a)] })
-    assert.deepEqual(await treeOf(join(dir.path, 'after-gc')), await treeOf(source))
+    const again = await b.get(root, tempPath('after-gc'), { from: [addressOf(a)] })
+    assert.deepEqual(await treeOf(tempPath('after-gc')), await treeOf(source))
     assert.equal(again.reusedBytes, again.bytes, 'B already held every chunk (in the files it wrote earlier)')
   })
 })

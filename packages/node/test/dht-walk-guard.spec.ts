@@ -1,12 +1,10 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { setTimeout as delay } from 'node:timers/promises'
-import { startDevice, stopAll } from './helpers.js'
-import type { HomecloudNode } from '../src/index.js'
+import { startDevice, useDevices } from './helpers.js'
 
 describe('DHT random walk with an empty routing table', () => {
-  const devices: HomecloudNode[] = []
-  after(async () => { await stopAll(devices) })
+  const { devices } = useDevices()
 
   // unguarded, the relay search's random walk spun on microtasks: start never finished and no timer ran again
   it('a lone device searching for relays (listen /p2p-circuit) starts and its event loop keeps turning', { timeout: 15_000 }, async () => {

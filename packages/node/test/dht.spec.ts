@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { LevelDatastore } from 'datastore-level'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { toString } from 'uint8arrays/to-string'
-import { addressOf, startDevice, stopAll, tempDir, waitFor } from './helpers.js'
+import { addressOf, startDevice, useDevices, waitFor } from './helpers.js'
 import type { HomecloudNode } from '../src/index.js'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 
@@ -16,14 +15,12 @@ function dhtOf (device: HomecloudNode): SingleKadDHT {
 }
 
 describe('Kademlia DHT on loopback', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const { devices, tempPath } = useDevices()
   let a: HomecloudNode, b: HomecloudNode, c: HomecloudNode
   let bPath: string
 
   before(async () => {
-    dir = await tempDir()
-    bPath = join(dir.path, 'b')
+    bPath = tempPath('b')
     a = await startDevice(devices, 'a', { services: { dht: 'server' } })
     b = await startDevice(devices, 'b', { services: { dht: 'server' }, datastorePath: bPath })
     c = await startDevice(devices, 'c', { services: { dht: 'server' } })
@@ -33,11 +30,6 @@ describe('Kademlia DHT on loopback', () => {
     for (const device of [a, b, c]) {
       await waitFor(() => dhtOf(device).routingTable.size >= 2, { what: `${device.name}'s routing table` })
     }
-  })
-
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
   })
 
   it('maps the dht setting to the DHT mode', async () => {

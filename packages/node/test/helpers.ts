@@ -1,6 +1,6 @@
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { after, before } from 'node:test'
+import { removeDir, tempDir as makeTempDir } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { createHomecloudNode, type HomecloudNode, type HomecloudNodeConfig } from '../src/index.js'
 
@@ -34,31 +34,42 @@ export async function stopAll (devices: HomecloudNode[]): Promise<void> {
   await Promise.all(devices.splice(0).map(async d => d.stop()))
 }
 
-/** Polls `fn` until it returns a truthy value, or fails after `timeout` ms. */
-export async function waitFor<T> (fn: () => T | Promise<T>, { timeout = 5_000, interval = 20, what = 'condition' } = {}): Promise<NonNullable<T>> {
-  const deadline = Date.now() + timeout
-  let lastError: unknown
-
-  while (Date.now() < deadline) {
-    try {
-      const value = await fn()
-
-      if (value) {
-        return value as NonNullable<T>
-      }
-    } catch (err) {
-      lastError = err
-    }
-
-    await new Promise(resolve => setTimeout(resolve, interval))
-  }
-
-  throw new Error(`timed out after ${timeout} ms waiting for ${what}`, { cause: lastError })
-}
+export { waitFor } from '@homecloud/test-support'
 
 export async function tempDir (): Promise<{ path: string, remove(): Promise<void> }> {
-  const path = await mkdtemp(join(tmpdir(), 'homecloud-node-'))
-  return { path, remove: async () => rm(path, { recursive: true, force: true }) }
+  const path = await makeTempDir('homecloud-node-')
+  return { path, remove: async () => removeDir(path) }
+}
+
+export interface TestDevices {
+  /** Devices to stop after the suite: `startDevice(devices, …)` adds to it, a hand-made one is pushed. */
+  devices: HomecloudNode[]
+  /** `parts` joined below the suite's temp folder (which exists once the suite's first `before` ran). */
+  tempPath (...parts: string[]): string
+}
+
+/**
+ * A describe's devices and temp folder: registers a `before` that makes the folder and an
+ * `after` that stops every device and removes it, whatever failed. Call it first in the
+ * describe, so the folder exists for the describe's own `before`.
+ */
+export function useDevices (): TestDevices {
+  const devices: HomecloudNode[] = []
+  let dir: string | undefined
+
+  before(async () => { dir = await makeTempDir('homecloud-node-') })
+  after(async () => {
+    await stopAll(devices)
+    if (dir != null) await removeDir(dir)
+  })
+
+  return {
+    devices,
+    tempPath: (...parts) => {
+      if (dir == null) throw new Error('useDevices: the folder is made in `before`; use it in a hook or a test')
+      return join(dir, ...parts)
+    }
+  }
 }
 
 /** The first loopback TCP address of a device, with its /p2p/. */

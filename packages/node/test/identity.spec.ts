@@ -1,21 +1,13 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
-import { createHomecloudNode, ListenError, type HomecloudNode } from '../src/index.js'
-import { addressOf, startDevice, stopAll, tempDir, testConfig, waitFor } from './helpers.js'
+import { describe, it } from 'node:test'
+import { createHomecloudNode, ListenError } from '../src/index.js'
+import { addressOf, startDevice, testConfig, useDevices, waitFor } from './helpers.js'
 
 describe('identity and persistence', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
-
-  before(async () => { dir = await tempDir() })
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
-  })
+  const { devices, tempPath } = useDevices()
 
   it('is unknown and address-less until started, and keeps its PeerId across stop/start', async () => {
-    const config = await testConfig('pi', { start: false, datastorePath: join(dir.path, 'restart') })
+    const config = await testConfig('pi', { start: false, datastorePath: tempPath('restart') })
     const device = await createHomecloudNode(config)
     devices.push(device)
 
@@ -46,7 +38,7 @@ describe('identity and persistence', () => {
   })
 
   it('keeps a learned peer, its protocols and its signed record in LevelDB across restarts', async () => {
-    const datastorePath = join(dir.path, 'peers')
+    const datastorePath = tempPath('peers')
     const config = await testConfig('pi', { datastorePath })
     const device = await createHomecloudNode(config)
     devices.push(device)
@@ -73,7 +65,7 @@ describe('identity and persistence', () => {
   it('fails to start on a port in use and releases its repo', async () => {
     const holder = await startDevice(devices, 'holder')
     const busy = addressOf(holder).replace(/\/p2p\/.*$/, '')
-    const datastorePath = join(dir.path, 'busy')
+    const datastorePath = tempPath('busy')
 
     await assert.rejects(createHomecloudNode(await testConfig('pi', { listen: [busy], datastorePath })), (err: Error & { code?: string }) => {
       assert.equal(err.code, ListenError.code)

@@ -1,12 +1,11 @@
 import assert from 'node:assert/strict'
 import { createServer, connect, type Server, type Socket } from 'node:net'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createHomecloudNode, MEMBER_REDIAL, MemberRedial, redialDelay, StaleMemberConnections, type HomecloudNode, type HomecloudNodeConfig, type RedialLibp2p } from '../src/index.js'
-import { addressOf, startDevice, stopAll, tempDir, testConfig, waitFor } from './helpers.js'
+import { addressOf, startDevice, testConfig, useDevices, waitFor } from './helpers.js'
 import type { PeerId } from '@libp2p/interface'
 
 /**
@@ -42,21 +41,14 @@ async function silentProxy (port: number): Promise<{ port: number, upstreamPorts
 const BACK_WITHIN_MS = 5_000
 
 describe('member redial', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const { devices, tempPath } = useDevices()
 
-  before(async () => { dir = await tempDir() })
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
-  })
-
-  /** A device with its peer store and swarms in LevelDB under `dir/<name>`, as a daemon's repo has them. */
+  /** A device with its peer store and swarms in LevelDB under `tempPath(name)`, as a daemon's repo has them. */
   async function persistentConfig (name: string): Promise<HomecloudNodeConfig> {
     return testConfig(name, {
       privateKey: await generateKeyPair('Ed25519'),
-      datastorePath: join(dir.path, name, 'datastore'),
-      swarmDatastorePath: join(dir.path, name, 'swarms')
+      datastorePath: tempPath(name, 'datastore'),
+      swarmDatastorePath: tempPath(name, 'swarms')
     })
   }
 

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { AbortError, DialFailedError, InvalidParametersError, NodeNotStartedError, type HomecloudNode } from '../src/index.js'
-import { addressOf, startDevice, stopAll, waitFor } from './helpers.js'
+import { addressOf, startDevice, useDevices, waitFor } from './helpers.js'
 import type { Ping } from '@libp2p/ping'
 
 describe('three devices on loopback', () => {
-  const devices: HomecloudNode[] = []
+  const { devices } = useDevices()
   let a: HomecloudNode, b: HomecloudNode, c: HomecloudNode
 
   before(async () => {
@@ -16,7 +16,6 @@ describe('three devices on loopback', () => {
     c = await startDevice(devices, 'c')
   })
 
-  after(async () => { await stopAll(devices) })
 
   it('connect: each returns a direct outbound row for the peer it dialled', async () => {
     for (const [from, to] of [[a, b], [b, c], [c, a]]) {

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, open, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { open } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -10,10 +10,10 @@ import { PartialOutput, SYNC_EVERY_BYTES } from '../src/partial-output.js'
 
 describe('partial output', () => {
   const dirs: string[] = []
-  after(async () => { await Promise.all(dirs.map(async d => rm(d, { recursive: true, force: true }))) })
+  after(async () => { await Promise.all(dirs.map(removeDir)) })
 
   it('a failed background datasync fails the get: the next write and close throw it', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'hc-partial-'))
+    const root = await tempDir('hc-partial-')
     dirs.push(root)
     // a writeback error is only reported to a descriptor open when it happened: the one
     // settleFile opens later would never see it, so the writer must keep it
@@ -39,7 +39,7 @@ describe('partial output', () => {
   })
 
   it('without failures close resolves and the bytes are in place', async () => {
-    const root = await mkdtemp(join(tmpdir(), 'hc-partial-'))
+    const root = await tempDir('hc-partial-')
     dirs.push(root)
     const output = new PartialOutput({ root, localCopy: async () => undefined, onChunk: () => {} })
     const chunk = new Uint8Array(4 * 1024 * 1024).fill(9)

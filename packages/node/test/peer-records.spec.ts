@@ -9,6 +9,7 @@ import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { tcp } from '@libp2p/tcp'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createLibp2p } from 'libp2p'
+import { concat } from 'uint8arrays/concat'
 import { createHomecloudNode, PEER_RECORD_REJECTIONS, type HomecloudNode } from '../src/index.js'
 import { addressOf, startDevice, stopAll, testConfig, waitFor } from './helpers.js'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
@@ -207,14 +208,4 @@ function varint (n: number): Uint8Array {
 
 function field (no: number, bytes: Uint8Array): Uint8Array {
   return concat([varint((no << 3) | 2), varint(bytes.length), bytes])
-}
-
-function concat (parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let offset = 0
-  for (const p of parts) {
-    out.set(p, offset)
-    offset += p.length
-  }
-  return out
 }

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { RELAY_V2_HOP_CODEC } from '@libp2p/circuit-relay-v2'
 import { lpStream } from '@libp2p/utils'
-import { addressOf, startDevice, stopAll, waitFor } from './helpers.js'
+import { addressOf, startDevice, useDevices, waitFor } from './helpers.js'
 import type { HomecloudNode } from '../src/index.js'
 
 /** circuit relay v2 `Status` values (pb/index.proto) */
@@ -53,7 +53,7 @@ function hopStatus (bytes: Uint8Array): number | undefined {
 }
 
 describe('circuit relay v2 on loopback', () => {
-  const devices: HomecloudNode[] = []
+  const { devices } = useDevices()
   let relay: HomecloudNode, behindNat: HomecloudNode, visitor: HomecloudNode
 
   before(async () => {
@@ -63,7 +63,6 @@ describe('circuit relay v2 on loopback', () => {
     visitor = await startDevice(devices, 'visitor')
   })
 
-  after(async () => { await stopAll(devices) })
 
   it('a device reserves a slot on a relay server and status() lists it', async () => {
     await behindNat.connect(addressOf(relay))
@@ -92,8 +91,7 @@ describe('circuit relay v2 on loopback', () => {
 })
 
 describe('relayServer: auto, true, false', () => {
-  const devices: HomecloudNode[] = []
-  after(async () => { await stopAll(devices) })
+  const { devices } = useDevices()
 
   it("'auto' on a device that is not publicly reachable refuses reservations", async () => {
     const relay = await startDevice(devices, 'auto-private', { services: { relayServer: 'auto' } })

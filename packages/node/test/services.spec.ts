@@ -1,12 +1,9 @@
 import assert from 'node:assert/strict'
-import { after, describe, it } from 'node:test'
-import { startDevice, stopAll } from './helpers.js'
-import type { HomecloudNode } from '../src/index.js'
+import { describe, it } from 'node:test'
+import { startDevice, useDevices } from './helpers.js'
 
 describe('services', () => {
-  const devices: HomecloudNode[] = []
-
-  after(async () => { await stopAll(devices) })
+  const { devices } = useDevices()
 
   it('runs every service but the LAN/router ones together, and WebSockets carries a connection', async () => {
     // mDNS and UPnP talk to the LAN and the router: never in tests

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
 import { chunkCid } from '@homecloud/store'
 import { SERVICE } from '../src/libp2p-options.js'
 import { InvalidParametersError, PublicContent, resolveShareConfig, type HomecloudNode } from '../src/index.js'
-import { addressOf, startDevice, stopAll, tempDir, waitFor } from './helpers.js'
+import { addressOf, startDevice, useDevices, waitFor } from './helpers.js'
 import type { ChunkExchange, ChunkSink } from '@homecloud/exchange'
 import type { CID } from 'multiformats/cid'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -29,8 +29,7 @@ async function fetchFrom (device: HomecloudNode, from: HomecloudNode, cid: CID):
 }
 
 describe('shares on the device', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
+  const { devices, tempPath } = useDevices()
   let a: HomecloudNode
   let b: HomecloudNode
   let outsider: HomecloudNode
@@ -40,26 +39,20 @@ describe('shares on the device', () => {
   const published = randomBytes(50 * 1024)
 
   before(async () => {
-    dir = await tempDir()
-    shareA = join(dir.path, 'a-docs')
-    shareB = join(dir.path, 'b-docs')
+    shareA = tempPath('a-docs')
+    shareB = tempPath('b-docs')
     await mkdir(shareA)
     await writeFile(join(shareA, 'secret.bin'), secret)
-    await mkdir(join(dir.path, 'public'))
-    await writeFile(join(dir.path, 'public', 'page.bin'), published)
+    await mkdir(tempPath('public'))
+    await writeFile(tempPath('public', 'page.bin'), published)
     const tuning = { watchDebounceMs: 50, retryIntervalMs: 300 }
-    a = await startDevice(devices, 'box-a', { storePath: join(dir.path, 'a-store'), shareDatastorePath: join(dir.path, 'a-shares'), shares: tuning })
-    b = await startDevice(devices, 'box-b', { storePath: join(dir.path, 'b-store'), shares: tuning })
-    outsider = await startDevice(devices, 'outsider', { storePath: join(dir.path, 'c-store') })
+    a = await startDevice(devices, 'box-a', { storePath: tempPath('a-store'), shareDatastorePath: tempPath('a-shares'), shares: tuning })
+    b = await startDevice(devices, 'box-b', { storePath: tempPath('b-store'), shares: tuning })
+    outsider = await startDevice(devices, 'outsider', { storePath: tempPath('c-store') })
     await a.swarms.create('family')
     const { code } = await a.swarms.invite('family')
     await b.swarms.join(code)
     await outsider.connect(addressOf(a))
-  })
-
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
   })
 
   it('a share added on A is offered to B, accepted into B\'s folder and synced byte for byte', async () => {
@@ -82,7 +75,7 @@ describe('shares on the device', () => {
     assert.ok(secret.equals(await fetchFrom(b, a, shareChunk) ?? new Uint8Array()), 'a member of the share\'s swarm does')
 
     assert.equal(await fetchFrom(outsider, a, publicChunk), undefined, 'not public before it is added')
-    await a.add(join(dir.path, 'public'))
+    await a.add(tempPath('public'))
     assert.ok(published.equals(await fetchFrom(outsider, a, publicChunk) ?? new Uint8Array()), 'public once added')
   })
 

@@ -1,39 +1,21 @@
 import assert from 'node:assert/strict'
-import { join } from 'node:path'
-import { after, before, describe, it } from 'node:test'
+import { before, describe, it } from 'node:test'
+import { drain } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import {
   createHomecloudNode, FamilyRelayPolicy, InvalidParametersError, RELAY_DEFAULT_DATA_LIMIT, ROSTER_SYNC_PROTOCOL, resolveConfig,
   type HomecloudNode
 } from '../src/index.js'
-import { addressOf, startDevice, stopAll, tempDir, testConfig, waitFor } from './helpers.js'
-import type { PeerId, Stream } from '@libp2p/interface'
+import { addressOf, startDevice, testConfig, useDevices, waitFor } from './helpers.js'
+import type { ConnectionLimits, PeerId } from '@libp2p/interface'
 import type { SingleKadDHT } from '@libp2p/kad-dht'
 
-/** Read a stream to its end: the bytes that came, and whether it ended in a reset. */
-async function drain (stream: Stream): Promise<{ bytes: number, reset: boolean }> {
-  let bytes = 0
-  try {
-    for await (const chunk of stream) bytes += chunk.byteLength
-  } catch {
-    return { bytes, reset: true }
-  }
-  return { bytes, reset: stream.status === 'reset' || stream.status === 'aborted' }
-}
-
 describe('private swarms on the device', () => {
-  const devices: HomecloudNode[] = []
-  let dir: Awaited<ReturnType<typeof tempDir>>
-
-  before(async () => { dir = await tempDir() })
-  after(async () => {
-    await stopAll(devices)
-    await dir.remove()
-  })
+  const { devices, tempPath } = useDevices()
 
   it('create → invite → join between two devices; the gate is the swarm service\'s; an outsider is refused', async () => {
-    const a = await startDevice(devices, 'box-a', { swarmDatastorePath: join(dir.path, 'a-swarms') })
+    const a = await startDevice(devices, 'box-a', { swarmDatastorePath: tempPath('a-swarms') })
     const b = await startDevice(devices, 'box-b')
     const outsider = await startDevice(devices, 'outsider')
     assert.equal(a.gate, a.swarms.gate)
@@ -55,7 +37,7 @@ describe('private swarms on the device', () => {
   })
 
   it('keeps swarms and roster in LevelDB across a stop/start and a new device on the same folder', async () => {
-    const path = join(dir.path, 'persist')
+    const path = tempPath('persist')
     const privateKey = await generateKeyPair('Ed25519')
     const first = await createHomecloudNode(await testConfig('keeper', { privateKey, swarmDatastorePath: path }))
     devices.push(first)
@@ -131,7 +113,7 @@ async function send (from: HomecloudNode, to: PeerId, total: number): Promise<vo
 }
 
 describe('family relay: unlimited for members, libp2p defaults for everyone else', () => {
-  const devices: HomecloudNode[] = []
+  const { devices } = useDevices()
   let relay: HomecloudNode, member: HomecloudNode, other: HomecloudNode, stranger: HomecloudNode
   const received = new Map<string, { bytes: number, reset: boolean }>()
   let circuit: string
@@ -152,23 +134,24 @@ describe('family relay: unlimited for members, libp2p defaults for everyone else
     }, { runOnLimitedConnection: true })
   })
 
-  after(async () => { await stopAll(devices) })
+  /** `from` connects to the member through the relay and sends it 512 KiB: its connection's limits, and what the member read. */
+  async function sendThroughRelay (from: HomecloudNode, what: string): Promise<{ limits: ConnectionLimits | undefined, got: { bytes: number, reset: boolean } }> {
+    const row = await from.connect(circuit)
+    assert.equal(row.path, 'relayed')
+    const limits = from.libp2p.getConnections(member.peerId)[0].limits
+    await send(from, member.peerId, 512 * 1024)
+    return { limits, got: await waitFor(() => received.get(from.peerId.toString()), { timeout: 20_000, what }) }
+  }
 
   it('a member relays 512 KiB to another member on an unlimited relayed connection', async () => {
-    const row = await other.connect(circuit)
-    assert.equal(row.path, 'relayed')
-    assert.equal(other.libp2p.getConnections(member.peerId)[0].limits, undefined)
-    await send(other, member.peerId, 512 * 1024)
-    const got = await waitFor(() => received.get(other.peerId.toString()), { timeout: 20_000, what: 'the member\'s data' })
+    const { limits, got } = await sendThroughRelay(other, 'the member\'s data')
+    assert.equal(limits, undefined)
     assert.deepEqual(got, { bytes: 512 * 1024, reset: false })
   })
 
   it('a stranger gets a limited relayed connection, cut at the default 128 KiB', async () => {
-    const row = await stranger.connect(circuit)
-    assert.equal(row.path, 'relayed')
-    assert.notEqual(stranger.libp2p.getConnections(member.peerId)[0].limits, undefined)
-    await send(stranger, member.peerId, 512 * 1024)
-    const got = await waitFor(() => received.get(stranger.peerId.toString()), { timeout: 20_000, what: 'the stranger\'s stream to end' })
+    const { limits, got } = await sendThroughRelay(stranger, 'the stranger\'s stream to end')
+    assert.notEqual(limits, undefined)
     assert.ok(got.bytes < Number(RELAY_DEFAULT_DATA_LIMIT), `${got.bytes} bytes went through`)
     // the relay tore the relayed connection down
     await waitFor(() => stranger.libp2p.getConnections(member.peerId).length === 0, { what: 'the stranger\'s relayed connection to close' })

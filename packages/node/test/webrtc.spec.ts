@@ -15,7 +15,7 @@ import {
   webrtcAddressFor, type HomecloudNode, type StunService, type WebRTCTransportHandle, type WebRTCUpgrade
 } from '../src/index.js'
 import { answeringUpgrader, type WebRTCModule } from '../src/webrtc.js'
-import { addressOf, startDevice, stopAll, testConfig, waitFor } from './helpers.js'
+import { addressOf, startDevice, testConfig, useDevices, waitFor } from './helpers.js'
 import type { Libp2p, MultiaddrConnection, PeerId, Upgrader } from '@libp2p/interface'
 
 async function peerId (): Promise<PeerId> {
@@ -198,8 +198,7 @@ describe('WebRTC hole punching', () => {
   })
 
   describe('a public member with a STUN server and two devices on loopback', () => {
-    const devices: HomecloudNode[] = []
-    after(async () => { await stopAll(devices) })
+    const { devices } = useDevices()
 
     it('members learn its STUN server, and a relayed member connection becomes a direct WebRTC one by itself', { timeout: 60_000 }, async () => {
       const pub = await startDevice(devices, 'pub', { services: { relayServer: true, stunServer: true, webrtc: true }, stunServerPort: 0 })

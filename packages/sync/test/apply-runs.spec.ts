@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { concat } from 'uint8arrays/concat'
 import { writeFileBatch, type WriteFileStep } from '../src/apply-batch.js'
 import { WriteRuns, type WriteRun } from '../src/apply-disk.js'
 import { MemoryFs, planPull, type ChunkFetcher, type ChunkReader, type FsWriteHandle, type ShareEntry } from '../src/index.js'
@@ -10,16 +11,6 @@ const PEER = 'peer'
 
 /** Distinct chunks of `size` bytes (chunk i is filled with i + 1). */
 const parts = (count: number, size: number, from = 0): Uint8Array[] => Array.from({ length: count }, (_, i) => new Uint8Array(size).fill(from + i + 1))
-
-const concat = (list: Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(list.reduce((n, p) => n + p.byteLength, 0))
-  let at = 0
-  for (const p of list) {
-    out.set(p, at)
-    at += p.byteLength
-  }
-  return out
-}
 
 class Swarm implements ChunkReader {
   readonly map = new Map<string, Uint8Array>()

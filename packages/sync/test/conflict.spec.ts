@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { seededRandom } from '@homecloud/test-support'
 import {
   bumpVersion, checkSharePath, compareVersions, conflictPath, conflictTimestamp, isVersionVector, mergeVersions,
   resolveVersions, type Contender, type VersionVector
 } from '../src/index.js'
-import { prng } from './helpers.js'
 
 const A = '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA'
 const B = '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB'
@@ -21,7 +21,7 @@ describe('version vectors', () => {
   })
 
   it('merge dominates both; bump adds one change', () => {
-    const rand = prng(7)
+    const rand = seededRandom(7)
     const devices = [A, B, C]
     const random = (): VersionVector => Object.fromEntries(devices.filter(() => rand() < 0.7).map(d => [d, 1 + Math.floor(rand() * 4)]))
     for (let i = 0; i < 500; i++) {
@@ -97,7 +97,7 @@ describe('resolveVersions', () => {
   })
 
   it('clock skew: mtime only breaks ties between concurrent changes, never overrides an order', () => {
-    const rand = prng(99)
+    const rand = seededRandom(99)
     for (let i = 0; i < 300; i++) {
       const skew = (rand() - 0.5) * 2 * 365 * 24 * 3600 * 1000 // up to ±1 year
       const base = { [A]: 1 + Math.floor(rand() * 3), [B]: 1 + Math.floor(rand() * 3) }

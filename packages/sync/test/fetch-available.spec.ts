@@ -1,11 +1,10 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
+import { loopbackNode } from '@homecloud/test-support'
 import { createChunkExchange, NoPeersError, type ChunkExchange, type ChunkSink } from '@homecloud/exchange'
-import { generateKeyPair } from '@libp2p/crypto/keys'
 import { fetchAvailable, ONE_BY_ONE_CONCURRENCY } from '../src/fetch-available.js'
 import { rawCid } from './helpers.js'
-import { createNode } from './share-devices.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -29,7 +28,7 @@ describe('fetchAvailable: a chunk no member has fails alone', () => {
 
   before(async () => {
     const started = await Promise.all([0, 1].map(async () => {
-      const node = await createNode(await generateKeyPair('Ed25519'))
+      const node = await loopbackNode()
       return { node, peerId: node.peerId }
     }))
     const exchangeOf = (node: Libp2p, serve: boolean): ChunkExchange => createChunkExchange({

@@ -1,20 +1,11 @@
 import { spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { waitFor as waitUntil, type WaitForOptions } from '@homecloud/test-support'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { entryFromScan, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
 
-/** A fresh temp directory; remove it with `rm(dir, { recursive: true })`. */
-export async function tempDir (prefix = 'hc-sync-'): Promise<string> {
-  return mkdtemp(join(tmpdir(), prefix))
-}
-
-export async function removeDir (dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-}
+export { removeDir, tempDir } from '@homecloud/test-support'
 
 export async function rawCid (bytes: Uint8Array): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(bytes))
@@ -50,27 +41,9 @@ export function fixedChunker (fs: ShareFs, size = 4): ChunkFileFn & { calls: str
   return Object.assign(fn, { calls, blocks })
 }
 
-/** mulberry32: a small seeded PRNG so property tests are reproducible. */
-export function prng (seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
-/** Waits until `fn` returns a truthy value, or fails after `timeout` ms. */
-export async function waitFor<T> (fn: () => T | Promise<T>, { timeout = 10_000, interval = 10 } = {}): Promise<T> {
-  const end = Date.now() + timeout
-  for (;;) {
-    const v = await fn()
-    if (v) return v
-    if (Date.now() > end) throw new Error('waitFor: condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, interval))
-  }
+/** test-support's waitFor with the bound sync's specs were written against (10 s, polled every 10 ms). */
+export async function waitFor<T> (fn: () => T | Promise<T>, options: WaitForOptions = {}): Promise<NonNullable<T>> {
+  return waitUntil(fn, { timeout: 10_000, interval: 10, ...options })
 }
 
 export const text = (s: string): Uint8Array => new TextEncoder().encode(s)

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { seededRandom } from '@homecloud/test-support'
 import { MemoryFs, scanShare, SCAN_CONCURRENCY, type ChunkFile, type ChunkFileFn, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
-import { fixedChunker, prng } from './helpers.js'
+import { fixedChunker } from './helpers.js'
 
 async function scanAll (init: ScanInit, options: { signal?: AbortSignal } = {}): Promise<ScanResult[]> {
   const out: ScanResult[] = []
@@ -39,7 +40,7 @@ function countingFs (fs: MemoryFs): ShareFs & { lstats: Map<string, number> } {
 describe('scanShare: entries in flight', () => {
   it('hashes several files at once, never more than the bound, and yields exactly what one at a time yields', async () => {
     const fs = new MemoryFs()
-    const random = prng(7)
+    const random = seededRandom(7)
     for (let i = 0; i < 40; i++) fs.writeFile(`/s/top/f${String(i).padStart(2, '0')}`, 'x'.repeat(1 + Math.floor(random() * 20)))
     for (let i = 0; i < 5; i++) fs.writeFile(`/s/top/sub${i}/g`, `g${i}`)
     fs.writeFile('/s/a', 'first')

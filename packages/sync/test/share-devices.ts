@@ -7,15 +7,11 @@
 import { createHash } from 'node:crypto'
 import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises'
 import { join } from 'node:path'
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
 import { createChunkExchange, type ChunkExchange } from '@homecloud/exchange'
 import { createLevelStore, type ChunkStore } from '@homecloud/store'
 import { MemorySwarmDatastore, swarmService, type SwarmService } from '@homecloud/swarm'
+import { loopbackNode } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p } from 'libp2p'
 import {
   SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, serveShareStream, shareService, signHead,
   type ShareEntry, type ShareService, type ShareServiceInit
@@ -36,18 +32,6 @@ export interface TestDevice {
   shares: ShareService
 }
 
-export async function createNode (privateKey: PrivateKey): Promise<Libp2p> {
-  return createLibp2p({
-    privateKey,
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() },
-    connectionMonitor: { enabled: false }
-  })
-}
-
 const noRouting = {
   provide: async () => {},
   findProviders: async function * () {}
@@ -56,7 +40,7 @@ const noRouting = {
 /** A device with everything but shares wired; `withShares` adds the share service. */
 export async function createDevice (name: string, dir: string, init: Partial<ShareServiceInit> = {}, withShares = true): Promise<TestDevice> {
   const privateKey = await generateKeyPair('Ed25519')
-  const node = await createNode(privateKey)
+  const node: Libp2p = await loopbackNode(privateKey)
   const swarms = swarmService({ deviceName: name, rendezvousIntervalMs: 0 })({
     peerId: node.peerId,
     privateKey,
