@@ -9,20 +9,27 @@
 // so IDLE should be more than ~62 s to see it; `--compare-trim` runs the same pair again with
 // HOMECLOUD_IDLE_TRIM=off first, so both are measured in one run.
 //
+// `--share` replaces add + get by a share (issue 5's pattern, cheaper than bench/vs-syncthing and
+// without root): A shares a folder with B (bench/vs-syncthing/homecloud.mjs of the tree), then
+// writes a SIZE file and --small files of 1–64 KiB, then --tiny files of 1 B–1 KiB, each step
+// waited for until B holds every file and both are idle.
+//
 // Usage: node bench/idle-rss.mjs [SIZE=256M] [--idle-s N=70] [--env NAME=VALUE]... [--node-flags "FLAGS"]
-//          [--compare-trim] [--tree DIR]...
+//          [--compare-trim] [--tree DIR]... [--share [--small N=2000] [--tiny N=10000]]
 //        --env: extra environment of both daemons (e.g. MALLOC_ARENA_MAX=2), repeatable;
 //        NODE_OPTIONS given here is added to the preload.
 //        --node-flags: the daemons' Node/V8 flags instead of DAEMON_NODE_FLAGS (apps/homecloud/src/child.ts);
 //        with --expose-gc among them, a last reading follows a full GC in each daemon (SIGUSR2).
+//        --share: --node-flags does not apply (the pair runs with DAEMON_NODE_FLAGS).
 //        --tree DIR: the daemons of another built checkout (its apps/homecloud/dist), e.g. a copy of
 //        HEAD, one pair after the other on the same data; repeatable, default this one.
-import { readFile } from 'node:fs/promises'
+import { randomBytes, randomInt } from 'node:crypto'
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { DAEMON_NODE_FLAGS } from '../apps/homecloud/dist/src/child.js'
 import { cpuSeconds, DAEMON_ARGS, mib, procStatus } from './lib/devices.mjs'
-import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
+import { MiB, parseSize, removeDir, until, workDir, writeRandomFile } from './util.mjs'
 
 const args = process.argv.slice(2)
 const env = {}
@@ -30,10 +37,16 @@ let idleS = 70
 let sizeArg
 let nodeFlags = DAEMON_NODE_FLAGS
 let compareTrim = false
+let share = false
+let smallCount = 2000
+let tinyCount = 10_000
 const trees = []
 for (let i = 0; i < args.length; i++) {
   if (args[i] === '--idle-s') idleS = Number(args[++i])
   else if (args[i] === '--compare-trim') compareTrim = true
+  else if (args[i] === '--share') share = true
+  else if (args[i] === '--small') smallCount = Number(args[++i])
+  else if (args[i] === '--tiny') tinyCount = Number(args[++i])
   else if (args[i] === '--tree') trees.push(args[++i])
   else if (args[i] === '--node-flags') nodeFlags = args[++i].split(' ').filter(f => f !== '')
   else if (args[i] === '--env') {
@@ -42,6 +55,9 @@ for (let i = 0; i < args.length; i++) {
   } else sizeArg = args[i]
 }
 const size = parseSize(sizeArg, 256 * MiB)
+for (const [name, n] of [['--small', smallCount], ['--tiny', tinyCount], ['--idle-s', idleS]]) {
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a whole number`)
+}
 if (trees.length === 0) trees.push(join(import.meta.dirname, '..'))
 const memlog = join(await workDir('idle-rss-memlog'), 'memlog')
 env.HOMECLOUD_BENCH_MEMLOG = memlog
@@ -72,7 +88,7 @@ async function topMappings (pid, count = 10) {
 async function line (label, device) {
   const [rss, hwm, { anon, file }] = await Promise.all([procStatus(device.pid, 'VmRSS'), procStatus(device.pid, 'VmHWM'), rollup(device.pid)])
   const v8 = JSON.parse(await readFile(`${memlog}.${device.pid}`, 'utf8').catch(() => '{}'))
-  const heap = v8.heapTotal == null ? '' : `; V8 heap ${mib(v8.heapUsed)} used of ${mib(v8.heapTotal)}, external ${mib(v8.external)} (ArrayBuffers ${mib(v8.arrayBuffers)}), V8 malloced ${mib(v8.malloced)}`
+  const heap = v8.heapTotal == null ? '' : `; V8 heap ${mib(v8.heapUsed)} used of ${mib(v8.heapTotal)}, external ${mib(v8.external)} (ArrayBuffers ${mib(v8.arrayBuffers)}), V8 malloced ${mib(v8.malloced)}${v8.mallocUsed == null ? '' : `; malloc in use ${mib(v8.mallocUsed)}, free in its arenas ${mib(v8.mallocFree)}`}`
   console.log(`${label}: VmRSS ${mib(rss)} (anon ${mib(anon)}, file ${mib(file)}), VmHWM ${mib(hwm)}${heap}`)
   console.log(`  largest anonymous mappings (RSS/size MiB): ${await topMappings(device.pid)}`)
   return rss
@@ -137,17 +153,72 @@ async function runPair (tree, label, daemonEnv, file) {
   summary.push(row)
 }
 
+/** Files under `root` (recursive), temp files of an apply included. */
+async function countFiles (root) {
+  const entries = await readdir(root, { recursive: true, withFileTypes: true }).catch(() => [])
+  return entries.filter(e => e.isFile()).length
+}
+
+/** `count` random files of sizes in [min, max] bytes, 100 to a folder. */
+async function writeSmallFiles (root, folder, count, min, max) {
+  for (let i = 0; i < count; i++) {
+    if (i % 100 === 0) await mkdir(join(root, folder, String(i / 100)), { recursive: true })
+    await writeFile(join(root, folder, String(Math.floor(i / 100)), `f${i}`), randomBytes(randomInt(min, max + 1)))
+  }
+}
+
+/** One share pair of `tree`: fresh, then after the share's big file, small files and tiny files reached B. */
+async function runSharePair (tree, label, daemonEnv) {
+  const { startHomecloudPair } = await import(pathToFileURL(join(tree, 'bench/vs-syncthing/homecloud.mjs')).href)
+  const pairDir = join(dir, `pair-${summary.length}`)
+  console.log(`\n${label} (share): ${tree}, env ${JSON.stringify(daemonEnv)}`)
+  // the pair's daemons (and CLI calls) take this process's environment
+  const saved = { ...process.env }
+  Object.assign(process.env, daemonEnv)
+  let sys
+  try {
+    sys = await startHomecloudPair({ dir: pairDir, track: () => {} })
+  } finally {
+    for (const name of Object.keys(daemonEnv)) {
+      if (saved[name] === undefined) delete process.env[name]
+      else process.env[name] = saved[name]
+    }
+  }
+  const pair = [sys.a, sys.b]
+  devices.push(...pair)
+  await sleep(idleS * 1000)
+  const row = { label, fresh: [await line('fresh A', sys.a), await line('fresh B', sys.b)] }
+  const reached = async (what, expected) => {
+    const started = performance.now()
+    await until(`B holds ${what}`, async () => await countFiles(sys.b.share) === expected, 30 * 60_000)
+    await sys.waitIdle(30 * 60_000)
+    console.log(`${what}: on B after ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  }
+  await writeRandomFile(join(sys.a.share, 'big.bin'), size)
+  await writeSmallFiles(sys.a.share, 'small', smallCount, 1024, 64 * 1024)
+  await reached(`the ${mib(size)} file and ${smallCount} small files`, 1 + smallCount)
+  await writeSmallFiles(sys.a.share, 'tiny', tinyCount, 1, 1024)
+  await reached(`${tinyCount} tiny files`, 1 + smallCount + tinyCount)
+  await sleep(idleS * 1000)
+  row.after = [await line(`A after sharing, idle ${idleS} s`, sys.a), await line(`B after sharing, idle ${idleS} s`, sys.b)]
+  await sys.stop()
+  for (const device of pair) devices.splice(devices.indexOf(device), 1)
+  await removeDir(pairDir)
+  summary.push(row)
+}
+
 try {
   console.log(`idle-rss: ${mib(size)}, idle ${idleS} s, node flags ${nodeFlags.join(' ')}, env ${JSON.stringify(env)}`)
   const file = join(dir, 'data.bin')
-  await writeRandomFile(file, size)
+  if (!share) await writeRandomFile(file, size)
   for (const [t, tree] of trees.entries()) {
     const name = trees.length > 1 ? `tree ${t + 1}` : 'this tree'
-    if (compareTrim) await runPair(tree, `${name}, trim off`, { ...env, HOMECLOUD_IDLE_TRIM: 'off' }, file)
-    await runPair(tree, compareTrim ? `${name}, trim on` : name, env, file)
+    const run = share ? async (label, runEnv) => runSharePair(tree, label, runEnv) : async (label, runEnv) => runPair(tree, label, runEnv, file)
+    if (compareTrim) await run(`${name}, trim off`, { ...env, HOMECLOUD_IDLE_TRIM: 'off' })
+    await run(compareTrim ? `${name}, trim on` : name, env)
   }
   console.log(`\nVmRSS after ${idleS} s idle (goal ≤ 100 MiB)`)
-  console.log('run'.padEnd(28) + 'fresh A / B'.padEnd(22) + 'after add / get')
+  console.log('run'.padEnd(28) + 'fresh A / B'.padEnd(22) + (share ? 'after sharing A / B' : 'after add / get'))
   for (const row of summary) {
     console.log(row.label.padEnd(28) + row.fresh.map(mib).join(' / ').padEnd(22) + row.after.map(mib).join(' / '))
   }

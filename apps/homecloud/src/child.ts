@@ -22,7 +22,8 @@ export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url))
  * scenarios 144/162 → 83/86 MiB, but ~2× the CPU per GB of a get), `--optimize-for-size`
  * (−30–40 MiB, 2–3× the CPU per GB); in the environment, MALLOC_MMAP_THRESHOLD_=8192
  * (−35–50 MiB, +30–50 % CPU per GB on a plain libp2p stream and on get) and
- * MALLOC_ARENA_MAX=2 (no change). What landed instead works at run time, only when the
+ * MALLOC_ARENA_MAX=2 or 1 (no change after the trim: the same memory moves into fewer arenas),
+ * and LevelDB's block cache off on every database (no change). What landed instead works at run time, only when the
  * daemon is quiet: idle-trim.ts (a `last-resort` GC and glibc's malloc_trim). --expose-gc
  * gives it V8's `gc`; setting that flag at run time instead made transfers cost ~2× the CPU.
  */

@@ -126,7 +126,7 @@ export async function startDaemon (options: DaemonOptions): Promise<RunningDaemo
     undo.push(async () => { await unlink(paths.api).catch(() => {}) })
 
     if (options.idleTrim !== false) {
-      const trim = startIdleTrim(options.idleTrim)
+      const trim = startIdleTrim({ ...options.idleTrim, beforeTrim: async () => { await node.releaseCaches() } })
       undo.push(async () => { trim.stop() })
     }
 

@@ -214,6 +214,12 @@ export function trimMemory (releasers: MemoryReleasers): TrimResult {
 export interface IdleTrimInit extends Partial<IdleTrimOptions> {
   /** Counters of the process; `sampleActivity` by default. */
   sample?(): ActivitySample
+  /**
+   * Called just before each trim: drops what the process caches only for speed (the device's
+   * `releaseCaches`), so the GC and malloc_trim that follow can free it. Awaited for at most
+   * `BEFORE_TRIM_TIMEOUT_MS`; an error is logged, and the trim runs either way.
+   */
+  beforeTrim?(): void | Promise<void>
   /** Called after each trim. */
   onTrim?(result: TrimResult): void
 }
@@ -222,6 +228,29 @@ export interface IdleTrim {
   /** Trims run so far. */
   readonly trims: number
   stop(): void
+}
+
+/** Bound on `beforeTrim`: a release that hangs must not keep the trim from running. */
+export const BEFORE_TRIM_TIMEOUT_MS = 10_000
+
+async function releaseBeforeTrim (release: () => void | Promise<void>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  try {
+    await Promise.race([
+      (async () => { await release() })(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.error('releasing caches before the trim took over %d ms: trimming without waiting', BEFORE_TRIM_TIMEOUT_MS)
+          resolve()
+        }, BEFORE_TRIM_TIMEOUT_MS)
+        timer.unref()
+      })
+    ])
+  } catch (err) {
+    log.error('releasing caches before the trim failed - %e', err)
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 function checkOptions (options: IdleTrimOptions): void {
@@ -263,6 +292,12 @@ export function startIdleTrim (init: IdleTrimInit = {}): IdleTrim {
     const loaded = await releasers
     if (stopped) {
       return
+    }
+    if (init.beforeTrim !== undefined) {
+      await releaseBeforeTrim(init.beforeTrim)
+      if (stopped) {
+        return
+      }
     }
     const result = trimMemory(loaded)
     trims++

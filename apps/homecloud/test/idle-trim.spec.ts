@@ -176,6 +176,48 @@ describe('idle trim', () => {
     })
   })
 
+  describe('caches released before a trim', () => {
+    it('calls beforeTrim just before each trim, and trims even when it throws', { timeout: 20_000 }, async () => {
+      const events: string[] = []
+      const trim = startIdleTrim({
+        intervalMs: 50,
+        quietMs: 200,
+        beforeTrim: () => {
+          events.push('release')
+          throw new Error('a cache that cannot be released')
+        },
+        onTrim: () => { events.push('trim') }
+      })
+      try {
+        await waitFor(() => events.includes('trim'), 10_000, 'a trim')
+        assert.deepEqual(events, ['release', 'trim'])
+        assert.equal(trim.trims, 1)
+      } finally {
+        trim.stop()
+      }
+    })
+
+    it('waits for an asynchronous release (a database flush) before it trims', { timeout: 20_000 }, async () => {
+      const events: string[] = []
+      const trim = startIdleTrim({
+        intervalMs: 50,
+        quietMs: 200,
+        beforeTrim: async () => {
+          events.push('release')
+          await new Promise((resolve) => setTimeout(resolve, 300))
+          events.push('released')
+        },
+        onTrim: () => { events.push('trim') }
+      })
+      try {
+        await waitFor(() => events.includes('trim'), 10_000, 'a trim')
+        assert.deepEqual(events, ['release', 'released', 'trim'])
+      } finally {
+        trim.stop()
+      }
+    })
+  })
+
   describe('a real daemon', () => {
     const daemons: DaemonChild[] = []
     const dirs: string[] = []

@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path'
 import * as dagPb from '@ipld/dag-pb'
 import { chunkExchange, MAX_PEERS_PER_FETCH } from '@homecloud/exchange'
 import { AbortError, CustomProgressEvent, InvalidParametersError, LimitExceededError, NotFoundError } from '@homecloud/interface'
-import { createLevelStore, createMemoryStore, MAX_TREE_ENTRIES } from '@homecloud/store'
+import { createLevelStore, createMemoryStore, IndexedChunkStore, MAX_TREE_ENTRIES } from '@homecloud/store'
 import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
@@ -155,6 +155,11 @@ export class DeviceContent implements DeviceContentApi {
     const store = this.current
     this.current = undefined
     await store.close()
+  }
+
+  /** Drops the store's caches for serving files (its places, open files): see HomecloudNode.releaseCaches. */
+  releaseCaches (): void {
+    if (this.current instanceof IndexedChunkStore) this.current.releaseCaches()
   }
 
   get store (): ChunkStore {

@@ -213,6 +213,11 @@ class Device implements HomecloudNode {
     })
   }
 
+  async releaseCaches (): Promise<void> {
+    this.content.releaseCaches()
+    await this.shares.releaseCaches()
+  }
+
   identity (): DeviceIdentity {
     return {
       peerId: this.peerId.toString(),

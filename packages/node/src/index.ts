@@ -59,7 +59,8 @@ export { walkTree, fileLeaves, checkEntryName, type TreeEntry, type Leaf, type I
 export type { ServePolicy, PeerRate } from '@homecloud/exchange'
 export type { StoreStat, ChunkStore } from '@homecloud/store'
 export { familyRelayServer, FamilyRelayPolicy, RELAY_DEFAULT_DATA_LIMIT, RELAY_DEFAULT_DURATION_LIMIT_MS, type FamilyRelayInit } from './family-relay.js'
-export { upnpRanges, UPNP_RANGES, type UpnpRangesInit, type UpnpRangesComponents, type UpnpRangesService } from './upnp-ranges.js'
+// upnp-ranges.js is not re-exported: its import loads nat-port-mapper + xml2js (~1 MiB); libp2p-options.ts imports it only when UPnP is on
+export type { UpnpRangesInit, UpnpRangesComponents, UpnpRangesService } from './upnp-ranges.js'
 export {
   DeviceSwarms, MemberRedial, MEMBER_REDIAL, redialDelay, resolveSwarmConfig, StaleMemberConnections, STALE_PROBE_PROTOCOL, STALE_PROBE_TIMEOUT_MS,
   type DeviceSwarmsInit, type MemberRedialInit, type RedialLibp2p, type StaleMemberConnectionsInit

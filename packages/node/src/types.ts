@@ -133,6 +133,13 @@ export interface HomecloudNode extends DeviceContentApi {
   readonly shares: ShareService
   start(): Promise<void>
   stop(): Promise<void>
+  /**
+   * Drops what the device caches only for speed (the chunk store's places of chunks in
+   * indexed files, its open files; the write buffer of the share database): the daemon calls
+   * it when idle, before it trims its memory (issue 5 f). Nothing is lost; the next reads
+   * look places up in the index.
+   */
+  releaseCaches(): Promise<void>
   /** What `homecloud id` prints. */
   identity(): DeviceIdentity
   /** What `homecloud status` prints. */

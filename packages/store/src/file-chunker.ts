@@ -1,4 +1,5 @@
 import * as fs from 'node:fs'
+import { logger } from '@libp2p/logger'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { ChunkReader, type ChunkReaderInit, type FileChunk } from './chunker.js'
@@ -8,6 +9,8 @@ import { OPEN_NO_FOLLOW, openNoFollow } from './file-source.js'
 import { hashHere } from './hash-pool.js'
 import type { AbortOptions } from '@homecloud/interface'
 import type { BigIntStats } from 'node:fs'
+
+const log = logger('homecloud:store:chunker')
 
 /** A file's chunks and its stat taken after they were read. */
 export interface ChunkedFileContent {
@@ -35,6 +38,11 @@ export class FileChunker {
     this.#reader = new ChunkReader(init)
   }
 
+  /** Drops the kept small-file read buffers (an idle device: up to 1 MiB); later files allocate again. */
+  release (): void {
+    this.#buffers.length = 0
+  }
+
   /**
    * The chunks of the regular file at `path`, in order, covering the bytes
    * read (a symlink is not followed: ELOOP), and its stat after the read.
@@ -48,10 +56,14 @@ export class FileChunker {
     // a bigger file: opened again, so what is streamed and its stat come from one open file
     const handle = await openNoFollow(path)
     try {
+      const queued = performance.now()
       const run = this.#streaming.catch(() => {}).then(async () => {
+        const started = performance.now()
         const chunks: FileChunk[] = []
         for await (const chunk of this.#reader.chunks(handle, options)) chunks.push(chunk)
-        return { chunks, stat: regularFile(await handle.stat({ bigint: true }), path) }
+        const stat = regularFile(await handle.stat({ bigint: true }), path)
+        log('chunked %s (%d bytes, %d chunks) in %d ms after %d ms queued, hashing share %s', path, stat.size, chunks.length, Math.round(performance.now() - started), Math.round(started - queued), this.#reader.hashShare.toFixed(2))
+        return { chunks, stat }
       })
       this.#streaming = run
       return await run

@@ -45,9 +45,30 @@ export async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {
   return createHash('sha256').update(bytes).digest().equals(cid.multihash.digest)
 }
 
-/** Index key of a block: its multihash, so CIDv0/v1 and codecs of the same bytes share one entry. */
+const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
+
+/**
+ * Index key of a block: its multihash, so CIDv0/v1 and codecs of the same
+ * bytes share one entry. The same text as multiformats' `base32.encode`
+ * (keys on disk use it), built in one step: that encoder builds it a
+ * character at a time, and a held key then costs ~1.5 KB as a chain of
+ * pieces instead of ~90 B.
+ */
 export function blockKey (cid: CID): string {
-  return base32.encode(cid.multihash.bytes)
+  const bytes = cid.multihash.bytes
+  const codes = [0x62] // 'b', multibase's prefix for base32
+  let bits = 0
+  let buffer = 0
+  for (const byte of bytes) {
+    buffer = ((buffer << 8) | byte) & 0xfff // only the bits not yet written (< 5) and this byte matter
+    bits += 8
+    while (bits >= 5) {
+      bits -= 5
+      codes.push(BASE32.charCodeAt((buffer >> bits) & 31))
+    }
+  }
+  if (bits > 0) codes.push(BASE32.charCodeAt((buffer << (5 - bits)) & 31))
+  return String.fromCharCode(...codes)
 }
 
 /** A raw CID for an index key (for reports: the key holds no codec). */

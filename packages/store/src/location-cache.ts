@@ -1,10 +1,23 @@
 import type { FileLocation, FileRecord } from './store-index.js'
 
 interface CachedFile {
+  /** The path, stored flat (`flat`): every cached place and the record of the file share it. */
+  path: string
   /** The file's index record, when known (its chunks were just indexed or it is open). */
   record?: FileRecord
   /** Block keys cached at a place in this file. */
   keys: Set<string>
+}
+
+/**
+ * A flat copy of `text`. Strings built piece by piece (multiformats' base32 encoder adds
+ * one character at a time; path joins) are V8 rope trees: a 56-character block key held
+ * that way costs ~1.5 KB instead of ~90 B. Measured after the vs-syncthing scenarios: a
+ * full cache (8,192 places) held 11.9 MiB of such trees. Slicing the one-character-longer
+ * string makes V8 flatten it once; the result shares that flat string.
+ */
+function flat (text: string): string {
+  return (' ' + text).slice(1)
 }
 
 /**
@@ -47,19 +60,20 @@ export class LocationCache {
   set (key: string, location: FileLocation): void {
     const old = this.#byKey.get(key)
     if (old?.path === location.path) {
-      // the same file: only the place and its age change (its record stays)
+      // the same file: only the place and its age change (its record stays); re-inserted, the key is the one given
       this.#byKey.delete(key)
-      this.#byKey.set(key, location)
+      this.#byKey.set(flat(key), old.offset === location.offset && old.length === location.length ? old : { path: old.path, offset: location.offset, length: location.length })
       return
     }
     this.#remove(key)
-    this.#byKey.set(key, location)
     let file = this.#byPath.get(location.path)
     if (file === undefined) {
-      file = { keys: new Set() }
-      this.#byPath.set(location.path, file)
+      file = { path: flat(location.path), keys: new Set() }
+      this.#byPath.set(file.path, file)
     }
-    file.keys.add(key)
+    const stored = flat(key)
+    this.#byKey.set(stored, { path: file.path, offset: location.offset, length: location.length })
+    file.keys.add(stored)
     for (const oldest of this.#byKey.keys()) {
       if (this.#byKey.size <= this.#max) break
       this.#remove(oldest)
@@ -69,7 +83,7 @@ export class LocationCache {
   /** Keeps `record` with the cached places of its file (none cached: nothing to keep it with). */
   setRecord (record: FileRecord): void {
     const file = this.#byPath.get(record.path)
-    if (file !== undefined) file.record = record
+    if (file !== undefined) file.record = { ...record, path: file.path }
   }
 
   /** Forgets every place in `path` and its record. */

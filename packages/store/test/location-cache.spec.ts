@@ -1,9 +1,21 @@
 import assert from 'node:assert/strict'
+import { randomBytes } from 'node:crypto'
+import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { base32 } from 'multiformats/bases/base32'
 import { FileReads } from '../src/file-reads.js'
 import { LocationCache } from '../src/location-cache.js'
-import { MemoryIndex } from '../src/index.js'
+import { IndexedChunkStore, MemoryIndex } from '../src/index.js'
+import { pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
 import type { FileChunkRef, FileRecord } from '../src/index.js'
+
+/** V8's gc in this process (the test runner does not expose it). */
+function exposedGc (): () => void {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
+}
 
 function record (path: string, size = 1000): FileRecord {
   return { path, size, mtimeNs: '1', ino: '2', dev: '3' }
@@ -48,6 +60,59 @@ describe('location cache', () => {
     cache.clear()
     assert.equal(cache.size, 0)
     assert.equal(cache.files, 0)
+  })
+})
+
+describe('location cache memory', () => {
+  it('holds keys and paths flat: built a character at a time (base32, joins), a place costs far less than the rope', () => {
+    const gc = exposedGc()
+    const count = 4096
+    // like blockKey (multiformats' base32 adds a character at a time) and a joined path
+    const place = (i: number): [string, { path: string, offset: number, length: number }] => {
+      let path = '/share'
+      for (const part of ['photos', String(i % 97), `img-${i}`, 'part']) path += '/' + part
+      return [base32.encode(randomBytes(34)), { path, offset: 0, length: 1 }]
+    }
+    const perPlace = (cache: LocationCache | Map<string, unknown>, fill: (key: string, location: { path: string, offset: number, length: number }) => void): number => {
+      gc()
+      const before = process.memoryUsage().heapUsed
+      for (let i = 0; i < count; i++) fill(...place(i))
+      gc()
+      const bytes = (process.memoryUsage().heapUsed - before) / count
+      assert.equal(cache.size, count)
+      return bytes
+    }
+    const cache = new LocationCache(count)
+    // each place set twice: the second set (same file, a new age) must not keep the rope either
+    const flatCost = perPlace(cache, (key, location) => { cache.set(key, location); cache.set(base32.encode(base32.decode(key)), location) })
+    const ropes = new Map<string, unknown>()
+    const ropeCost = perPlace(ropes, (key, location) => ropes.set(key, location))
+    assert.ok(flatCost < 800, `a cached place costs ${flatCost.toFixed(0)} B`)
+    assert.ok(ropeCost > 2 * flatCost, `ropes kept as given cost ${ropeCost.toFixed(0)} B a place (the cache ${flatCost.toFixed(0)} B with its path index)`)
+  })
+
+  it('a store releases its cached places and open files and still serves the chunks from the index', async () => {
+    const { dir, remove } = await tempDir()
+    const store = new IndexedChunkStore(new MemoryIndex())
+    try {
+      const paths = []
+      for (let i = 0; i < 3; i++) {
+        const path = join(dir, `f${i}.bin`)
+        await writeBytes(path, pseudoRandomBytes(5000, i + 1))
+        paths.push(path)
+      }
+      const roots = []
+      for (const path of paths) roots.push(await store.addPath(path))
+      assert.ok(store.cached.places >= 3, `places cached after indexing: ${store.cached.places}`)
+      const before = await Promise.all(roots.map(async root => store.get(root)))
+      store.releaseCaches()
+      assert.deepEqual(store.cached, { places: 0, openFiles: 0 })
+      const after = await Promise.all(roots.map(async root => store.get(root)))
+      assert.deepEqual(after, before)
+    } finally {
+      await store.close()
+      await remove()
+    }
   })
 })
 

@@ -16,7 +16,6 @@ import { generateKeyPairFromSeed, publicKeyFromRaw } from '@libp2p/crypto/keys'
 import { peerIdFromPublicKey } from '@libp2p/peer-id'
 import { multiaddr } from '@multiformats/multiaddr'
 import { base32, base32upper } from 'multiformats/bases/base32'
-import QRCode from 'qrcode'
 import {
   INVITE_KEY_INFO, INVITE_SWARM_PREFIX_BYTES, INVITE_TOKEN_BYTES, JOIN_PROOF_DOMAIN,
   MAX_INVITE_ADDRESSES, MAX_INVITE_CODE_LENGTH
@@ -128,6 +127,8 @@ export function joinProofPayload (swarmPrefix: Uint8Array, joiner: PeerId, membe
 /** The code as a QR code for a terminal (`homecloud swarm invite --qr`). */
 export async function renderInviteQr (code: string): Promise<string> {
   const upper = code.startsWith('b') ? base32upper.encode(base32.decode(code)) : code
+  // loaded here, not at import: qrcode + pngjs cost every daemon ~0.4 MiB for a CLI-only feature
+  const { default: QRCode } = await import('qrcode')
   return QRCode.toString(upper, { type: 'terminal', small: true, errorCorrectionLevel: 'M' })
 }
 

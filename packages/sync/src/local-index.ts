@@ -154,8 +154,8 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   }
 }
 
-/** A flat one-byte string of the bytes, built in one step (a string built by concatenation is a chain of pieces). */
-function bytesKey (bytes: Uint8Array): string {
+/** A map key for a CID or digest: its bytes as a flat one-byte string (a CID's `toString` is cached per CID, built by concatenation: ~1.7 KB each). */
+export function bytesKey (bytes: Uint8Array): string {
   return String.fromCharCode(...bytes)
 }
 

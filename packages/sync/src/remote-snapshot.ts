@@ -10,6 +10,7 @@ import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { MAX_BLOCKS_PER_REQUEST, MAX_REMOTE_SNAPSHOT_BYTES } from './constants.js'
 import { IntegrityError, LimitExceededError, NotFoundError } from './errors.js'
+import { bytesKey } from './local-index.js'
 import { equalBytes, pageChunkLists, pageList, type SnapshotBlocks } from './snapshot.js'
 import type { BlockReply } from './share-protocol.js'
 import type { AbortOptions } from '@homecloud/interface'
@@ -26,6 +27,7 @@ export interface RemoteSnapshotBlocksInit {
 
 export class RemoteSnapshotBlocks implements SnapshotBlocks {
   readonly #init: RemoteSnapshotBlocksInit
+  /** Keyed by the CID's bytes (`bytesKey`), not its string: see local-index.ts. */
   readonly #held = new Map<string, Uint8Array>()
   #bytes = 0
 
@@ -34,10 +36,10 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
   }
 
   async get (cid: CID, options: AbortOptions = {}): Promise<Uint8Array> {
-    const held = this.#held.get(cid.toString()) ?? await this.#init.local(cid)
+    const held = this.#held.get(bytesKey(cid.bytes)) ?? await this.#init.local(cid)
     if (held != null) return held
     await this.#fetch([cid], options)
-    return this.#held.get(cid.toString()) ?? this.#missing(cid)
+    return this.#held.get(bytesKey(cid.bytes)) ?? this.#missing(cid)
   }
 
   /**
@@ -59,7 +61,7 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
     await this.#fetchMissing(pages, options)
     const lists: CID[] = []
     for (const cid of pages) {
-      const page = this.#held.get(cid.toString()) ?? await this.#init.local(cid)
+      const page = this.#held.get(bytesKey(cid.bytes)) ?? await this.#init.local(cid)
       if (page != null) lists.push(...pageChunkLists(this.#decode(page)))
     }
     await this.#fetchMissing(lists, options)
@@ -78,8 +80,8 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
   async #fetchMissing (cids: Array<CID | null>, options: AbortOptions): Promise<void> {
     const missing = new Map<string, CID>()
     for (const cid of cids) {
-      if (cid == null || missing.has(cid.toString())) continue
-      if (!this.#held.has(cid.toString()) && await this.#init.local(cid) == null) missing.set(cid.toString(), cid)
+      if (cid == null || missing.has(bytesKey(cid.bytes))) continue
+      if (!this.#held.has(bytesKey(cid.bytes)) && await this.#init.local(cid) == null) missing.set(bytesKey(cid.bytes), cid)
     }
     const list = [...missing.values()]
     for (let i = 0; i < list.length; i += MAX_BLOCKS_PER_REQUEST) {
@@ -99,7 +101,7 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
       if (this.#bytes > (this.#init.maxBytes ?? MAX_REMOTE_SNAPSHOT_BYTES)) {
         throw new LimitExceededError(`remote snapshot larger than ${this.#init.maxBytes ?? MAX_REMOTE_SNAPSHOT_BYTES} bytes`)
       }
-      this.#held.set(reply.cid.toString(), reply.bytes)
+      this.#held.set(bytesKey(reply.cid.bytes), reply.bytes)
     }
   }
 

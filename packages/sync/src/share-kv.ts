@@ -18,6 +18,8 @@ export interface ShareKv {
   batch(ops: KvOperation[]): Promise<void>
   /** Entries whose key starts with `prefix` (a prefix ending in `\x00`), in key order. */
   entries(prefix: string): AsyncIterable<[string, Uint8Array]>
+  /** Gives back memory held for recent writes (an idle device); nothing is lost. */
+  release?(): Promise<void>
   close(): Promise<void>
 }
 
@@ -87,6 +89,17 @@ export class LevelShareKv implements ShareKv {
     for await (const [key, value] of this.db.iterator({ gte: prefix, lt: end })) {
       yield [key, value]
     }
+  }
+
+  /**
+   * Writes LevelDB's in-memory write buffer to disk and frees it (~3–5 MiB
+   * after a sync of 12,000 files): a compaction of a range past every key
+   * compacts nothing else, but LevelDB always flushes the buffer first.
+   */
+  async release (): Promise<void> {
+    // on Node, `level` is classic-level, which has compactRange (the browser's level type does not)
+    const db = this.db as unknown as { compactRange(start: string, end: string): Promise<void> }
+    if (this.db.status === 'open') await db.compactRange('\uffff\uffff', '\uffff\uffff')
   }
 
   async close (): Promise<void> {

@@ -196,6 +196,11 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     this.#changed(sync.def.id)
   }
 
+  /** Gives back memory held for recent writes to the share database (an idle device); nothing is lost. */
+  async releaseCaches (): Promise<void> {
+    await this.#records?.kv.release?.()
+  }
+
   list (): ShareInfo[] {
     return [...this.#shares.values()].map(s => info(s.def))
   }
