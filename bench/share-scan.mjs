@@ -3,13 +3,22 @@
 // then one rename or a one-byte write), and for each change the time from the change
 // until the daemon published its new head, split with the daemon's own log lines
 // (DEBUG=homecloud:sync*): watcher debounce → scan (walk + hashing) → head.
-//   big:   a SIZE random file moved in, one byte flipped in its middle, then renamed;
 //   tiny:  a folder of COUNT files of 1 B–1 KiB (100 to a folder) moved in;
+//   big:   a SIZE random file moved in beside them, one byte flipped in its middle (issue 5 b
+//          on the sending side: the rescan walks the tiny files too), 10 bytes inserted at its
+//          start (c: a new version written beside it, renamed over it), then renamed;
 //   touch: one tiny file rewritten: the rescan walks the whole tree.
-// Usage: node bench/share-scan.mjs [size=256M] [count=10000] [rounds=1] [--tree DIR]... [--cpu-prof DIR]
+// After the flip, the same file through `homecloud add` (the same daemon), node's sha256 and
+// `sha256sum`, for the hashing speed of the scan against add's in the same run.
+// Usage: node bench/share-scan.mjs [size=256M] [count=10000] [rounds=1] [--tree DIR]... [--cpu-prof DIR] [--timeline]
+//   --timeline: print the daemon's sync and store log lines of each change, in ms after the change.
+//   --flips N: flip the byte N times per daemon (default 1); a summary per tree (best and median) at the end.
+//   --poll-status MS: ask the daemon for the share's status every MS ms meanwhile, as
+//   bench/vs-syncthing does (its A/B timeline: every 200 ms, both devices).
 //   --tree DIR: run the daemon of another built checkout (its apps/homecloud/dist), e.g. a
 //   copy of HEAD, to compare trees in one run on the same data; repeatable, default this one.
-import { randomBytes, randomInt } from 'node:crypto'
+import { createHash, randomBytes, randomInt } from 'node:crypto'
+import { createReadStream } from 'node:fs'
 import { execFileSync } from 'node:child_process'
 import { cp, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -19,7 +28,7 @@ import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
-  options: { 'cpu-prof': { type: 'string' }, tree: { type: 'string', multiple: true } }
+  options: { 'cpu-prof': { type: 'string' }, tree: { type: 'string', multiple: true }, timeline: { type: 'boolean' }, flips: { type: 'string' }, 'poll-status': { type: 'string' } }
 })
 const trees = opts.tree ?? [join(import.meta.dirname, '..')]
 const size = parseSize(positionals[0], 256 * MiB)
@@ -29,6 +38,8 @@ const DAEMON_ARGS = ['--listen', '/ip4/127.0.0.1/tcp/0', '--api', '127.0.0.1:0',
 
 const dir = await workDir('share-scan')
 let daemon
+/** The status poll (--poll-status), ended when `daemon` is unset. */
+let polling
 const lines = []
 let waiters = []
 function onLine (line) {
@@ -65,7 +76,13 @@ async function measure (name, apply) {
   const start = performance.now()
   await apply()
   const scanned = await logLine(/homecloud:sync:scan scanned/, from)
-  const head = await logLine(/homecloud:sync:share share data: head/, from)
+  // the scan's final head, after its end; none when a partial head (a scan running ≥ 300 ms) already had every change: that one
+  const at = lines.indexOf(scanned)
+  const head = await logLine(/homecloud:sync:share share data: head/, at, 3000).catch(() => {
+    const partial = lines.slice(from, at).findLast(l => /homecloud:sync:share share data: head/.test(l.line))
+    if (partial === undefined) throw new Error('no head for this change')
+    return partial
+  })
   const used = await daemonCpu() - cpu
   const m = /in (\d+) ms/.exec(scanned.line)
   const stats = /\{ (.*) \}/.exec(scanned.line)?.[1] ?? ''
@@ -73,11 +90,41 @@ async function measure (name, apply) {
   const hashed = lines.slice(from).map(l => /hashed (\S+) \((\d+) bytes\) in (\d+) ms/.exec(l.line)).filter(Boolean).map(x => `${x[1]} ${x[3]} ms`)
   console.log(`${name}: change → head ${((head.at - start) / 1000).toFixed(3)} s, daemon ${used.toFixed(2)} CPU-s | scan ${(scanMs / 1000).toFixed(3)} s (${stats})` +
     ` | scan end → head ${((head.at - scanned.at) / 1000).toFixed(3)} s${hashed.length > 0 ? ` | hashed ${hashed.join(', ')}` : ''}`)
+  if (opts.timeline === true) {
+    for (const l of lines.slice(from)) {
+      if (l.at > head.at) break
+      // the debug module's own time suffix (+Nms) and colours dropped
+      console.log(`    +${String(Math.round(l.at - start)).padStart(5)} ms ${l.line.replace(/\x1b\[[0-9;]*m/g, '').replace(/ \+\d+m?s$/, '').trim()}`)
+    }
+  }
+  const hashMs = lines.slice(from).map(l => /hashed \S+ \(\d+ bytes\) in (\d+) ms/.exec(l.line)).find(Boolean)?.[1]
+  return { seconds: (head.at - start) / 1000, hashSeconds: hashMs === undefined ? NaN : Number(hashMs) / 1000, cpu: used }
+}
+
+/** Flip results per tree, for the summary. */
+const flipped = new Map()
+
+/** The file through `add` (homecloud add), node's sha256 and sha256sum: wall seconds each. */
+async function sameFile (file, add) {
+  const timed = async (fn) => {
+    const start = performance.now()
+    await fn()
+    return ((performance.now() - start) / 1000).toFixed(3)
+  }
+  const added = await timed(() => add(file))
+  const node = await timed(async () => {
+    const hash = createHash('sha256')
+    for await (const piece of createReadStream(file, { highWaterMark: MiB })) hash.update(piece)
+  })
+  const sum = await timed(async () => { execFileSync('sha256sum', [file]) })
+  console.log(`  the same file: homecloud add ${added} s (CLI start included) | node sha256 ${node} s | sha256sum ${sum} s`)
 }
 
 /** One daemon of `tree` with one empty share; the changes of the benchmark, measured. */
 async function runTree (tree, pool, n) {
   const { runCli, spawnDaemon } = await import(pathToFileURL(join(tree, 'apps/homecloud/dist/src/child.js')).href)
+  const { connectToDaemon } = await import(pathToFileURL(join(tree, 'apps/homecloud/dist/src/api-client.js')).href)
+  const { repoPaths } = await import(pathToFileURL(join(tree, 'apps/homecloud/dist/src/repo.js')).href)
   const cli = async (repo, args) => {
     const { code, stdout, stderr } = await runCli(['--repo', repo, ...args], { timeoutMs: 600_000 })
     if (code !== 0) throw new Error(`homecloud ${args.join(' ')} failed: ${stderr}`)
@@ -91,7 +138,7 @@ async function runTree (tree, pool, n) {
   await cp(pool, stage, { recursive: true })
   execFileSync('sync')
   await cli(repo, ['init', '--name', 'scan-bench'])
-  const env = { DEBUG: 'homecloud:sync*' }
+  const env = { DEBUG: opts.timeline === true ? 'homecloud:sync*,homecloud:store*' : 'homecloud:sync*' }
   if (opts['cpu-prof'] != null) env.NODE_OPTIONS = `--cpu-prof --cpu-prof-dir=${join(opts['cpu-prof'], String(n))}`
   lines.length = 0
   daemon = await spawnDaemon(repo, DAEMON_ARGS, { timeoutMs: 60_000, env, onLine })
@@ -99,25 +146,48 @@ async function runTree (tree, pool, n) {
     await cli(repo, ['swarm', 'create', 'fam'])
     await cli(repo, ['share', 'add', share, '--swarm', 'fam', '--name', 'data'])
     await logLine(/homecloud:sync:share share data: head/, 0)
+    if (opts['poll-status'] != null) {
+      const api = await connectToDaemon(repoPaths(repo))
+      const every = Number(opts['poll-status'])
+      polling = (async () => {
+        while (daemon != null) {
+          await api.get('share/status?share=data').catch(() => {})
+          await new Promise(resolve => setTimeout(resolve, every))
+        }
+      })()
+    }
     console.log(`${tree}:`)
-    await measure('  big file moved in', async () => { await rename(join(stage, 'big'), join(share, 'big')) })
-    await measure('  one byte flipped in its middle', async () => {
-      const file = await open(join(share, 'big', 'big.bin'), 'r+')
-      try {
-        const b = Buffer.alloc(1)
-        await file.read(b, 0, 1, Math.floor(size / 2))
-        b[0] ^= 0xff
-        await file.write(b, 0, 1, Math.floor(size / 2))
-      } finally {
-        await file.close()
-      }
-    })
-    await measure('  the big file renamed', async () => { await rename(join(share, 'big', 'big.bin'), join(share, 'big', 'renamed.bin')) })
     await measure(`  ${count} tiny files moved in`, async () => { await rename(join(stage, 'tiny'), join(share, 'tiny')) })
+    await measure('  big file moved in', async () => { await rename(join(stage, 'big'), join(share, 'big')) })
+    for (let flip = 0; flip < Number(opts.flips ?? 1); flip++) {
+      const r = await measure('  one byte flipped in its middle', async () => {
+        const file = await open(join(share, 'big', 'big.bin'), 'r+')
+        try {
+          const b = Buffer.alloc(1)
+          await file.read(b, 0, 1, Math.floor(size / 2))
+          b[0] ^= 0xff
+          await file.write(b, 0, 1, Math.floor(size / 2))
+        } finally {
+          await file.close()
+        }
+      })
+      flipped.set(tree, [...(flipped.get(tree) ?? []), r])
+    }
+    await sameFile(join(share, 'big', 'big.bin'), async (file) => {
+      const { code, stderr } = await runCli(['--repo', repo, 'add', file, '--json'], { timeoutMs: 600_000 })
+      if (code !== 0) throw new Error(`homecloud add failed: ${stderr}`)
+    })
+    // issue 5 c: the file with 10 bytes inserted at its start, written beside the share, renamed over it
+    await writeRandomFile(join(stage, 'inserted.bin'), 0, { prefix: Buffer.from('0123456789'), seedFrom: join(share, 'big', 'big.bin') })
+    execFileSync('sync')
+    await measure('  10 bytes inserted at its start (renamed over it)', async () => { await rename(join(stage, 'inserted.bin'), join(share, 'big', 'big.bin')) })
+    await measure('  the big file renamed', async () => { await rename(join(share, 'big', 'big.bin'), join(share, 'big', 'renamed.bin')) })
     await measure('  one tiny file rewritten (a full walk)', async () => { await writeFile(join(share, 'tiny', 'd000', 'f00000.bin'), randomBytes(100)) })
   } finally {
-    await daemon.stop('SIGTERM', 60_000)
+    const d = daemon
     daemon = undefined
+    await polling
+    await d.stop('SIGTERM', 60_000)
     await removeDir(base)
   }
 }
@@ -135,6 +205,14 @@ try {
   let n = 0
   for (let round = 1; round <= rounds; round++) {
     for (const tree of trees) await runTree(tree, pool, n++)
+  }
+  const stat = (xs) => {
+    const sorted = [...xs].sort((a, b) => a - b)
+    return `best ${sorted[0].toFixed(3)} s, median ${sorted[Math.floor(sorted.length / 2)].toFixed(3)} s`
+  }
+  console.log('one byte flipped, per tree:')
+  for (const [tree, rs] of flipped) {
+    console.log(`  ${tree} (${rs.length} flips): change → head ${stat(rs.map(r => r.seconds))} | hashing ${stat(rs.map(r => r.hashSeconds))} | daemon CPU ${stat(rs.map(r => r.cpu)).replaceAll(' s', ' CPU-s')}`)
   }
 } finally {
   await daemon?.stop('SIGKILL')

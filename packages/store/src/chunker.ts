@@ -20,7 +20,17 @@ export interface ChunkReaderInit {
   bufferSize?: number
   /** The buffer is freed this many ms after the last file is chunked (0: at once). */
   idleTimeout?: number
+  /** Share of each batch this thread hashes at first (`MAIN_THREAD_HASH_SHARE`); it adapts from there. */
+  hashShare?: number
+  /** false: `hashShare` stays as given (benchmarks comparing shares); default true. */
+  balanceHashShare?: boolean
 }
+
+/** Most of a batch this thread hashes: beyond half, the worker would wait more than it works. */
+export const MAX_HASH_SHARE = 0.5
+
+/** How far the share moves after each batch: from 0.25 to either end in a dozen batches (~48 MiB). */
+const HASH_SHARE_STEP = 0.02
 
 /** Chunks cut after one read, hashed together by the hash worker. */
 interface Batch {
@@ -30,6 +40,10 @@ interface Batch {
   from: number
   to: number
   digests: Promise<Sha256Digest[]>
+  /** Set once the worker's part is hashed: how long the worker had waited for it. */
+  workerIdleMs?: number
+  /** The worker hashes part of it. */
+  remote: boolean
 }
 
 /**
@@ -38,6 +52,11 @@ interface Batch {
  * which reads the chunks straight from the buffer while the next read is cut.
  * A batch of at most `INLINE_HASH_BYTES` (a small file, the tail of one) is
  * hashed on this thread: the worker round trip would cost more than the hash.
+ * Of bigger batches this thread hashes a share too, balanced as it goes so
+ * neither thread waits for the other (`hashShare`): how much the Gear loop,
+ * the reads and the rest of the process cost this thread against sha2-256
+ * differs from machine to machine and with load (a daemon's main thread does
+ * more than a bench's; without SHA instructions sha2-256 costs far more).
  * Reuse one reader for many files; it chunks one file at a time. The buffer
  * is allocated by the first file and freed `idleTimeout` after the last one,
  * so back-to-back files share it and an idle reader holds none.
@@ -53,6 +72,8 @@ export class ChunkReader {
   readonly #idle: IdleTimer
   /** `chunks()` running now. */
   #runs = 0
+  #share: number
+  readonly #balanced: boolean
 
   constructor (init: ChunkReaderInit = {}) {
     this.cutter = new GearCutter(init.chunking)
@@ -61,6 +82,23 @@ export class ChunkReader {
     const size = Math.max(init.bufferSize ?? CHUNK_BUFFER_SIZE, 2 * max + this.#readSize)
     this.#size = size + 3 - ((size + 3) % 4)
     this.#idle = new IdleTimer(init.idleTimeout ?? CHUNK_BUFFER_IDLE_MS, () => { this.#release() })
+    this.#share = Math.min(MAX_HASH_SHARE, Math.max(0, init.hashShare ?? MAIN_THREAD_HASH_SHARE))
+    this.#balanced = init.balanceHashShare ?? true
+  }
+
+  /** Share of a batch's bytes this thread hashes now (the worker the rest). */
+  get hashShare (): number {
+    return this.#share
+  }
+
+  /**
+   * After waiting `waitedMs` for the worker's part of a batch, which the
+   * worker began after waiting `workerIdleMs` for it: this thread takes more
+   * of the next batches when it waited longer than the worker, less otherwise.
+   */
+  #balance (waitedMs: number, workerIdleMs: number): void {
+    const share = this.#share + (waitedMs > workerIdleMs ? HASH_SHARE_STEP : -HASH_SHARE_STEP)
+    this.#share = Math.min(MAX_HASH_SHARE, Math.max(0, share))
   }
 
   /** Bytes of chunking buffer held now (0 while idle). */
@@ -90,15 +128,18 @@ export class ChunkReader {
     const batches: Batch[] = []
     // attached on the first batch the worker hashes: a small file never talks to it
     let hashing: number | undefined
-    const hash = async (ranges: number[], bytes: number): Promise<Sha256Digest[]> => {
+    const hash = async (batch: Batch, ranges: number[], bytes: number): Promise<Sha256Digest[]> => {
       if (bytes <= INLINE_HASH_BYTES) return hashHere(buf, ranges)
       hashing ??= hashPool.attach(memory)
-      // the Gear loop costs about half of sha2-256 a byte: this thread takes the last quarter of the bytes too, so both cores finish together
+      batch.remote = true
+      // the worker hashes the first chunks, this thread the last `share` of the bytes meanwhile
       let split = ranges.length
-      for (let mine = 0; split > 2 && mine + ranges[split - 1] <= bytes * MAIN_THREAD_HASH_SHARE; split -= 2) mine += ranges[split - 1]
-      const remote = hashPool.hash(hashing, split === ranges.length ? ranges : ranges.slice(0, split))
+      for (let mine = 0; split > 2 && mine + ranges[split - 1] <= bytes * this.#share; split -= 2) mine += ranges[split - 1]
+      const remote = hashPool.hashTimed(hashing, split === ranges.length ? ranges : ranges.slice(0, split))
       const local = split === ranges.length ? [] : hashHere(buf, ranges.slice(split))
-      return local.length === 0 ? remote : [...await remote, ...local]
+      const { digests, workerIdleMs } = await remote
+      batch.workerIdleMs = workerIdleMs
+      return local.length === 0 ? digests : [...digests, ...local]
     }
     let base = 0 // file offset of buf[0]
     let start = 0 // start of the chunk being cut
@@ -128,10 +169,17 @@ export class ChunkReader {
           start = cut
         }
         if (chunks.length > 0) {
-          batches.push({ chunks, from, to: start, digests: hash(ranges, start - from) })
+          const batch: Batch = { chunks, from, to: start, digests: Promise.resolve([]), remote: false }
+          batch.digests = hash(batch, ranges, start - from)
+          batches.push(batch)
         }
         while (batches.length > (eof ? 0 : HASH_BATCHES_IN_FLIGHT - 1)) {
-          yield * settle(batches.shift() as Batch)
+          const batch = batches.shift() as Batch
+          const waiting = performance.now()
+          const digests = await batch.digests
+          // the last batches of a file are waited for whatever the balance: they teach nothing
+          if (batch.remote && !eof && this.#balanced) this.#balance(performance.now() - waiting, batch.workerIdleMs ?? 0)
+          yield * settle(batch, digests)
         }
       }
     } finally {
@@ -143,8 +191,7 @@ export class ChunkReader {
   }
 }
 
-async function * settle (batch: Batch): AsyncGenerator<FileChunk> {
-  const digests = await batch.digests
+function * settle (batch: Batch, digests: Sha256Digest[]): Generator<FileChunk> {
   for (let i = 0; i < digests.length; i++) {
     yield { cid: CID.createV1(raw.code, digests[i]), offset: batch.chunks[2 * i], length: batch.chunks[2 * i + 1] }
   }

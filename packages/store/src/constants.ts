@@ -38,9 +38,10 @@ export const CHUNK_BUFFER_SIZE = 16 * 1024 * 1024
 export const INLINE_HASH_BYTES = 64 * 1024
 
 /**
- * Share of a batch's bytes the chunking thread hashes itself while the hash
- * worker does the rest: the Gear loop costs about half as much as sha2-256 a
- * byte, so with a quarter each thread is busy about as long.
+ * Share of a batch's bytes the chunking thread hashes itself at first while
+ * the hash worker does the rest (the Gear loop costs about half as much as
+ * sha2-256 a byte); the chunker then moves it towards whichever thread waits
+ * less (chunker.ts).
  */
 export const MAIN_THREAD_HASH_SHARE = 0.25
 

@@ -18,6 +18,15 @@ export interface HashReply {
   job: number
   /** 32 bytes per range, in order; absent if the buffer was not attached. */
   digests?: Uint8Array
+  /** How long the worker waited for this job since its last one (0 for its first). */
+  idleMs: number
+}
+
+/** Digests of a `hashTimed` job and how long the worker waited for it. */
+export interface TimedDigests {
+  digests: Sha256Digest[]
+  /** 0 when the job ran on this thread (no worker). */
+  workerIdleMs: number
 }
 
 export type Sha256Digest = MultihashDigest<typeof sha256.code>
@@ -85,7 +94,7 @@ export class HashPool {
   #started = 0
   readonly #idle: IdleTimer
   readonly #buffers = new Map<number, Uint8Array>()
-  readonly #jobs = new Map<number, PromiseWithResolvers<Sha256Digest[]>>()
+  readonly #jobs = new Map<number, PromiseWithResolvers<TimedDigests>>()
   #nextJob = 0
   #nextBuffer = 0
 
@@ -111,7 +120,7 @@ export class HashPool {
       const job = this.#jobs.get(reply.job)
       this.#jobs.delete(reply.job)
       if (reply.digests == null) job?.reject(new Error('the hash worker lost the buffer'))
-      else job?.resolve(toDigests(reply.digests))
+      else job?.resolve({ digests: toDigests(reply.digests), workerIdleMs: reply.idleMs })
       if (this.#jobs.size === 0 && this.#worker === worker) {
         worker.unref()
         this.#idle.start()
@@ -170,12 +179,17 @@ export class HashPool {
    * leave those bytes alone until it resolves.
    */
   async hash (buffer: number, ranges: number[]): Promise<Sha256Digest[]> {
+    return (await this.hashTimed(buffer, ranges)).digests
+  }
+
+  /** `hash`, also telling how long the worker had waited for the job (the chunker balances the two threads by it). */
+  async hashTimed (buffer: number, ranges: number[]): Promise<TimedDigests> {
     const bytes = this.#buffers.get(buffer)
     if (bytes == null) throw new Error(`buffer ${buffer} is not attached`)
-    if (this.#broken) return toDigests(hashRanges(bytes, ranges))
+    if (this.#broken) return { digests: toDigests(hashRanges(bytes, ranges)), workerIdleMs: 0 }
     const worker = this.#start()
     const job = this.#nextJob++
-    const pending = Promise.withResolvers<Sha256Digest[]>()
+    const pending = Promise.withResolvers<TimedDigests>()
     this.#jobs.set(job, pending)
     this.#idle.cancel()
     worker.ref()

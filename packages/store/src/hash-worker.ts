@@ -7,6 +7,8 @@ import { hashRanges } from './hash-ranges.js'
 import type { HashReply, HashRequest } from './hash-pool.js'
 
 const buffers = new Map<number, Uint8Array>()
+/** When the last job was done: the gap to the next one is time this thread waited for work. */
+let lastDone: number | undefined
 
 parentPort?.on('message', (msg: HashRequest) => {
   if (msg.type === 'attach') {
@@ -14,8 +16,10 @@ parentPort?.on('message', (msg: HashRequest) => {
   } else if (msg.type === 'detach') {
     buffers.delete(msg.buffer)
   } else {
+    const idleMs = lastDone === undefined ? 0 : performance.now() - lastDone
     const bytes = buffers.get(msg.buffer)
     const digests = bytes == null ? undefined : hashRanges(bytes, msg.ranges)
-    parentPort?.postMessage({ job: msg.job, digests } satisfies HashReply, digests == null ? [] : [digests.buffer])
+    lastDone = performance.now()
+    parentPort?.postMessage({ job: msg.job, digests, idleMs } satisfies HashReply, digests == null ? [] : [digests.buffer])
   }
 })

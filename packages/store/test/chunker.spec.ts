@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore } from '../src/index.js'
 import { GEAR, type ChunkingParams } from '../src/gear.js'
+import { MAX_HASH_SHARE } from '../src/chunker.js'
 import { concat, pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
 
 /**
@@ -79,6 +80,25 @@ describe('content-defined chunking', () => {
         }
         const last = chunks[chunks.length - 1]
         assert.equal(last.cid.toString(), (await chunkCid(data.subarray(last.offset))).toString())
+      }
+    } finally {
+      await files.remove()
+    }
+  })
+
+  it('hashes the same chunks whatever share of each batch this thread takes; a balanced share stays within its bounds', async () => {
+    const files = await tempDir()
+    try {
+      const data = pseudoRandomBytes(17 * 1024 * 1024 + 5, 6)
+      const path = join(files.dir, 'f.bin')
+      await writeBytes(path, data)
+      const expected = await Promise.all(referenceCuts(data).map(async (end, i, ends) => (await chunkCid(data.subarray(i === 0 ? 0 : ends[i - 1], end))).toString()))
+      const balanced = new ChunkReader({ hashShare: 0.9 })
+      assert.equal(balanced.hashShare, MAX_HASH_SHARE, 'a share past the bound is clamped')
+      for (const reader of [new ChunkReader({ hashShare: 0, balanceHashShare: false }), new ChunkReader({ hashShare: MAX_HASH_SHARE, balanceHashShare: false }), balanced, balanced]) {
+        const chunks = await streamedChunks(path, reader)
+        assert.deepEqual(chunks.map(c => c.cid.toString()), expected)
+        assert.ok(reader.hashShare >= 0 && reader.hashShare <= MAX_HASH_SHARE, `share ${reader.hashShare}`)
       }
     } finally {
       await files.remove()

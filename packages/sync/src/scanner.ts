@@ -84,8 +84,8 @@ export interface ScanInit {
    * Files at least this big that need hashing are hashed once the rest of
    * the walk is done (at most `MAX_HASHED_LAST` of them; more are hashed in
    * place) and reported then, out of name order, so a big file does not hold
-   * back every entry after it (default `HASH_LAST_BYTES`; `Infinity`: strict
-   * name order).
+   * back every entry after it (default `HASH_LAST_BYTES`, which says when
+   * one starts hashing sooner; `Infinity`: strict name order).
    */
   hashLastBytes?: number
   /**
@@ -112,12 +112,23 @@ export const SCAN_CONCURRENCY = 16
  * through the store's worker for a while (~1 s a GiB), and in name order
  * every entry after it (a folder of small files beside it) would wait that
  * long. Hashed beside the small files instead, both slow down (one disk, one
- * worker, the main thread), and the big file's head comes later.
+ * worker, the main thread), and the big file's head comes later. One
+ * exception: the first such file that is an edit of an indexed file (a byte
+ * changed in place, an insert saved over it) starts hashing as soon as the
+ * walk finds it — a scan for an edit mostly lstats unchanged entries, and its
+ * head should not wait for that walk — and is still reported at the end.
  */
 export const HASH_LAST_BYTES = 16 * 1024 * 1024
 
 /** Big files a scan puts off to its end at most (a path and a stat each). */
 export const MAX_HASHED_LAST = 10_000
+
+/** A big file put off to the end of the walk; `result` set once its hashing began (an edit: see `scanShare`). */
+interface PutOff {
+  path: string
+  stat: FsStat
+  result?: Promise<ScanResult>
+}
 
 interface Visited {
   result: ScanResult
@@ -141,7 +152,7 @@ const EMPTY: PreviousIndex = { get: () => undefined, keys: () => [] }
  * the previous index are not read again, nor are files moved or renamed
  * (when `indexFile` is given). Up to `concurrency` entries of a directory are
  * stat'ed and hashed at once (`chunkFile` must allow concurrent calls);
- * results come in name order regardless, except big files hashed at the end
+ * results come in name order regardless, except big files reported at the end
  * (`hashLastBytes`). Every problem is one `error`
  * result for that path; the scan only throws when the share root itself is
  * unusable (missing, not a directory) or it is aborted.
@@ -153,11 +164,14 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
   const maxEntries = init.maxEntriesPerDirectory ?? MAX_ENTRIES_PER_DIRECTORY
   const progress: ScanProgress = { directories: 0, entries: 0, hashedFiles: 0, hashedBytes: 0, errors: 0 }
   const started = performance.now()
+  log('scanning %s', root)
   const concurrency = Math.max(1, init.concurrency ?? SCAN_CONCURRENCY)
   const inFlight: Array<Promise<Visited | undefined>> = []
   const lastBytes = init.hashLastBytes ?? HASH_LAST_BYTES
-  /** Big files to hash once the walk is done. */
-  const hashLast: Array<{ path: string, stat: FsStat }> = []
+  /** Big files to report once the walk is done. */
+  const hashLast: PutOff[] = []
+  /** The one big file hashed beside the walk (an edit of an indexed file), if any. */
+  let early: Promise<ScanResult> | undefined
   // the previous index's live files by inode, for moves
   let byIno: Map<number, LocalEntry> | undefined
   const seen = new Set<string>()
@@ -179,56 +193,17 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     return { kind: 'error', path, error }
   }
 
-  // depth-first, names sorted, a directory's entries before its subdirectories: an explicit stack, no recursion
-  const stack: Array<CheckedPath | undefined> = [undefined]
-  while (stack.length > 0) {
-    options.signal?.throwIfAborted()
-    const parent = stack.pop()
-    const dir = parent?.path ?? ''
-    let names: string[]
-    try {
-      names = await fs.readdir(dir === '' ? root : `${root}/${dir}`)
-    } catch (err) {
-      yield fail(dir, new ScanEntryError(dir, `directory not readable: ${(err as Error).message}`, { cause: err }))
-      continue
+  try {
+    yield * walk()
+    for (const { path, stat, result } of hashLast) {
+      options.signal?.throwIfAborted()
+      const r = await (result ?? scanOne(path, stat))
+      if (r.kind === 'entry') progress.entries++
+      yield r
     }
-    names.sort()
-    if (names.length > maxEntries) {
-      yield fail(dir, new ScanEntryError(dir, `${names.length} entries, over the cap of ${maxEntries}: the rest is not scanned`))
-      names = names.slice(0, maxEntries)
-    }
-    progress.directories++
-    const subdirs: CheckedPath[] = []
-    // several entries in flight (lstat, hashing), results taken in name order
-    let next = 0
-    try {
-      while (next < names.length || inFlight.length > 0) {
-        while (inFlight.length < concurrency && next < names.length) {
-          const visit = visitEntry(parent, names[next++])
-          visit.catch(() => {}) // awaited below; an abort must not go unhandled meanwhile
-          inFlight.push(visit)
-        }
-        const visited = await inFlight.shift()
-        if (visited === undefined) continue
-        const { result, checked } = visited
-        if (result.kind === 'entry') {
-          progress.entries++
-          if (result.entry.type === 'dir' && checked !== undefined) subdirs.push(checked)
-        }
-        yield result
-      }
-    } finally {
-      // nothing this scan started may run on after it returns (aborted, or the consumer stopped)
-      await Promise.allSettled(inFlight.splice(0))
-    }
-    for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i])
-    options.onProgress?.(new CustomProgressEvent('sync:scan:progress', { ...progress }))
-  }
-  for (const { path, stat } of hashLast) {
-    options.signal?.throwIfAborted()
-    const result = await scanOne(path, stat)
-    if (result.kind === 'entry') progress.entries++
-    yield result
+  } finally {
+    // nothing this scan started may run on after it returns (aborted, or the consumer stopped)
+    await early?.catch(() => {})
   }
 
   log('scanned %s: %o in %d ms', root, progress, Math.round(performance.now() - started))
@@ -237,6 +212,54 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     if (seen.has(path) || previous.get(path)?.deleted === true) continue
     if (isUnder(path, unknown) || ignore.ignores(path, previous.get(path)?.type === 'dir')) continue
     yield { kind: 'deleted', path }
+  }
+
+  /** Depth-first, names sorted, a directory's entries before its subdirectories: an explicit stack, no recursion. */
+  async function * walk (): AsyncGenerator<ScanResult> {
+    const stack: Array<CheckedPath | undefined> = [undefined]
+    while (stack.length > 0) {
+      options.signal?.throwIfAborted()
+      const parent = stack.pop()
+      const dir = parent?.path ?? ''
+      let names: string[]
+      try {
+        names = await fs.readdir(dir === '' ? root : `${root}/${dir}`)
+      } catch (err) {
+        yield fail(dir, new ScanEntryError(dir, `directory not readable: ${(err as Error).message}`, { cause: err }))
+        continue
+      }
+      names.sort()
+      if (names.length > maxEntries) {
+        yield fail(dir, new ScanEntryError(dir, `${names.length} entries, over the cap of ${maxEntries}: the rest is not scanned`))
+        names = names.slice(0, maxEntries)
+      }
+      progress.directories++
+      const subdirs: CheckedPath[] = []
+      // several entries in flight (lstat, hashing), results taken in name order
+      let next = 0
+      try {
+        while (next < names.length || inFlight.length > 0) {
+          while (inFlight.length < concurrency && next < names.length) {
+            const visit = visitEntry(parent, names[next++])
+            visit.catch(() => {}) // awaited below; an abort must not go unhandled meanwhile
+            inFlight.push(visit)
+          }
+          const visited = await inFlight.shift()
+          if (visited === undefined) continue
+          const { result, checked } = visited
+          if (result.kind === 'entry') {
+            progress.entries++
+            if (result.entry.type === 'dir' && checked !== undefined) subdirs.push(checked)
+          }
+          yield result
+        }
+      } finally {
+        // nothing this scan started may run on after it returns (aborted, or the consumer stopped)
+        await Promise.allSettled(inFlight.splice(0))
+      }
+      for (let i = subdirs.length - 1; i >= 0; i--) stack.push(subdirs[i])
+      options.onProgress?.(new CustomProgressEvent('sync:scan:progress', { ...progress }))
+    }
   }
 
   /** A file of the previous index with this inode, size and mtime (built on first use: a scan with no new path never pays for it). */
@@ -274,10 +297,23 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     }
     seen.add(path)
     if (stat.type === 'file' && stat.size >= lastBytes && hashLast.length < MAX_HASHED_LAST && needsHash(path, stat)) {
-      hashLast.push({ path, stat })
+      const putOff: PutOff = { path, stat }
+      if (early === undefined && isEdit(path)) {
+        // an edit of a big indexed file (a byte changed, an insert): hashing starts now, beside the rest of the walk
+        // (mostly lstats of unchanged entries then), and is still reported last; a new one (a folder moved in) waits
+        early = putOff.result = scanOne(path, stat)
+        early.catch(() => {}) // awaited at the end; an abort must not go unhandled meanwhile
+      }
+      hashLast.push(putOff)
       return undefined
     }
     return { result: await scanOne(path, stat), checked }
+  }
+
+  /** Is `path` a live file of the previous index (what is found there now is an edit of it)? */
+  function isEdit (path: string): boolean {
+    const prev = previous.get(path)
+    return prev != null && prev.deleted !== true && prev.type === 'file'
   }
 
   /** Does the file at `path` have to be read (not unchanged, not a move)? */

@@ -37,7 +37,7 @@ export interface ShareServiceInit {
   protocolTimeoutMs?: number
   /** Watch share folders for changes (default true). */
   watch?: boolean
-  /** From the first change of a burst to the scan (ms, ≤ 1000). */
+  /** At most this long from the first change of a burst to the scan (ms, ≤ 1000); a burst that goes quiet is scanned sooner (watcher.ts). */
   watchDebounceMs?: number
   /** Full rescan period while the watcher works (ms). */
   rescanIntervalMs?: number

@@ -53,9 +53,40 @@ const TYPES: EntryType[] = ['file', 'dir', 'symlink']
 const encoder = new TextEncoder()
 
 async function makeBlock (value: unknown): Promise<SnapshotBlock> {
-  const bytes = dagCbor.encode(value)
+  return blockOf(dagCbor.encode(value))
+}
+
+async function blockOf (bytes: Uint8Array): Promise<SnapshotBlock> {
   if (bytes.byteLength > MAX_SNAPSHOT_BLOCK_BYTES) throw new LimitExceededError(`snapshot block of ${bytes.byteLength} bytes`)
   return { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes }
+}
+
+/** dag-cbor of `{ e: [...] }` up to the array's items: a map of one key "e", an array of `count` items. */
+function pageHead (count: number): Uint8Array {
+  const head = [0xa1, 0x61, 0x65]
+  if (count < 24) head.push(0x80 | count)
+  else if (count < 0x100) head.push(0x98, count)
+  else if (count < 0x10000) head.push(0x99, count >> 8, count & 0xff)
+  else head.push(0x9a, count >>> 24, (count >> 16) & 0xff, (count >> 8) & 0xff, count & 0xff)
+  return Uint8Array.from(head)
+}
+
+/**
+ * The page `{ e: entries }` from its entries' own dag-cbor, byte for byte
+ * what encoding the whole page gives (an array's items are encoded one after
+ * the other): each entry is encoded once, where sizing the page and then
+ * encoding it cost two encodings of every entry on each head.
+ */
+function encodePage (entries: readonly Uint8Array[], bytes: number): Uint8Array {
+  const head = pageHead(entries.length)
+  const out = new Uint8Array(head.length + bytes)
+  out.set(head)
+  let at = head.length
+  for (const e of entries) {
+    out.set(e, at)
+    at += e.length
+  }
+  return out
 }
 
 /** FNV-1a over the UTF-16 units of the path: a stable, cheap page boundary test. */
@@ -99,11 +130,11 @@ export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<En
   if (sorted.length > MAX_SNAPSHOT_ENTRIES) throw new LimitExceededError(`${sorted.length} entries, over the cap of ${MAX_SNAPSHOT_ENTRIES}`)
   const blocks: SnapshotBlock[] = []
   const pages: CID[] = []
-  let page: unknown[] = []
+  let page: Uint8Array[] = []
   let pageBytes = 0
   const flush = async (): Promise<void> => {
     if (page.length === 0) return
-    const block = await makeBlock({ e: page })
+    const block = await blockOf(encodePage(page, pageBytes))
     blocks.push(block)
     pages.push(block.cid)
     page = []
@@ -112,8 +143,8 @@ export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<En
   for (let i = 0; i < sorted.length; i++) {
     const entry = sorted[i]
     if (i > 0 && sorted[i - 1].path === entry.path) throw new InvalidParametersError(`duplicate path ${entry.path} in snapshot`)
-    const encoded = await encodeEntry(entry, blocks)
-    const size = dagCbor.encode(encoded).byteLength
+    const encoded = dagCbor.encode(await encodeEntry(entry, blocks))
+    const size = encoded.byteLength
     if (pageBytes + size > PAGE_TARGET_BYTES) await flush()
     page.push(encoded)
     pageBytes += size

@@ -1,6 +1,8 @@
 /**
- * Watches a share folder and asks for a scan a short while after the last
- * burst of changes began (never later than the debounce, ≤ 1 s). Home
+ * Watches a share folder and asks for a scan once changes pause for
+ * `quietMs`, and never later than the debounce (≤ 1 s) after a burst of
+ * them began: a lone change (one write, one rename) is scanned at once, a
+ * stream of writes (a copy into the share) after the debounce. Home
  * Cloud's own temp files are not changes. When the watcher cannot run or
  * fails (inotify limit, too many folders), it says so once and the share
  * falls back to periodic rescans.
@@ -25,10 +27,19 @@ const SKIPPED = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP'])
 /** Folders watched at most (one inotify watch each; the kernel's default limit is often 8,192 to 65,536 a user). */
 export const MAX_WATCHED_FOLDERS = 65_536
 
+/**
+ * A pause in changes this long ends a burst: the events of one save or one
+ * rename come within a few ms of each other, and waiting the whole debounce
+ * after them only delays the head (issue 5 b: 150 ms of a 3 s budget).
+ */
+export const WATCH_QUIET_MS = 50
+
 export interface ShareWatcherInit {
   root: string
-  /** Milliseconds from the first change of a burst to the scan. */
+  /** Milliseconds from the first change of a burst to the scan at most. */
   debounceMs: number
+  /** A pause in changes this long asks for the scan sooner (default `WATCH_QUIET_MS`, at most `debounceMs`). */
+  quietMs?: number
   /** A change was seen: scan now. */
   onChange(): void
   /** The watcher stopped working: rescan, and poll from now on. */
@@ -47,6 +58,9 @@ export class ShareWatcher {
   readonly #renamed = new Set<string>()
   #checking = false
   #timer?: ReturnType<typeof setTimeout>
+  /** When the burst began and when its last change came (performance.now()). */
+  #first = 0
+  #last = 0
   #failed = false
   #stopped = true
 
@@ -110,11 +124,29 @@ export class ShareWatcher {
   }
 
   #schedule (): void {
-    if (this.#timer != null || this.#stopped) return
+    if (this.#stopped) return
+    this.#last = performance.now()
+    if (this.#timer != null) return
+    this.#first = this.#last
+    this.#arm(this.#quietMs)
+  }
+
+  get #quietMs (): number {
+    return Math.min(this.init.quietMs ?? WATCH_QUIET_MS, this.init.debounceMs)
+  }
+
+  /** One timer a burst: when it fires early (changes came meanwhile), it waits for what is left. */
+  #arm (delay: number): void {
     this.#timer = setTimeout(() => {
+      const due = Math.min(this.#last + this.#quietMs, this.#first + this.init.debounceMs)
+      const left = due - performance.now()
+      if (left > 0) {
+        this.#arm(left)
+        return
+      }
       this.#timer = undefined
       this.init.onChange()
-    }, this.init.debounceMs)
+    }, delay)
   }
 
   /** Adds the watch of one folder (share-relative); throws when the limits say no. */

@@ -41,20 +41,64 @@ describe('scanShare: big files hashed last', () => {
     assert.deepEqual(byPath(last), byPath(ordered))
   })
 
-  it('an unchanged big file is not put off (nor read)', async () => {
-    const fs = tree()
-    const chunkFile = fixedChunker(fs, 16)
-    const first = await scanAll({ fs, root: '/s', chunkFile, hashLastBytes: 64 })
+  /** The index a scan's results make (as the share records them). */
+  function indexOf (results: ScanResult[]): Map<string, LocalEntry> {
     const previous = new Map<string, LocalEntry>()
-    for (const r of first) {
+    for (const r of results) {
       if (r.kind !== 'entry') continue
       const e = r.entry
       previous.set(e.path, { path: e.path, type: e.type, size: e.size, mtime: Math.floor(e.mtimeMs), mode: e.mode, version: { d: 1 }, modifiedBy: 'd', chunks: e.chunks, local: { ino: e.ino, mtimeMs: e.mtimeMs } })
     }
+    return previous
+  }
+
+  it('an unchanged big file is not put off (nor read)', async () => {
+    const fs = tree()
+    const chunkFile = fixedChunker(fs, 16)
+    const previous = indexOf(await scanAll({ fs, root: '/s', chunkFile, hashLastBytes: 64 }))
     chunkFile.calls.length = 0
     const again = await scanAll({ fs, root: '/s', chunkFile, previous, hashLastBytes: 64 })
     assert.deepEqual(paths(again), ['a', 'z', 'a/big.bin', 'a/small', 'a/small/f1', 'a/small/f2'])
     assert.deepEqual(chunkFile.calls, [])
+  })
+
+  it('an edit of a big indexed file is hashed from when the walk finds it, beside the walk, and still reported last; a new one waits', async () => {
+    const fs = tree()
+    const previous = indexOf(await scanAll({ fs, root: '/s', chunkFile: fixedChunker(fs, 16), hashLastBytes: 64 }))
+    fs.writeFile('/s/a/big.bin', 'c'.repeat(64))
+    fs.writeFile('/s/a/big2.bin', 'n'.repeat(64))
+    fs.writeFile('/s/a/small/f3', 'three')
+    const chunkFile = fixedChunker(fs, 16)
+    const results = await scanAll({ fs, root: '/s', chunkFile, previous, hashLastBytes: 64 })
+    assert.deepEqual(chunkFile.calls, ['/s/a/big.bin', '/s/a/small/f3', '/s/a/big2.bin'])
+    assert.deepEqual(paths(results), ['a', 'z', 'a/small', 'a/small/f1', 'a/small/f2', 'a/small/f3', 'a/big.bin', 'a/big2.bin'])
+    const big = results.find(r => r.kind === 'entry' && r.entry.path === 'a/big.bin')
+    assert.ok(big?.kind === 'entry' && big.entry.changed && big.entry.chunks?.length === 4)
+  })
+
+  it('an abort while an edit is hashed beside the walk ends the scan once that hashing has settled', async () => {
+    const fs = tree()
+    const previous = indexOf(await scanAll({ fs, root: '/s', chunkFile: fixedChunker(fs, 16), hashLastBytes: 64 }))
+    fs.writeFile('/s/a/big.bin', 'c'.repeat(64))
+    fs.writeFile('/s/a/small/f3', 'three')
+    const controller = new AbortController()
+    const base = fixedChunker(fs, 16)
+    let bigSettled = false
+    const chunkFile: ChunkFileFn = async (path, options) => {
+      if (!path.endsWith('big.bin')) {
+        controller.abort()
+        return base(path, options)
+      }
+      // the big file's hashing ends only when the scan is aborted
+      try {
+        await new Promise((resolve, reject) => { options.signal?.addEventListener('abort', () => { setImmediate(() => { reject(options.signal?.reason) }) }) })
+        return await base(path, options)
+      } finally {
+        bigSettled = true
+      }
+    }
+    await assert.rejects(scanAll({ fs, root: '/s', chunkFile, previous, hashLastBytes: 64 }, { signal: controller.signal }), { name: 'AbortError' })
+    assert.ok(bigSettled, 'the big file\'s hashing settled before the scan ended')
   })
 
   it('an abort before the big files are hashed ends the scan without hashing them', async () => {

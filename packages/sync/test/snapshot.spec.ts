@@ -23,7 +23,47 @@ async function dagBlock (value: unknown): Promise<SnapshotBlock> {
   return { cid: CID.createV1(dagCbor.code, await sha256.digest(bytes)), bytes }
 }
 
+/** The page boundary test of snapshot.ts (FNV-1a of the path under PAGE_BOUNDARY_MASK). */
+function endsPage (path: string): boolean {
+  let h = 0x811c9dc5
+  for (let i = 0; i < path.length; i++) {
+    h ^= path.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
+  return ((h >>> 0) & 0x3f) === 0
+}
+
 describe('snapshot encoding', () => {
+  it('writes pages as canonical dag-cbor of { e: entries } for every size of entry array', async () => {
+    // 300 paths that end no page, then one that does: one page of 301 entries; then short pages
+    const names: string[] = []
+    for (let i = 0; names.length < 300; i++) if (!endsPage(`long/${i}`)) names.push(`long/${i}`)
+    let end = 0
+    while (!endsPage(`long/~${end}`)) end++
+    names.push(`long/~${end}`)
+    // five that end no page and one that does: a page of 6
+    const mids: string[] = []
+    for (let i = 0; mids.length < 5; i++) if (!endsPage(`mid/a${i}`)) mids.push(`mid/a${i}`)
+    names.push(...mids)
+    let mid = 0
+    while (!endsPage(`mid/b${mid}`)) mid++
+    names.push(`mid/b${mid}`)
+    for (let i = 0; i < 200; i++) names.push(`short/${i}`)
+    const entries = await Promise.all(names.map(async (n, i) => fileEntry(n, [`bytes of ${i}`])))
+    const enc = await encodeSnapshot(entries)
+    const sizes: number[] = []
+    for (const b of enc.blocks) {
+      const value = dagCbor.decode(b.bytes) as { e?: unknown[] }
+      if (value.e === undefined) continue
+      sizes.push(value.e.length)
+      assert.deepEqual(b.bytes, dagCbor.encode(value), 'page bytes are what dag-cbor gives for the page')
+      assert.ok(b.cid.equals(CID.createV1(dagCbor.code, await sha256.digest(b.bytes))))
+    }
+    assert.ok(sizes.some(n => n < 24) && sizes.some(n => n >= 24 && n < 256) && sizes.some(n => n >= 256), `page sizes ${sizes.join(', ')}`)
+    const back = await loadSnapshot(enc.root, blockMap(enc.blocks))
+    assert.deepEqual(back.map(e => e.path), [...names].sort())
+  })
+
   it('round-trips files, directories, links, tombstones and big chunk lists', async () => {
     const many = await Promise.all(Array.from({ length: 2500 }, async (_, i) => ({ cid: await rawCid(text(`c${i}`)), length: 1000 + i })))
     const entries: ShareEntry[] = [

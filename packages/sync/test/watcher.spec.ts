@@ -51,6 +51,34 @@ describe('ShareWatcher (one watch per folder)', () => {
     }
   })
 
+  it('a lone change is scanned once changes pause, not a debounce later; a stream of changes at most a debounce after it began', async () => {
+    const root = await tempDir()
+    const { w, changes, failures } = watcher(root, { debounceMs: 1000, quietMs: 20 })
+    try {
+      assert.equal(w.start(), true)
+      const lone = performance.now()
+      await writeFile(`${root}/one`, 'x')
+      await waitFor(() => changes() === 1, { timeout: 5000 })
+      const loneMs = performance.now() - lone
+      assert.ok(loneMs < 800, `a lone change scanned after ${Math.round(loneMs)} ms, not sooner than the 1000 ms debounce`)
+      await waitFor(() => !w.busy)
+      // a write every 5 ms for 2 s: no 20 ms pause (unless the machine is very busy), so the debounce ends the burst
+      let writes = 0
+      let writesBeforeScan = -1
+      const started = performance.now()
+      while (performance.now() - started < 2000) {
+        await writeFile(`${root}/stream`, String(writes++))
+        if (changes() > 1 && writesBeforeScan === -1) writesBeforeScan = writes
+        await new Promise(resolve => setTimeout(resolve, 5))
+      }
+      assert.ok(writesBeforeScan > 0 && writesBeforeScan < writes, `the scan was asked for while the writes went on (${writesBeforeScan} of ${writes})`)
+      assert.deepEqual(failures, [])
+    } finally {
+      w.stop()
+      await removeDir(root)
+    }
+  })
+
   it('more folders than the cap fail over to rescans, once, and watch nothing', async () => {
     const root = await tempDir()
     const { w, failures } = watcher(root, { maxFolders: 3 })
