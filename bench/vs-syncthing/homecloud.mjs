@@ -24,8 +24,12 @@ export async function homecloudReady () {
   return code === 0 ? true : `\`homecloud share\` is not available yet (${stderr.trim()})`
 }
 
-/** `debug`: DEBUG scopes for the daemons (e.g. `homecloud:sync*`); their output goes to DIR/hc-X.log. */
-export async function startHomecloudPair ({ dir, track, debug }) {
+/**
+ * `debug`: DEBUG scopes for the daemons (e.g. `homecloud:sync*`); their output goes to DIR/hc-X.log.
+ * `memTrace`: path prefix of the daemons' memory logs (mem-trace.mjs, one per pid); `snapshotMib`: its heap snapshot threshold.
+ * `nodeOptions`: NODE_OPTIONS of the daemons (flags to compare; the daemon's own DAEMON_NODE_FLAGS stay).
+ */
+export async function startHomecloudPair ({ dir, track, debug, memTrace, snapshotMib, nodeOptions }) {
   const { runCli, spawnDaemon } = await import(join(DIST, 'child.js'))
   const { connectToDaemon } = await import(join(DIST, 'api-client.js'))
   const { repoPaths } = await import(join(DIST, 'repo.js'))
@@ -45,7 +49,20 @@ export async function startHomecloudPair ({ dir, track, debug }) {
     const log = createWriteStream(join(dir, `${dev.name}.log`))
     dev.daemon = await spawnDaemon(dev.repo, DAEMON_ARGS, {
       timeoutMs: 60_000,
-      env: debug == null ? {} : { DEBUG: debug },
+      env: {
+        ...(debug == null ? {} : { DEBUG: debug }),
+        ...(memTrace == null
+          ? {}
+          : {
+              HOMECLOUD_BENCH_MEMTRACE: memTrace,
+              ...(snapshotMib == null ? {} : { HOMECLOUD_BENCH_SNAPSHOT_MIB: String(snapshotMib) })
+            }),
+        NODE_OPTIONS: [
+          memTrace == null ? '' : `--import ${fileURLToPath(new URL('./mem-trace.mjs', import.meta.url))}`,
+          nodeOptions ?? '',
+          process.env.NODE_OPTIONS ?? ''
+        ].join(' ').trim()
+      },
       onLine: (line) => { log.write(line + '\n') }
     })
     track(dev.daemon.child)
@@ -76,6 +93,7 @@ export async function startHomecloudPair ({ dir, track, debug }) {
     a,
     b,
     ports: [a.port, b.port],
+    memTrace,
     pids: () => [a.pid, b.pid],
     status,
     async idle () {

@@ -6,7 +6,7 @@
 // See README.md in this folder for what is measured and how.
 import { execFileSync } from 'node:child_process'
 import { existsSync, readdirSync, rmSync, rmdirSync } from 'node:fs'
-import { mkdir, readFile, statfs } from 'node:fs/promises'
+import { mkdir, readFile, statfs, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
@@ -24,11 +24,20 @@ const USAGE = `usage: node bench/vs-syncthing/run.mjs [flags]
   --rename-size SIZE the renamed file of scenario d (default 100M, at most --size)
   --st-defaults      also run a Syncthing pair at its default 10 s watcher delay
   --only WHICH       syncthing | homecloud | both (default both)
+  --scenarios LIST   run only these scenarios, e.g. a,e (d needs d0; b and c need a)
   --idle-s N         length of the idle measurement (default 120: Home Cloud trims after 60 s quiet)
   --timeout-min N    bound on the whole run (default 150)
   --no-trace         do not poll each system's status during a change (the A/B timeline)
   --hc-debug SCOPES  DEBUG scopes for the Home Cloud daemons (e.g. 'homecloud:sync*'), logged to
                      the scratch folder's hc/hc-a.log and hc/hc-b.log (use with --keep)
+  --mem-trace        the Home Cloud daemons log their memory (RSS, V8 heap, external, ArrayBuffers) every
+                     100 ms (mem-trace.mjs); each scenario prints its peak of each
+  --snapshot-mib N   with --mem-trace: a heap snapshot of a daemon the first time its RSS passes N MiB,
+                     in the scratch folder (use with --keep)
+  --heap-prof LIST   with --mem-trace: a sampling heap profile of each daemon during these scenarios
+                     (e.g. e), counting what major GCs collect, in the scratch folder (use with --keep)
+  --hc-node-options=OPTS  NODE_OPTIONS of the Home Cloud daemons (V8 flags to compare, e.g.
+                     --hc-node-options=--max-old-space-size=512)
   --keep             keep the scratch folder (bench/.work/vs-syncthing/PID)`
 
 const SETTLE_MS = 2000
@@ -42,11 +51,16 @@ const { values: opts } = parseArgs({
     'rename-size': { type: 'string' },
     'st-defaults': { type: 'boolean' },
     only: { type: 'string' },
+    scenarios: { type: 'string' },
     'idle-s': { type: 'string' },
     'timeout-min': { type: 'string' },
     keep: { type: 'boolean' },
     'no-trace': { type: 'boolean' },
     'hc-debug': { type: 'string' },
+    'mem-trace': { type: 'boolean' },
+    'snapshot-mib': { type: 'string' },
+    'heap-prof': { type: 'string' },
+    'hc-node-options': { type: 'string' },
     help: { type: 'boolean', short: 'h' }
   }
 })
@@ -112,6 +126,11 @@ async function procField (pid, field) {
   return m == null ? NaN : Number(m[1]) * 1024
 }
 
+/** Resets the kernel's peak-RSS mark (VmHWM) so the next read is the peak since now (proc(5) clear_refs). */
+async function resetPeak (pids) {
+  for (const pid of pids) await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => {})
+}
+
 async function cpuSeconds (pid) {
   const text = await readFile(`/proc/${pid}/stat`, 'utf8')
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ')
@@ -164,6 +183,30 @@ function tracePhases (sys, t0, wireSoFar) {
 const TRACE_MS = 200
 const TRACE_EVERY_MS = 5000
 
+/** Per pid, the largest of each memory figure the daemon logged between `from` and `to` (mem-trace.mjs). */
+async function memPeaks (sys, from, to) {
+  if (sys.memTrace == null) return null
+  const peaks = []
+  for (const pid of sys.pids()) {
+    const peak = { rss: 0, heapUsed: 0, heapTotal: 0, external: 0, arrayBuffers: 0 }
+    const text = await readFile(`${sys.memTrace}.${pid}`, 'utf8').catch(() => '')
+    for (const line of text.split('\n')) {
+      if (line === '') continue
+      const m = JSON.parse(line)
+      if (m.t < from || m.t > to) continue
+      for (const k of Object.keys(peak)) peak[k] = Math.max(peak[k], m[k])
+    }
+    peaks.push(peak)
+  }
+  return peaks
+}
+/** Starts or stops (and writes) each daemon's sampling heap profile (mem-trace.mjs: SIGUSR2). */
+async function toggleHeapProfiles (sys) {
+  for (const pid of sys.pids()) process.kill(pid, 'SIGUSR2')
+  await sleep(500) // the profiler starts (or the profile is written) on the daemon's own time
+}
+const memText = (peaks) => peaks.map(p => `rss ${bytesText(p.rss)} heap ${bytesText(p.heapUsed)}/${bytesText(p.heapTotal)} ext ${bytesText(p.external)} ab ${bytesText(p.arrayBuffers)}`).join(' | ')
+
 const secText = (ms) => ms == null ? 'timeout' : `${(ms / 1000).toFixed(2)} s`
 
 // ---- the run ----
@@ -188,7 +231,8 @@ if (only !== 'syncthing') {
   if (ready !== true) {
     console.log(`Home Cloud side skipped: ${ready}`)
   } else {
-    systems.push(await startHomecloudPair({ dir: join(work, 'hc'), track, debug: opts['hc-debug'] }))
+    const memTrace = opts['mem-trace'] ? join(work, 'hc', 'memtrace') : undefined
+    systems.push(await startHomecloudPair({ dir: join(work, 'hc'), track, debug: opts['hc-debug'], memTrace, snapshotMib: opts['snapshot-mib'], nodeOptions: opts['hc-node-options'] }))
   }
 }
 if (systems.length === 0) throw new Error('nothing to measure')
@@ -206,7 +250,12 @@ await mkdir(master.stage, { recursive: true })
 const hashMaster = treeHasher(master.share)
 
 const results = new Map() // scenario id → system name → result
-const list = scenarios({ pool, size, smallCount, renameSize, tinyCount })
+// each scenario resets the kernel's peak mark: the whole run's peak is the largest of theirs
+const runPeak = new Map() // system name → peak RSS per pid
+const notePeak = (name, peaks) => runPeak.set(name, peaks.map((p, i) => Math.max(p, runPeak.get(name)?.[i] ?? 0)))
+const picked = opts.scenarios?.split(',').map(id => id.trim())
+const list = scenarios({ pool, size, smallCount, renameSize, tinyCount }).filter(sc => picked == null || picked.includes(sc.id))
+if (list.length === 0) throw new Error(`--scenarios ${opts.scenarios}: none of a, b, c, d0, d, e`)
 for (const sc of list) {
   await sc.prepare(master)
   await sc.apply(master)
@@ -227,11 +276,16 @@ for (const sc of list) {
     const w0 = wire.bytes(sys.name)
     const app0 = await sys.appBytes?.()
     const c0 = await cpuOf(sys.pids())
+    await resetPeak(sys.pids())
+    const profiling = sys.memTrace != null && (opts['heap-prof']?.split(',').includes(sc.id) ?? false)
+    if (profiling) await toggleHeapProfiles(sys)
     const t0 = performance.now()
+    const wall0 = Date.now()
     const trace = opts['no-trace'] || sys.phase == null ? null : tracePhases(sys, t0, () => wire.bytes(sys.name) - w0)
     await sc.apply(sys.a)
     const r = await sys.watch.wait(expected, { t0, timeoutMs })
     const timeline = await trace?.()
+    if (profiling) await toggleHeapProfiles(sys)
     // everything the change caused (index/head updates after the data) counts on the wire
     await sys.waitIdle(IDLE_WAIT_MS).catch(err => console.log(`  ${sys.name}: ${err.message}`))
     await sleep(SETTLE_MS)
@@ -239,12 +293,16 @@ for (const sc of list) {
       ms: r.ms,
       wire: wire.bytes(sys.name) - w0,
       app: app0 == null ? undefined : (await sys.appBytes()) - app0,
-      cpu: (await cpuOf(sys.pids())) - c0
+      cpu: (await cpuOf(sys.pids())) - c0,
+      peak: await Promise.all(sys.pids().map(pid => procField(pid, 'VmHWM')))
     }
     row.set(sys.name, result)
+    notePeak(sys.name, result.peak)
     if (r.timedOut) console.log(`  ${sys.describe()}: TIMEOUT after ${secText(timeoutMs)}: ${r.missingCount} files not identical (${r.missing.join(', ')}), extra: ${r.extra.join(', ')}`)
-    else console.log(`  ${sys.describe()}: ${secText(r.ms)}, ${bytesText(result.wire)} on the wire${result.app == null ? '' : ` (its own count ${bytesText(result.app)})`}, ${result.cpu.toFixed(1)} CPU-s (A+B)`)
+    else console.log(`  ${sys.describe()}: ${secText(r.ms)}, ${bytesText(result.wire)} on the wire${result.app == null ? '' : ` (its own count ${bytesText(result.app)})`}, ${result.cpu.toFixed(1)} CPU-s (A+B), peak RSS ${result.peak.map(bytesText).join(' / ')}`)
     if (timeline != null) console.log(`    states A / B: ${timeline}`)
+    const mem = await memPeaks(sys, wall0, Date.now())
+    if (mem != null) console.log(`    memory peaks A / B: ${memText(mem)}`)
   }
 }
 
@@ -265,7 +323,7 @@ for (const sys of systems) {
   const info = {
     cpuPct: cpu.map((c, i) => 100 * (c - c0.get(sys.name)[i]) / elapsed),
     rss: await Promise.all(pids.map(pid => procField(pid, 'VmRSS'))),
-    hwm: await Promise.all(pids.map(pid => procField(pid, 'VmHWM'))),
+    hwm: notePeak(sys.name, await Promise.all(pids.map(pid => procField(pid, 'VmHWM')))).get(sys.name),
     index: sys.indexDirs().map(du),
     extra: sys.storeDirs?.().map(du)
   }
@@ -302,6 +360,8 @@ for (const sc of list) {
   const wireOk = g.wireBytes == null || h == null ? null : h.wire <= g.wireBytes
   rows.push(['   on the wire', g.wireBytes == null ? '' : `≤ ${bytesText(g.wireBytes)}`, cell(a, x => bytesText(x.wire)), ...(st10 ? [cell(a10, x => bytesText(x.wire))] : []), cell(h, x => bytesText(x.wire)), ratio(a?.wire, h?.wire), verdict(wireOk)])
   rows.push(['   CPU (A+B)', '', cell(a, x => `${x.cpu.toFixed(1)} s`), ...(st10 ? [cell(a10, x => `${x.cpu.toFixed(1)} s`)] : []), cell(h, x => `${x.cpu.toFixed(1)} s`), ratio(a?.cpu, h?.cpu), ''])
+  const peakText = (x) => x.peak.map(bytesText).join(' / ')
+  rows.push(['   peak RSS A / B', '', cell(a, peakText), ...(st10 ? [cell(a10, peakText)] : []), cell(h, peakText), '', ''])
 }
 const iv = (sys, f) => sys == null ? '—' : f(idle.get(sys.name))
 const both = (xs, f) => xs.map(f).join(' / ')

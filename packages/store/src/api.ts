@@ -62,10 +62,26 @@ export interface IndexedChunk {
   length: number
 }
 
+/** What the index records of a file beside its path: `fs.lstat(path, { bigint: true })` (or an fstat of the open file) has these. */
+export interface FileStamp {
+  size: bigint
+  mtimeNs: bigint
+  ino: bigint
+  dev: bigint
+}
+
 /** A file for `indexFiles`: what `indexFile` takes. */
 export interface FileToIndex {
   path: string
   chunks: IndexedChunk[]
+  /**
+   * The regular file's stamp as the caller took it (apply: the fstat of the
+   * temp file it wrote, renamed to `path` since, which keeps inode and
+   * mtime): recorded as given, with no lstat of `path`, which could see a
+   * file put there after the rename. A stamp that is not the file's only
+   * makes it look changed (its chunks are not served until a rescan).
+   */
+  stat?: FileStamp
 }
 
 /** A file `indexFiles` left out, and why. */

@@ -5,7 +5,7 @@ import type { FileRecord } from './store-index.js'
 import type { BigIntStats } from 'node:fs'
 
 /** What identifies a file's content version cheaply. */
-export function fileRecord (path: string, st: BigIntStats): FileRecord {
+export function fileRecord (path: string, st: Pick<BigIntStats, 'size' | 'mtimeNs' | 'ino' | 'dev'>): FileRecord {
   return { path, size: Number(st.size), mtimeNs: st.mtimeNs.toString(), ino: st.ino.toString(), dev: st.dev.toString() }
 }
 

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { execFileSync } from 'node:child_process'
-import { mkdir, symlink, utimes, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, rename, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
 import * as dagPb from '@ipld/dag-pb'
@@ -223,6 +223,33 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         assert.equal(await store.has(first.chunks[0].cid), false, 'the replaced version is no longer served')
         assert.deepEqual((await store.verify()).bad, [])
         assert.deepEqual(await store.indexFiles([]), [])
+      })
+
+      it('indexFiles records a given stat as is (no lstat: a file put at the path after it is not taken for it); a malformed stat is refused', async () => {
+        const file = async (name: string, seed: number): Promise<{ path: string, data: Uint8Array, chunks: Array<{ cid: CID, offset: number, length: number }> }> => {
+          const data = pseudoRandomBytes(2000, seed)
+          const path = join(files.dir, name)
+          await writeBytes(path, data)
+          return { path, data, chunks: [{ cid: await chunkCid(data), offset: 0, length: data.length }] }
+        }
+        const kept = await file('kept.bin', 1)
+        const swapped = await file('swapped.bin', 2)
+        const malformed = await file('malformed.bin', 3)
+        const stamps = await Promise.all([kept, swapped].map(async f => lstat(f.path, { bigint: true })))
+        // the same bytes, another file (another inode) under the name after its stat was taken
+        await writeBytes(`${swapped.path}.new`, swapped.data)
+        await rename(`${swapped.path}.new`, swapped.path)
+        const bad = { size: 2000, mtimeNs: 1, ino: 1, dev: 1 } as unknown as NonNullable<Parameters<ChunkStore['indexFiles']>[0][number]['stat']>
+        const failed = await store.indexFiles([
+          { ...kept, stat: stamps[0] },
+          { ...swapped, stat: stamps[1] },
+          { ...malformed, stat: bad }
+        ])
+        assert.deepEqual(failed.map(f => [f.path, (f.error as Error & { code?: string }).code]), [[malformed.path, 'ERR_INVALID_PARAMETERS']])
+        assert.deepEqual(await store.get(kept.chunks[0].cid), kept.data)
+        assert.equal(await store.has(swapped.chunks[0].cid), false, 'recorded with the stat given: the file now there does not match it')
+        assert.equal(await store.has(malformed.chunks[0].cid), false)
+        assert.equal((await store.stat()).files, 1, 'the swapped file was forgotten once found changed')
       })
 
       it('verify reports chunks of changed files and bad blocks', async () => {

@@ -21,11 +21,12 @@ import { chunkOffsets, type LocalEntry } from './entry.js'
 import { fsErrorCode, type FsReadHandle, type FsStat, type FsWriteHandle, type ShareWriteFs } from './fs.js'
 import { checkSharePath } from './path-policy.js'
 import {
-  asDiskFull, checkExpected, closeSources, matches, readLocal, removeQuietly, safeParent, tempName, withLocal, WriteRuns,
+  asDiskFull, checkExpected, closeSources, linkAside, matches, readLocal, removeAsides, removeQuietly, safeParent, tempName, withLocal, WriteRuns,
   type ChunkBytes, type WriteRun, type WriteRunsLimits
 } from './apply-disk.js'
 import type { ApplyInit, ApplyProgressEvents, PendingRename } from './apply.js'
-import type { ChunkLocation, PlanStep } from './plan.js'
+import { cidKey, type ChunkLocation, type PlanStep } from './plan.js'
+import type { FileStamp } from '@homecloud/store'
 import type { AbortOptions, ProgressOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -36,15 +37,19 @@ export type WriteFileStep = Extract<PlanStep, { action: 'write-file' }>
 export interface FileBatchOptions extends AbortOptions, ProgressOptions<ApplyProgressEvents> {
   /** Bounds of the write calls that gather consecutive chunks (tests make them small). */
   runs?: Partial<WriteRunsLimits>
-  /** Chunks (CID strings) the plan found nowhere on this device: fetched without looking locally first. */
+  /** Chunks (`cidKey`) the plan found nowhere on this device: fetched without looking locally first. */
   remote?: ReadonlySet<string>
-  /** Chunks of files earlier batches of the same plan wrote (CID string → place): read there rather than fetched again. */
+  /** Chunks of files earlier batches of the same plan wrote (`cidKey` → place): read there rather than fetched again. */
   written?: ReadonlyMap<string, ChunkLocation>
 }
 
 export interface FileBatchResult {
-  /** Steps now durable on disk, in order, with the index entries to record (a move adds its source's tombstone). */
-  done: Array<{ step: WriteFileStep, entries: LocalEntry[] }>
+  /**
+   * Steps now durable on disk, in order, with the index entries to record (a
+   * move adds its source's tombstone) and, for a file written here, the
+   * stamp of its temp file for the store's index (`FileToIndex.stat`).
+   */
+  done: Array<{ step: WriteFileStep, entries: LocalEntry[], stamp?: FileStamp }>
   /** Source paths of moves done as a rename: their delete steps are done too. */
   moved: Set<string>
   errors: Array<{ step: WriteFileStep, error: Error }>
@@ -61,8 +66,8 @@ interface Job {
   missing: number
   error?: Error
   renamed?: boolean
-  /** The temp file's inode and mtime once done: a rename keeps both, so they are the file's under its name. */
-  stat?: Pick<FsStat, 'ino' | 'mtimeMs'>
+  /** The temp file's inode and mtime once done (and the store's stamp, from an fstat): a rename keeps them, so they are the file's under its name. */
+  stat?: Pick<FsStat, 'ino' | 'mtimeMs'> & { stamp?: FileStamp }
   /** A background fsync of the temp file running now (a kernel copy's, or one every APPLY_SYNC_EVERY_BYTES written). */
   flushing?: Promise<void>
   /** Bytes written since the last background fsync started. */
@@ -82,13 +87,16 @@ export async function writeFileBatch (steps: WriteFileStep[], init: ApplyInit, o
     return await batch.commit()
   } finally {
     await batch.cleanup()
+    // the caller records the files after this returns: a plan's batches remove theirs once recorded (apply.ts)
+    await batch.removeAsides()
   }
 }
 
 /**
  * One batch in two phases, so a caller can load the next batch (create
  * temps, fetch) while this one commits (fsync, rename): `load`, then
- * `commit`, then always `cleanup`.
+ * `commit`, then always `cleanup`, and `removeAsides` once the batch is
+ * recorded (or failed).
  */
 export class FileBatch {
   readonly #init: ApplyInit
@@ -103,6 +111,8 @@ export class FileBatch {
   /** Write calls and the chunks they wrote (the log shows how well runs gather). */
   #writes = { calls: 0, chunks: 0 }
   #diskFull?: DiskFullError
+  /** Second names of big files replaced by this batch (`linkAside`), removed by `removeAsides`. */
+  readonly #asides: string[] = []
 
   constructor (init: ApplyInit, options: FileBatchOptions) {
     this.#init = init
@@ -161,7 +171,8 @@ export class FileBatch {
         entries.push(withLocal(step.moveFrom.entry, undefined))
         result.moved.add(step.moveFrom.expect.path)
       }
-      result.done.push({ step, entries })
+      const stamp = job.from == null ? job.stat?.stamp : undefined
+      result.done.push({ step, entries, ...(stamp != null ? { stamp } : {}) })
     }
     log('batch of %d files committed in %d ms', this.#jobs.length, Date.now() - started)
     return result
@@ -208,7 +219,7 @@ export class FileBatch {
     }
     step.chunks.forEach((c, i) => {
       if (covered?.has(i) === true) return
-      const key = c.cid.toString()
+      const key = cidKey(c.cid)
       let want = this.#wants.get(key)
       if (want == null) {
         want = { cid: c.cid, places: [], filled: false, looked: false }
@@ -245,11 +256,11 @@ export class FileBatch {
       if (old == null || old.type !== 'file' || old.deleted === true || old.chunks == null || old.local == null) continue
       const offsets = chunkOffsets(old.chunks)
       const at = new Map<number, string>()
-      old.chunks.forEach((c, i) => at.set(offsets[i], `${c.cid.toString()}/${c.length}`))
+      old.chunks.forEach((c, i) => at.set(offsets[i], `${cidKey(c.cid)}/${c.length}`))
       const covered = new Set<number>()
       let bytes = 0
       step.chunks.forEach((c, i) => {
-        if (at.get(c.offset) === `${c.cid.toString()}/${c.length}`) {
+        if (at.get(c.offset) === `${cidKey(c.cid)}/${c.length}`) {
           covered.add(i)
           bytes += c.length
         }
@@ -306,7 +317,7 @@ export class FileBatch {
   async #fill (): Promise<void> {
     const { remote, written } = this.#options
     await eachLimit(this.#wants.values(), APPLY_IO_CONCURRENCY, async want => {
-      const key = want.cid.toString()
+      const key = cidKey(want.cid)
       want.source ??= written?.get(key)
       if ((remote?.has(key) !== true || want.source != null) && want.places.some(p => p.job.error == null)) await this.#fillLocal(want)
     })
@@ -322,16 +333,16 @@ export class FileBatch {
           signal: this.#options.signal,
           sink: {
             // the plan (or the look above) found these nowhere on this device
-            has: async (cid) => toFetch.get(cid.toString())?.filled ?? false,
+            has: async (cid) => toFetch.get(cidKey(cid))?.filled ?? false,
             put: async (cid, bytes) => {
               // bytes are verified by the fetcher (D5)
-              const want = toFetch.get(cid.toString())
+              const want = toFetch.get(cidKey(cid))
               if (want != null && !want.filled) await this.#place(want, bytes)
               this.#throwIfFull()
             },
             // a block that arrived in pieces is written piece by piece, never joined into a copy
             putPieces: async (cid, pieces) => {
-              const want = toFetch.get(cid.toString())
+              const want = toFetch.get(cidKey(cid))
               if (want != null && !want.filled) await this.#place(want, pieces)
               this.#throwIfFull()
             }
@@ -437,11 +448,11 @@ export class FileBatch {
         if (job.from != null && step.moveFrom != null) {
           await checkExpected(this.#fs, job.from.abs, step.moveFrom.expect.path, step.moveFrom.expect)
           await this.#init.beforeReplace?.(step.moveFrom.expect, step.moveFrom.entry, { movedTo: step.entry })
-          await this.#fs.rename(job.from.abs, job.abs)
+          await this.#renameOver(job, job.from.abs)
           dirs.set(job.from.dir, [...dirs.get(job.from.dir) ?? [], job])
         } else {
           if (step.expect != null) await this.#init.beforeReplace?.(step.expect, step.entry, {})
-          await this.#fs.rename(job.temp as string, job.abs)
+          await this.#renameOver(job, job.temp as string)
         }
         job.renamed = true
         dirs.set(job.dir, [...dirs.get(job.dir) ?? [], job])
@@ -465,6 +476,13 @@ export class FileBatch {
     log('batch of %d files: pending records %d ms, renames %d ms, directory fsyncs %d ms', this.#jobs.length, t1 - t0, t2 - t1, Date.now() - t2)
   }
 
+  /** Renames `from` over the job's target; a big file there is linked aside first (`linkAside`). */
+  async #renameOver (job: Job, from: string): Promise<void> {
+    const aside = await linkAside(this.#fs, job.abs, job.dir, job.step.expect, this.#init.asideMinBytes)
+    if (aside != null) this.#asides.push(aside)
+    await this.#fs.rename(from, job.abs)
+  }
+
   /** Hands the caller the inode each file will have under its name (a rename keeps it) before any rename. */
   async #recordPending (): Promise<void> {
     if (this.#init.beforeRenames == null) return
@@ -478,6 +496,11 @@ export class FileBatch {
       pending.push({ path: step.path, ino, entries: move != null ? [step.entry, move.entry] : [step.entry] })
     }
     await this.#init.beforeRenames(pending, { signal: this.#options.signal })
+  }
+
+  /** Removes the second names of the files this batch replaced (their blocks are freed now); never rejects. */
+  async removeAsides (): Promise<void> {
+    await removeAsides(this.#fs, this.#asides.splice(0))
   }
 
   /** Closes everything and removes the temp files of files not renamed into place. */
@@ -531,7 +554,7 @@ class TempFiles {
     if (job.unsynced >= APPLY_SYNC_EVERY_BYTES && job.flushing == null) syncInBackground(job, handle)
   }
 
-  /** Mode, mtime, fsync, close: the temp file is durable and done; its inode and mtime go to `job.stat`. */
+  /** Mode, mtime, fsync, close: the temp file is durable and done; its inode and mtime (and stamp) go to `job.stat`. */
   async finish (job: Job, fs: ShareWriteFs, mode: number, mtimeMs: number): Promise<void> {
     const handle = this.#open.get(job)
     if (handle == null || job.temp == null) throw new Error(`${job.step.path}: its temp file is closed`)
@@ -540,7 +563,8 @@ class TempFiles {
       await job.flushing
       if (job.syncError != null) throw job.syncError
       await Promise.all([handle.chmod(mode), handle.utimes(mtimeMs)])
-      const [, stat] = await Promise.all([handle.sync(), fs.lstat(job.temp)])
+      // an fstat of the open file also gives the store's stamp: the index records the file without another lstat
+      const [, stat] = await Promise.all([handle.sync(), handle.stat != null ? handle.stat() : fs.lstat(job.temp)])
       job.stat = stat
     } finally {
       await handle.close()

@@ -6,9 +6,10 @@
 import { randomBytes } from 'node:crypto'
 import { logger } from '@libp2p/logger'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { APPLY_OPEN_SOURCES, DEFAULT_MIN_FREE_FRACTION, TEMP_PREFIX } from './constants.js'
+import { eachLimit } from '@homecloud/store'
+import { APPLY_ASIDE_MIN_BYTES, APPLY_IO_CONCURRENCY, APPLY_OPEN_SOURCES, DEFAULT_MIN_FREE_FRACTION, TEMP_PREFIX } from './constants.js'
 import { DiskFullError, LocalChangedError, PathRejectedError } from './errors.js'
-import { fsErrorCode, type FsReadHandle, type FsStat, type ShareFs } from './fs.js'
+import { fsErrorCode, type FsReadHandle, type FsStat, type ShareFs, type ShareWriteFs } from './fs.js'
 import { equalBytes } from './snapshot.js'
 import type { LocalEntry, ShareEntry } from './entry.js'
 import type { CID } from 'multiformats/cid'
@@ -108,6 +109,32 @@ export async function removeQuietly (fs: ShareFs, path: string): Promise<void> {
   await fs.unlink(path).catch(err => {
     if (fsErrorCode(err) !== 'ENOENT') log.error('could not remove temp file %s: %e', path, err)
   })
+}
+
+/**
+ * Before a rename over `old` (just checked to be the file at `abs`): a file
+ * of at least `minBytes` gets a second name, a temp name in `dir`, so the
+ * rename only drops a link and the old blocks are freed when that name is
+ * removed (`removeAsides`), once the new version is recorded
+ * (APPLY_ASIDE_MIN_BYTES says why). A crash leaves the name to the start's
+ * temp file cleanup. No link (the fs has none, or it failed): the rename
+ * frees the blocks itself, as it would anyway.
+ */
+export async function linkAside (fs: ShareWriteFs, abs: string, dir: string, old: LocalEntry | undefined, minBytes = APPLY_ASIDE_MIN_BYTES): Promise<string | undefined> {
+  if (fs.link == null || old == null || old.type !== 'file' || old.deleted === true || old.size < minBytes) return undefined
+  const aside = `${dir}/${tempName()}`
+  try {
+    await fs.link(abs, aside)
+    return aside
+  } catch (err) {
+    log('could not link %s aside before replacing it: %e', abs, err)
+    return undefined
+  }
+}
+
+/** Removes the names `linkAside` gave (freeing the old blocks); never rejects: a failure is logged, a leftover goes with the next start's cleanup. */
+export async function removeAsides (fs: ShareFs, asides: readonly string[]): Promise<void> {
+  await eachLimit(asides, APPLY_IO_CONCURRENCY, async aside => { await removeQuietly(fs, aside) })
 }
 
 export async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {

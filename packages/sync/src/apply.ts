@@ -4,11 +4,12 @@ import { APPLY_BATCH_BYTES, APPLY_BATCH_CHUNKS, APPLY_BATCH_FILES, APPLY_BATCHES
 import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { fsErrorCode, type ShareFs, type ShareWriteFs } from './fs.js'
 import { checkSharePath, type PathLimits } from './path-policy.js'
-import { checkExpected, checkFreeSpace, removeQuietly, safeParent, tempName, withLocal } from './apply-disk.js'
+import { checkExpected, checkFreeSpace, linkAside, removeAsides, removeQuietly, safeParent, tempName, withLocal } from './apply-disk.js'
 import { FileBatch, writeFileBatch, type FileBatchOptions, type FileBatchResult, type WriteFileStep } from './apply-batch.js'
 import type { LocalEntry, ShareEntry } from './entry.js'
-import type { ChunkLocation, PlanStep, PullPlan } from './plan.js'
+import { cidKey, type ChunkLocation, type PlanStep, type PullPlan } from './plan.js'
 import type { ChunkSink } from '@homecloud/exchange'
+import type { FileStamp } from '@homecloud/store'
 import type { AbortOptions, ProgressEvent, ProgressOptions } from '@homecloud/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -43,6 +44,8 @@ export interface ApplyInit {
   /** Free space to keep on the share's filesystem, as a fraction of its size (default 1%). */
   minFreeFraction?: number
   pathLimits?: Partial<PathLimits>
+  /** Files at least this big are linked aside before a rename replaces them (default APPLY_ASIDE_MIN_BYTES; tests make it small). */
+  asideMinBytes?: number
   /**
    * Called before a file is replaced or deleted (it is still intact):
    * history keeps what `next` (the entry that takes its place; a tombstone
@@ -76,8 +79,15 @@ export interface ApplyPlanInit extends ApplyInit {
   /**
    * Records results in the index, called only once they are durable on
    * disk: one call per batch of files (the whole batch at once) or per step.
+   * `stats`: share-relative path → the stamp of each file this batch wrote
+   * (an fstat of its temp file before the rename), for the store's index
+   * (`FileToIndex.stat`), so it records them without an lstat.
    */
-  onApplied(entries: LocalEntry[], options: AbortOptions): Promise<void>
+  onApplied(entries: LocalEntry[], options: AppliedOptions): Promise<void>
+}
+
+export interface AppliedOptions extends AbortOptions {
+  stats?: ReadonlyMap<string, FileStamp>
 }
 
 export interface ApplyResult {
@@ -95,7 +105,7 @@ export interface ApplyResult {
  */
 export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: AbortOptions & ProgressOptions<ApplyProgressEvents> = {}): Promise<ApplyResult> {
   const result: ApplyResult = { applied: 0, errors: [] }
-  const remote = new Set(plan.fetch.map(c => c.toString()))
+  const remote = new Set(plan.fetch.map(cidKey))
   const moved = new Set<string>()
   const fraction = init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION
   const done = (step: PlanStep, error?: Error): void => {
@@ -108,9 +118,9 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
     options.onProgress?.(new CustomProgressEvent('sync:apply:error', { path: step.path, code: errorCode(error), message: error.message }))
     result.errors.push({ path: step.path, error })
   }
-  const record = async (entries: LocalEntry[], steps: PlanStep[]): Promise<void> => {
+  const record = async (entries: LocalEntry[], steps: PlanStep[], stats?: ReadonlyMap<string, FileStamp>): Promise<void> => {
     try {
-      await init.onApplied(entries, { signal: options.signal })
+      await init.onApplied(entries, { signal: options.signal, ...(stats != null ? { stats } : {}) })
     } catch (err) {
       options.signal?.throwIfAborted()
       for (const step of steps) done(step, err as Error)
@@ -129,12 +139,15 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
   const pipeline = new WritePipeline(init, { ...options, remote, written }, async (out) => {
     for (const { step } of out.done) {
       step.chunks.forEach(c => {
-        if (remote.has(c.cid.toString())) written.set(c.cid.toString(), { path: step.path, offset: c.offset, length: c.length })
+        const key = cidKey(c.cid)
+        if (remote.has(key)) written.set(key, { path: step.path, offset: c.offset, length: c.length })
       })
     }
     for (const path of out.moved) moved.add(path)
     for (const { step, error } of out.errors) done(step, error)
-    if (out.done.length > 0) await record(out.done.flatMap(d => d.entries), out.done.map(d => d.step))
+    const stats = new Map<string, FileStamp>()
+    for (const { step, stamp } of out.done) if (stamp != null) stats.set(step.path, stamp)
+    if (out.done.length > 0) await record(out.done.flatMap(d => d.entries), out.done.map(d => d.step), stats)
   })
   const flush = async (): Promise<void> => {
     if (batch.length === 0) return
@@ -222,6 +235,8 @@ class WritePipeline {
   readonly #running = new Set<Promise<void>>()
   /** Batches not recorded yet: the paths each touches, and its run. */
   readonly #uncommitted = new Map<Promise<void>, Set<string>>()
+  /** `removeAsides` of recorded batches still running: `idle` waits for them. */
+  readonly #removing = new Set<Promise<void>>()
   /** The commit running now (or the last one): commits never overlap. */
   #committing: Promise<void> = Promise.resolve()
   #failure?: { err: unknown }
@@ -265,6 +280,10 @@ class WritePipeline {
         log('batch of %d files recorded in %d ms', steps.length, Date.now() - started)
       } finally {
         await batch.cleanup()
+        // recorded (or failed): the replaced files' blocks are freed off the path of the next commit
+        const removing = batch.removeAsides()
+        this.#removing.add(removing)
+        void removing.finally(() => { this.#removing.delete(removing) })
       }
     })()
     this.#uncommitted.set(run, paths)
@@ -302,7 +321,7 @@ class WritePipeline {
 
   /** Every batch settled, whatever happened. */
   async idle (): Promise<void> {
-    while (this.#running.size > 0) await Promise.allSettled([...this.#running])
+    while (this.#running.size > 0 || this.#removing.size > 0) await Promise.allSettled([...this.#running, ...this.#removing])
   }
 }
 
@@ -381,17 +400,22 @@ async function unsynced (fs: ShareFs, abs: string): Promise<string> {
 /** Renames a finished temp file (or link) over the target, after checking the target once more. */
 async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: string, step: PlanStep & { expect?: LocalEntry }, options: AbortOptions): Promise<LocalEntry> {
   const { fs } = init
+  let aside: string | undefined
   try {
     // the user may have edited the target while the file was being written
     await checkExpected(fs, abs, step.path, step.expect)
     if (step.expect != null) await init.beforeReplace?.(step.expect, step.entry, options)
+    aside = await linkAside(fs, abs, dir, step.expect, init.asideMinBytes)
     await fs.rename(temp, abs)
   } catch (err) {
     await removeQuietly(fs, temp)
+    if (aside != null) await removeAsides(fs, [aside])
     throw err
   }
   await fs.fsyncDir(dir)
-  return withLocal(step.entry, await fs.lstat(abs))
+  const stat = await fs.lstat(abs)
+  if (aside != null) await removeAsides(fs, [aside])
+  return withLocal(step.entry, stat)
 }
 
 /**

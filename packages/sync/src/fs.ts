@@ -1,6 +1,7 @@
 import { constants as C } from 'node:fs'
 import * as fsp from 'node:fs/promises'
 import type { FileHandle } from 'node:fs/promises'
+import { statMs, type FileStamp } from '@homecloud/store'
 
 export type FsEntryType = 'file' | 'dir' | 'symlink' | 'other'
 
@@ -27,7 +28,14 @@ export interface FsReadHandle {
   close(): Promise<void>
 }
 
+/** An fstat of an open file: the fields apply keeps, and the store index's stamp (nanosecond mtime, device). */
+export interface FsFileStat extends Pick<FsStat, 'size' | 'mtimeMs' | 'ino'> {
+  stamp: FileStamp
+}
+
 export interface FsWriteHandle {
+  /** fstat of the open file (a fake may leave it out: `lstat` of the path instead). */
+  stat?(): Promise<FsFileStat>
   write(bytes: Uint8Array, position: number): Promise<void>
   /** Writes `pieces` one after another from `position` in one call (a chunk that arrived in pieces); else one `write` each. */
   writev?(pieces: Uint8Array[], position: number): Promise<void>
@@ -75,6 +83,8 @@ export interface ShareWriteFs extends ShareFs {
    * copy_file_range; no byte passes through user space.
    */
   copyFile(from: string, to: string): Promise<void>
+  /** A hard link `path` (EEXIST if anything is there) to the file `existing` (a fake may leave it out: apply then renames without one). */
+  link?(existing: string, path: string): Promise<void>
 }
 
 /** Error code of a Node-style filesystem error, if any. */
@@ -103,6 +113,11 @@ class NodeReadHandle implements FsReadHandle {
 
 class NodeWriteHandle implements FsWriteHandle {
   constructor (private readonly handle: FileHandle) {}
+
+  async stat (): Promise<FsFileStat> {
+    const { size, mtimeNs, ino, dev } = await this.handle.stat({ bigint: true })
+    return { size: Number(size), mtimeMs: statMs(mtimeNs), ino: Number(ino), stamp: { size, mtimeNs, ino, dev } }
+  }
 
   async write (bytes: Uint8Array, position: number): Promise<void> {
     let done = 0
@@ -145,6 +160,7 @@ export const nodeFs: ShareWriteFs = {
     return new NodeWriteHandle(await fsp.open(path, C.O_WRONLY | C.O_NOFOLLOW))
   },
   async copyFile (from, to) { await fsp.copyFile(from, to, C.COPYFILE_EXCL | C.COPYFILE_FICLONE) },
+  async link (existing, path) { await fsp.link(existing, path) },
   async rename (from, to) { await fsp.rename(from, to) },
   async fsyncDir (path) {
     const handle = await fsp.open(path, C.O_RDONLY | C.O_DIRECTORY)

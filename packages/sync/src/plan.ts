@@ -3,6 +3,7 @@ import { mergeVersions, type VersionVector } from './version-vector.js'
 import { chunkOffsets, sameContent, type LocalEntry, type ShareEntry } from './entry.js'
 import { IGNORE_NOTHING, type IgnoreMatcher } from './ignore.js'
 import { checkSharePath, findCollisions, type PathLimits } from './path-policy.js'
+import { bytesKey } from './local-index.js'
 import { PathRejectedError } from './errors.js'
 import { PLAN_HAS_CONCURRENCY } from './constants.js'
 import { eachLimit } from '@homecloud/store'
@@ -24,10 +25,19 @@ export interface ChunkLocator {
   locate(cid: CID): ChunkLocation | undefined | Promise<ChunkLocation | undefined>
 }
 
-/** The local index as the plan reads it: a `Map<string, LocalEntry>` will do. */
+/**
+ * The local index as the plan reads it: a `Map<string, LocalEntry>` will do.
+ * Reading every entry can be costly (LocalIndex rebuilds each from its
+ * packed form), so the plan uses `keys` and `hasChunk` where given to read
+ * them only when it must.
+ */
 export interface LocalIndexView {
   get(path: string): LocalEntry | undefined
   values(): Iterable<LocalEntry>
+  /** Every path the index knows, tombstones included. */
+  keys?(): Iterable<string>
+  /** Does a live file hold `cid`? False means no local file can be a source of it. */
+  hasChunk?(cid: CID): boolean
 }
 
 /** A chunk of a file to write: copied from `source` when a local file has it, else read from the block store (fetched first if listed in `fetch`). */
@@ -112,18 +122,50 @@ export interface PlanInit {
   pathLimits?: Partial<PathLimits>
 }
 
-/** A locator over the chunks of the local index's live files. */
-export function localChunkLocator (entries: Iterable<LocalEntry>): ChunkLocator {
+const NO_CHUNKS: ChunkLocator = { locate: () => undefined }
+
+/** A chunk's key in maps (`bytesKey` of its CID's bytes, not `CID.toString()`: see local-index.ts). */
+export function cidKey (cid: CID): string {
+  return bytesKey(cid.bytes)
+}
+
+/** 30 bits of a CID's last bytes (its digest's: well spread), a small integer that rules most chunks out before a key is built. */
+function cidTag (bytes: Uint8Array): number {
+  const n = bytes.length
+  return (bytes[n - 1] | bytes[n - 2] << 8 | bytes[n - 3] << 16 | (bytes[n - 4] & 0x3f) << 24)
+}
+
+/**
+ * A locator over the chunks of the local index's live files (the first file
+ * in `entries` holding a chunk). `only`: the chunks that will be asked
+ * about; the others are passed over without a key or a place built for them
+ * (a plan asks about a few new files' chunks, the share may hold 100,000s).
+ */
+export function localChunkLocator (entries: Iterable<LocalEntry>, only?: Iterable<CID>): ChunkLocator {
+  let tags: Set<number> | undefined
+  let wanted: Set<string> | undefined
+  if (only != null) {
+    tags = new Set()
+    wanted = new Set()
+    for (const cid of only) {
+      tags.add(cidTag(cid.bytes))
+      wanted.add(cidKey(cid))
+    }
+  }
   const byCid = new Map<string, ChunkLocation>()
   for (const e of entries) {
     if (e.type !== 'file' || e.deleted === true || e.local == null || e.chunks == null) continue
-    const offsets = chunkOffsets(e.chunks)
-    e.chunks.forEach((c, i) => {
-      const key = c.cid.toString()
-      if (!byCid.has(key)) byCid.set(key, { path: e.path, offset: offsets[i], length: c.length })
-    })
+    let offset = 0
+    for (const c of e.chunks) {
+      const at = offset
+      offset += c.length
+      if (tags != null && !tags.has(cidTag(c.cid.bytes))) continue
+      const key = cidKey(c.cid)
+      if (wanted?.has(key) === false || byCid.has(key)) continue
+      byCid.set(key, { path: e.path, offset: at, length: c.length })
+    }
   }
-  return { locate: (cid) => byCid.get(cid.toString()) }
+  return { locate: (cid) => byCid.get(cidKey(cid)) }
 }
 
 /**
@@ -141,7 +183,6 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   const { local } = init
   const ignore = init.ignore ?? IGNORE_NOTHING
   const started = Date.now()
-  const locator = init.locator ?? localChunkLocator(local.values())
   const plan: PullPlan = { steps: [], fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [], skipped: [] }
   const mkdirs: PlanStep[] = []
   const writes: PlanStep[] = []
@@ -166,20 +207,35 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
   remote.sort(byPath)
   const refused = collidingPaths(local, remote)
 
-  /** Chunks no local file holds, in the order met: the block store is asked about them all at once at the end. */
-  const elsewhere: Array<{ key: string, cid: CID, length: number }> = []
-  const planChunks = async (entry: ShareEntry): Promise<PlannedChunk[]> => {
+  /** Chunks of written files, in the order met: where each is found is decided once every entry is planned (`findSources`). */
+  const planned: PlannedChunk[] = []
+  const planChunks = (entry: ShareEntry): PlannedChunk[] => {
     const chunks = entry.chunks ?? []
     const offsets = chunkOffsets(chunks)
-    const out: PlannedChunk[] = []
-    for (let i = 0; i < chunks.length; i++) {
-      const { cid, length } = chunks[i]
-      const source = await locator.locate(cid)
-      out.push({ cid, offset: offsets[i], length, ...(source != null ? { source } : {}) })
-      if (source != null) plan.bytesLocal += length
-      else elsewhere.push({ key: cid.toString(), cid, length })
-    }
+    const out = chunks.map((c, i): PlannedChunk => ({ cid: c.cid, offset: offsets[i], length: c.length }))
+    // one by one: a huge file's chunks would overflow a spread's argument list
+    for (const c of out) planned.push(c)
     return out
+  }
+  /** Chunks no local file holds, in the order met: the block store is asked about them all at once. */
+  const elsewhere: Array<{ key: string, cid: CID, length: number }> = []
+  /** A local file's place for each planned chunk that has one; the default locator maps only chunks a live file holds, and reads no entry when there are none. */
+  const findSources = async (): Promise<void> => {
+    let locator = init.locator
+    if (locator == null) {
+      const held = planned.filter(c => local.hasChunk?.(c.cid) ?? true)
+      locator = held.length > 0 ? localChunkLocator(local.values(), held.map(c => c.cid)) : NO_CHUNKS
+    }
+    for (const c of planned) {
+      const found = locator.locate(c.cid)
+      const source = found instanceof Promise ? await found : found
+      if (source != null) {
+        c.source = source
+        plan.bytesLocal += c.length
+      } else {
+        elsewhere.push({ key: cidKey(c.cid), cid: c.cid, length: c.length })
+      }
+    }
   }
   let lookup = { chunks: 0, held: 0, ms: 0 }
   const sortFetches = async (): Promise<void> => {
@@ -234,7 +290,7 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     } else if (entry.type === 'symlink') {
       (late ? lateWrites : writes).push({ action: 'symlink', path, entry, expect: present })
     } else {
-      (late ? lateWrites : writes).push({ action: 'write-file', path, entry, chunks: await planChunks(entry), expect: present })
+      (late ? lateWrites : writes).push({ action: 'write-file', path, entry, chunks: planChunks(entry), expect: present })
     }
   }
 
@@ -383,6 +439,7 @@ export async function planPull (init: PlanInit, options: AbortOptions = {}): Pro
     await pullEntry(r)
   }
 
+  await findSources()
   await sortFetches()
   // a late write's source is deleted before it runs: only earlier writes rename
   pairMoves(writes, deletes)
@@ -419,7 +476,7 @@ function movedAway (e: ShareEntry, winner: ShareEntry, conflict: VersionVector):
 function pairMoves (writes: PlanStep[], deletes: PlanStep[]): void {
   const contentKey = (e: ShareEntry): string | undefined => {
     if (e.type !== 'file' || e.deleted === true || e.chunks == null || e.chunks.length === 0) return undefined
-    return `${e.size}:${e.chunks.map(c => `${c.cid.toString()}/${c.length}`).join(',')}`
+    return `${e.size}:${e.chunks.map(c => `${cidKey(c.cid)}/${c.length}`).join(',')}`
   }
   const gone = new Map<string, Array<Extract<PlanStep, { action: 'delete' }>>>()
   for (const d of deletes) {
@@ -467,6 +524,13 @@ function stripLocal (e: LocalEntry): ShareEntry {
  * in sort order; the others are refused, with everything below them.
  */
 function collidingPaths (local: LocalIndexView, remote: ShareEntry[]): Set<string> {
+  // every known path is a superset of the live ones: no collision among them (the usual case) means none among the live
+  // ones either, found without rebuilding every local entry to see which are live
+  if (local.keys != null) {
+    const known = new Set(local.keys())
+    for (const r of remote) if (r.deleted !== true) known.add(r.path)
+    if (findCollisions(known).length === 0) return new Set()
+  }
   const live = new Set<string>()
   for (const l of local.values()) if (l.deleted !== true) live.add(l.path)
   const paths = new Set(live)

@@ -10,7 +10,7 @@
  * publishes partial heads (partial-heads.ts).
  */
 import { logger } from '@libp2p/logger'
-import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult } from './apply.js'
+import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult, type AppliedOptions } from './apply.js'
 import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
@@ -32,7 +32,7 @@ import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
 import { scanShare, type ChunkFileFn } from './scanner.js'
-import { shareStatus, type MemberStatus } from './share-status.js'
+import { IndexCounter, shareStatus, type MemberStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
 import type { SharePathError, ShareRevertResult, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
@@ -109,11 +109,14 @@ export class ShareSync {
   #paused = false
   #pending = 0
   #stopped = false
+  /** Status's counts of the index, kept up to date as it changes. */
+  readonly #counter: IndexCounter
 
   private constructor (def: ShareDefinition, ctx: ShareSyncContext, index: LocalIndex, history: ShareHistory, stored: StoredState) {
     this.def = def
     this.#ctx = ctx
     this.index = index
+    this.#counter = new IndexCounter(index, ctx.self)
     this.history = history
     this.#head = stored.head
     this.peers = stored.peers
@@ -513,10 +516,12 @@ export class ShareSync {
    * recorded in few index writes (one for a batch of small files). A failure
    * only means they are read from elsewhere (the scan indexes them).
    */
-  async indexAllWritten (entries: ShareEntry[], options: AbortOptions): Promise<void> {
+  async indexAllWritten (entries: ShareEntry[], options: AppliedOptions): Promise<void> {
     const files = entries.filter(e => e.type === 'file' && e.deleted !== true).map(e => {
       const offsets = chunkOffsets(e.chunks ?? [])
-      return { path: `${this.def.path}/${e.path}`, chunks: (e.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length })) }
+      // apply's fstat of the file it wrote: the store records that, not a later lstat of the path
+      const stat = options.stats?.get(e.path)
+      return { path: `${this.def.path}/${e.path}`, chunks: (e.chunks ?? []).map((c, i) => ({ cid: c.cid, offset: offsets[i], length: c.length })), ...(stat != null ? { stat } : {}) }
     })
     if (files.length === 0) return
     try {
@@ -564,9 +569,8 @@ export class ShareSync {
 
   status (peers: MemberStatus[]): Omit<ShareStatus, 'share'> {
     return shareStatus({
-      index: this.index.values(),
+      counts: this.#counter.counts(),
       mode: this.def.mode,
-      self: this.#ctx.self,
       ...(this.#head != null ? { head: this.#head } : {}),
       peerHeads: this.peers,
       state: this.#state,

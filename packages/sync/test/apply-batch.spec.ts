@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict'
-import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import {
   APPLY_BATCH_BYTES, APPLY_BATCH_FILES, APPLY_SYNC_EVERY_BYTES, applyPlan, cleanupTempFiles, DiskFullError, MemoryFs, nodeFs, planPull,
-  type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
+  type AppliedOptions, type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { crashFile, crashOld } from './crash-batch-data.js'
 import { killWhenPaused, rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
@@ -448,6 +448,40 @@ describe('apply in batches', () => {
       assert.deepEqual(recorded.map(r => r.map(e => `${e.path}${e.deleted === true ? ' (deleted)' : ''}`)), [['new/y.bin', 'old/x.bin (deleted)']])
       assert.equal(recorded[0][0].local?.ino, ino)
       assert.deepEqual(history, [['old/x.bin', 'new/y.bin']], 'history keeps the old path without copying its chunks')
+    } finally {
+      await removeDir(root)
+    }
+  })
+
+  it('each written file comes with its temp file\'s stamp for the store (no lstat after the rename); a rename and a fake fs give none', async () => {
+    const root = await tempDir()
+    try {
+      await writeFile(`${root}/old.bin`, filled(3000, 1))
+      const local = await indexed(nodeFs, root, 'old.bin', [filled(3000, 1)])
+      const swarm = new Chunks()
+      const { local: _l, ...shared } = local
+      const moved: ShareEntry = { ...shared, path: 'moved.bin', version: { [PEER]: 2 } }
+      const tomb: ShareEntry = { ...shared, deleted: true, size: 0, chunks: undefined, version: { [PEER]: 2 } }
+      const added = await Promise.all(['a.bin', 'sub/b.bin'].map(async (path, i) => remoteFile(path, [filled(100 + i, 7 + i), filled(50, 9)], swarm)))
+      const plan = await planPull({ local: new Map([['old.bin', local]]), remote: [moved, tomb, ...added, { path: 'sub', type: 'dir', size: 0, mtime: 1, mode: 0o755, version: { [PEER]: 1 }, modifiedBy: PEER }] })
+      const calls: Array<{ entries: LocalEntry[], options: AppliedOptions }> = []
+      const res = await applyPlan(plan, { fs: nodeFs, root, reader: new Chunks(), fetcher: sinkFetcher(swarm), onApplied: async (entries, options) => { calls.push({ entries, options }) } })
+      assert.deepEqual(res.errors, [])
+      const stats = new Map(calls.flatMap(c => [...c.options.stats ?? []]))
+      assert.deepEqual([...stats.keys()].sort(), ['a.bin', 'sub/b.bin'], 'the moved file was renamed, not written: the store takes its own stat')
+      for (const [path, stamp] of stats) {
+        const now = await lstat(`${root}/${path}`, { bigint: true })
+        assert.deepEqual([stamp.size, stamp.mtimeNs, stamp.ino, stamp.dev], [now.size, now.mtimeNs, now.ino, now.dev], path)
+        const entry = calls.flatMap(c => c.entries).find(e => e.path === path)
+        const plain = await lstat(`${root}/${path}`)
+        assert.deepEqual(entry?.local, { ino: plain.ino, mtimeMs: plain.mtimeMs }, `${path}: the entry's inode and mtime as the scanner reads them`)
+      }
+      // a filesystem whose handles cannot fstat: no stamps, the store lstats as before
+      const fs = new MemoryFs()
+      await fs.mkdir('/s', 0o755)
+      const onMem: AppliedOptions[] = []
+      await applyPlan(await planPull({ local: new Map(), remote: [added[0]] }), { fs, root: '/s', reader: new Chunks(), fetcher: sinkFetcher(swarm), onApplied: async (_e, options) => { onMem.push(options) } })
+      assert.deepEqual(onMem.map(o => o.stats?.size ?? 0), [0])
     } finally {
       await removeDir(root)
     }

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import { execFileSync } from 'node:child_process'
 import {
   applyPlan, applyStep, cleanupTempFiles, DiskFullError, LocalChangedError, MemoryFs, nodeFs, PathRejectedError,
-  type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry
+  type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { patternChunk } from './crash-data.js'
 import { killWhenPaused, rawCid, removeDir, tempDir, text } from './helpers.js'
@@ -302,5 +302,114 @@ describe('apply (D7)', () => {
     } finally {
       await removeDir(base)
     }
+  })
+
+  describe('replacing a big file: the old one is linked aside, its name removed once the new one is recorded', () => {
+    const plan = (steps: PlanStep[]): Parameters<typeof applyPlan>[0] => ({ steps, fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] })
+    const temps = async (root: string): Promise<string[]> => (await readdir(root)).filter(n => n.startsWith('.homecloud-tmp-'))
+
+    /** nodeFs, logging its links, renames, unlinks and directory fsyncs (share-relative, temp names as TEMP). */
+    function loggedFs (root: string, ops: string[], faults: { link?: Error, rename?: Error } = {}): ShareWriteFs {
+      const rel = (p: string): string => p.slice(root.length + 1).replace(/\.homecloud-tmp-[0-9a-f]+/, 'TEMP')
+      const link = nodeFs.link
+      assert.ok(link != null)
+      return {
+        ...nodeFs,
+        link: async (existing, path) => {
+          ops.push(`link ${rel(existing)} ${rel(path)}`)
+          if (faults.link != null) throw faults.link
+          await link(existing, path)
+        },
+        rename: async (from, to) => {
+          ops.push(`rename ${rel(from)} ${rel(to)}`)
+          if (faults.rename != null) throw faults.rename
+          await nodeFs.rename(from, to)
+        },
+        unlink: async (path) => { ops.push(`unlink ${rel(path)}`); await nodeFs.unlink(path) },
+        fsyncDir: async (path) => { ops.push(`fsyncDir ${rel(path)}`); await nodeFs.fsyncDir(path) }
+      }
+    }
+
+    it('links, renames, fsyncs, records, then unlinks the aside name; a small file is renamed over as before', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/big`, 'old big version')
+        await writeFile(`${root}/small`, 'old')
+        const reader = memoryReader()
+        const big = await writeStep('big', [text('new big version!')], reader, { expect: await localEntry(root, 'big') })
+        const small = await writeStep('small', [text('new')], reader, { expect: await localEntry(root, 'small') })
+        const ops: string[] = []
+        const seen: string[] = []
+        const result = await applyPlan(plan([big, small]), {
+          fs: loggedFs(root, ops),
+          root,
+          reader,
+          asideMinBytes: 10,
+          beforeReplace: async (old) => { seen.push(`${old.path}: ${await readFile(`${root}/${old.path}`, 'utf8')}`) },
+          onApplied: async () => {
+            ops.push('index')
+            // the old version lives on under the aside name only: the real name holds the new one
+            const aside = await temps(root)
+            assert.equal(aside.length, 1)
+            assert.equal(await readFile(`${root}/${aside[0]}`, 'utf8'), 'old big version')
+            assert.equal(await readFile(`${root}/big`, 'utf8'), 'new big version!')
+          }
+        })
+        assert.deepEqual(result, { applied: 2, errors: [] })
+        assert.deepEqual(seen, ['big: old big version', 'small: old'], 'history read each old version intact')
+        // only the big file is linked aside; its aside name goes after the index
+        assert.deepEqual(ops, ['link big TEMP', 'rename TEMP big', 'rename TEMP small', 'fsyncDir ', 'index', 'unlink TEMP'])
+        assert.deepEqual(await temps(root), [], 'no aside name is left once apply returns')
+        assert.equal(await readFile(`${root}/small`, 'utf8'), 'new')
+        assert.equal((await stat(`${root}/big`)).nlink, 1)
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('a link that fails leaves a plain rename; a rename that fails removes the aside name and keeps the old file', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/big`, 'old big version')
+        const reader = memoryReader()
+        const init = { root, reader, asideMinBytes: 10, onApplied: async () => {} }
+        const refused = Object.assign(new Error('link refused'), { code: 'EPERM' })
+        const broken = Object.assign(new Error('rename failed'), { code: 'EIO' })
+        let ops: string[] = []
+        const failed = await applyPlan(plan([await writeStep('big', [text('first new version')], reader, { expect: await localEntry(root, 'big') })]),
+          { ...init, fs: loggedFs(root, ops, { rename: broken }) })
+        assert.deepEqual(failed.errors.map(e => e.error.message), ['rename failed'])
+        assert.deepEqual(ops, ['link big TEMP', 'rename TEMP big', 'unlink TEMP', 'unlink TEMP'], 'the aside name and the temp file both go')
+        assert.equal(await readFile(`${root}/big`, 'utf8'), 'old big version')
+        assert.deepEqual(await temps(root), [])
+        ops = []
+        const plain = await applyPlan(plan([await writeStep('big', [text('second new version')], reader, { expect: await localEntry(root, 'big') })]),
+          { ...init, fs: loggedFs(root, ops, { link: refused }) })
+        assert.deepEqual(plain, { applied: 1, errors: [] })
+        assert.deepEqual(ops, ['link big TEMP', 'rename TEMP big', 'fsyncDir '])
+        assert.equal(await readFile(`${root}/big`, 'utf8'), 'second new version')
+        assert.deepEqual(await temps(root), [])
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('an aside name left by a crash goes with the start-up temp file cleanup; the file under its real name stays', async () => {
+      const root = await tempDir()
+      try {
+        await mkdir(`${root}/d`)
+        await writeFile(`${root}/d/big`, 'current version')
+        const link = nodeFs.link
+        assert.ok(link != null)
+        await link(`${root}/d/big`, `${root}/d/.homecloud-tmp-0123456789abcdef`)
+        assert.equal((await stat(`${root}/d/big`)).nlink, 2)
+        assert.equal(await cleanupTempFiles(nodeFs, root), 1)
+        assert.deepEqual(await readdir(`${root}/d`), ['big'])
+        assert.equal(await readFile(`${root}/d/big`, 'utf8'), 'current version')
+        assert.equal((await stat(`${root}/d/big`)).nlink, 1)
+      } finally {
+        await removeDir(root)
+      }
+    })
   })
 })

@@ -3,7 +3,7 @@ import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { createMemoryStore } from '@homecloud/store'
-import { parseIgnore, planPull, PathRejectedError, type ChunkRef, type LocalEntry, type PlanStep, type ShareEntry } from '../src/index.js'
+import { cidKey, localChunkLocator, parseIgnore, planPull, PathRejectedError, type ChunkRef, type LocalEntry, type LocalIndexView, type PlanStep, type ShareEntry } from '../src/index.js'
 import { rawCid, removeDir, tempDir, text } from './helpers.js'
 
 const ME = '12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe1'
@@ -262,5 +262,62 @@ describe('planPull', () => {
     assert.deepEqual((peer['x/one'] as ShareEntry).version, { [ME]: 1, [PEER]: 1 })
     assert.deepEqual(peer[copy], me[copy])
     assert.deepEqual((peer.x as ShareEntry).version, (me.x as ShareEntry).version)
+  })
+
+  it('reads no local entry when no live file holds a chunk it writes and no spelling can collide (keys, hasChunk)', async () => {
+    const held = await file('held.bin', ['held'])
+    const local = index(held)
+    const view: LocalIndexView = {
+      get: (path) => local.get(path),
+      keys: () => local.keys(),
+      hasChunk: (cid) => [...local.values()].some(e => e.chunks?.some(c => c.cid.equals(cid))),
+      values: () => { throw new Error('values() read') }
+    }
+    const added = remote(await file('new.bin', ['fresh', 'bytes'], { version: { [PEER]: 1 }, modifiedBy: PEER }))
+    const plan = await planPull({ local: view, remote: [remote(held), added] })
+    assert.deepEqual(summary(plan.steps), ['write-file new.bin'])
+    assert.deepEqual(plan.fetch.map(cidKey), added.chunks?.map(c => cidKey(c.cid)))
+    // a chunk a live file holds: now the entries are read, for its place
+    const insert = remote(await file('insert.bin', ['new', 'held'], { version: { [PEER]: 1 }, modifiedBy: PEER }))
+    await assert.rejects(planPull({ local: view, remote: [insert] }), /values\(\) read/)
+  })
+
+  it('locates with hasChunk exactly as without it: the same sources, fetches and bytes', async () => {
+    const a = await file('a.bin', ['one', 'two', 'three'])
+    const b = await file('b.bin', ['two', 'four'], { local: { ino: 2, mtimeMs: 1000 } })
+    const gone = await file('gone.bin', ['five'], { deleted: true })
+    const local = index(a, b, gone)
+    const held = new Set([a, b].flatMap(e => e.chunks?.map(c => cidKey(c.cid)) ?? []))
+    const view: LocalIndexView = { get: (p) => local.get(p), values: () => local.values(), keys: () => local.keys(), hasChunk: (cid) => held.has(cidKey(cid)) }
+    const mixed = remote(await file('mixed.bin', ['four', 'five', 'six', 'one'], { version: { [PEER]: 1 }, modifiedBy: PEER }))
+    const plain = await planPull({ local, remote: [mixed] })
+    const viewed = await planPull({ local: view, remote: [mixed] })
+    assert.deepEqual(viewed.steps, plain.steps)
+    assert.deepEqual(viewed.fetch.map(cidKey), plain.fetch.map(cidKey))
+    assert.equal(viewed.bytesLocal, plain.bytesLocal)
+    const sources = (plain.steps[0] as Extract<PlanStep, { action: 'write-file' }>).chunks.map(c => c.source?.path)
+    assert.deepEqual(sources, ['b.bin', undefined, undefined, 'a.bin'], 'a deleted file is no source; the first file holding a chunk is')
+  })
+
+  it('localChunkLocator: with `only`, maps just those chunks, each at the first live file holding it', async () => {
+    const a = await file('a.bin', ['x', 'yy'])
+    const b = await file('b.bin', ['yy', 'zzz'])
+    const [x, yy, zzz] = [a.chunks![0], a.chunks![1], b.chunks![1]]
+    const all = localChunkLocator([a, b])
+    assert.deepEqual(await all.locate(zzz.cid), { path: 'b.bin', offset: 2, length: 3 })
+    const some = localChunkLocator([a, b], [yy.cid, zzz.cid])
+    assert.deepEqual(await some.locate(yy.cid), { path: 'a.bin', offset: 1, length: 2 })
+    assert.deepEqual(await some.locate(zzz.cid), { path: 'b.bin', offset: 2, length: 3 })
+    assert.equal(await some.locate(x.cid), undefined, 'not asked for: not mapped')
+    assert.notEqual(cidKey(x.cid), cidKey(yy.cid))
+  })
+
+  it('a tombstone spelled like a new remote path is no collision; a live local spelling is', async () => {
+    const gone = await file('Notes.md', ['old'], { deleted: true })
+    const live = await file('Todo.md', ['t'])
+    const add = async (path: string): Promise<ShareEntry> => remote(await file(path, ['n'], { version: { [PEER]: 1 }, modifiedBy: PEER }))
+    const plan = await planPull({ local: index(gone, live), remote: [await add('notes.md'), await add('todo.md')] })
+    assert.deepEqual(summary(plan.steps), ['write-file notes.md'])
+    assert.deepEqual(plan.errors.map(e => [e.path, (e.error as PathRejectedError).reason]), [['todo.md', 'collision']])
   })
 })
