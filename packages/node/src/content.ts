@@ -157,9 +157,9 @@ export class DeviceContent implements DeviceContentApi {
     await store.close()
   }
 
-  /** Drops the store's caches for serving files (its places, open files): see HomecloudNode.releaseCaches. */
-  releaseCaches (): void {
-    if (this.current instanceof IndexedChunkStore) this.current.releaseCaches()
+  /** Drops the store's caches for serving files (its places, open files, write buffer): see HomecloudNode.releaseCaches. */
+  async releaseCaches (): Promise<void> {
+    if (this.current instanceof IndexedChunkStore) await this.current.releaseCaches()
   }
 
   get store (): ChunkStore {

@@ -214,7 +214,7 @@ class Device implements HomecloudNode {
   }
 
   async releaseCaches (): Promise<void> {
-    this.content.releaseCaches()
+    await this.content.releaseCaches()
     await this.shares.releaseCaches()
   }
 

@@ -135,7 +135,7 @@ export interface HomecloudNode extends DeviceContentApi {
   stop(): Promise<void>
   /**
    * Drops what the device caches only for speed (the chunk store's places of chunks in
-   * indexed files, its open files; the write buffer of the share database): the daemon calls
+   * indexed files, its open files; the write buffers of the store's and the shares' databases): the daemon calls
    * it when idle, before it trims its memory (issue 5 f). Nothing is lost; the next reads
    * look places up in the index.
    */

@@ -308,6 +308,17 @@ export class LevelIndex implements StoreIndex {
     yield * this.#sub.pins.keys()
   }
 
+  /**
+   * Writes LevelDB's in-memory write buffer to disk and frees it: a compaction
+   * of a range past every key compacts nothing else, but LevelDB always
+   * flushes the buffer first (as the share database's release does).
+   */
+  async release (): Promise<void> {
+    // on Node, `level` is classic-level, which has compactRange (the browser's level type does not)
+    const db = this.#db as unknown as { compactRange(start: string, end: string): Promise<void> }
+    if (this.#db.status === 'open') await db.compactRange('\uffff\uffff', '\uffff\uffff')
+  }
+
   async close (): Promise<void> {
     await this.#db.close()
   }

@@ -76,5 +76,7 @@ export interface StoreIndex {
   hasPin(cid: string): Promise<boolean>
   pins(): AsyncIterable<string>
 
+  /** Gives back memory held for recent writes (an idle device); nothing is lost. */
+  release?(): Promise<void>
   close(): Promise<void>
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { writeFile } from 'node:fs/promises'
+import { readdir, writeFile } from 'node:fs/promises'
 import { LOCATION_SCAN_STEP, LevelIndex, MAX_INDEX_BATCH_CHUNKS, MAX_LOCATIONS_PER_LOOKUP, chunkCid, createLevelStore } from '../src/index.js'
 import { chunkStoreCompliance } from './compliance.js'
 import { pseudoRandomBytes, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
@@ -12,6 +12,23 @@ chunkStoreCompliance('level', async () => {
 })
 
 describe('level store', () => {
+  it('release moves recent writes from the write buffer to a table on disk; nothing is lost', async () => {
+    const db = await tempDir('homecloud-level-')
+    try {
+      const index = await LevelIndex.open(db.dir)
+      for (let i = 0; i < 50; i++) await index.addPin(`pin-${i}`)
+      const tables = async (): Promise<string[]> => (await readdir(db.dir)).filter(name => name.endsWith('.ldb') || name.endsWith('.sst'))
+      assert.deepEqual(await tables(), [], 'recent writes are only in the log and the write buffer')
+      await index.release()
+      assert.ok((await tables()).length > 0, 'the write buffer went to a table')
+      assert.equal(await index.hasPin('pin-7'), true)
+      await index.close()
+      await index.release() // closed: nothing to give back, no error
+    } finally {
+      await db.remove()
+    }
+  })
+
   it('keeps the index, blocks and pins across a reopen', async () => {
     const db = await tempDir('homecloud-level-')
     const files = await tempDir()

@@ -105,7 +105,7 @@ describe('location cache memory', () => {
       for (const path of paths) roots.push(await store.addPath(path))
       assert.ok(store.cached.places >= 3, `places cached after indexing: ${store.cached.places}`)
       const before = await Promise.all(roots.map(async root => store.get(root)))
-      store.releaseCaches()
+      await store.releaseCaches()
       assert.deepEqual(store.cached, { places: 0, openFiles: 0 })
       const after = await Promise.all(roots.map(async root => store.get(root)))
       assert.deepEqual(after, before)
