@@ -3,13 +3,14 @@
  * Root only (CI is root); elsewhere every test is skipped with the reason printed.
  */
 import assert from 'node:assert/strict'
-import { createHash, randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { after, before, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { createLab, formatReport, labSkipReason, LabDevice, type Lab, type ReportRow } from '../src/index.js'
-import { waitFor } from './wait-for.js'
+import { peersOf, relayAddressOf, sha256, teardown, type GetResult } from './webrtc-lab.js'
 
 const SKIP = labSkipReason()
 if (SKIP !== undefined) {
@@ -21,21 +22,6 @@ const rows: ReportRow[] = []
 
 interface Id { peerId: string, addresses: string[], reachability: string }
 interface Status { relayReservations: string[], reachability: string, dhtMode: string, rejectedPeerRecords: Record<string, number> }
-interface PeerRow { peerId: string, address: string, path: 'direct' | 'relayed' }
-interface GetResult { bytes: number, receivedBytes: number }
-
-/** Stops every device, then deletes the lab, whatever happened. */
-async function teardown (lab: Lab | undefined, devices: LabDevice[]): Promise<void> {
-  try {
-    await Promise.all(devices.map(async d => d.stop()))
-  } finally {
-    lab?.cleanup()
-  }
-}
-
-function sha256 (path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex')
-}
 
 /** Share payload of scenario 1, in two files: 32× the relay's 128 KiB default for strangers (members are unlimited). */
 const SHARE_BYTES = 4 * 1024 * 1024
@@ -53,23 +39,11 @@ function sameTree (a: string, b: string): boolean {
   return existsSync(b) && JSON.stringify(treeOf(a)) === JSON.stringify(treeOf(b))
 }
 
-/** A device's relay address through `relay` (its reservation), once it has one. */
-async function relayAddressOf (device: LabDevice, relayIp: string): Promise<string> {
-  return waitFor(async () => {
-    const { relayReservations } = await device.json<Status>(['status'])
-    return relayReservations.find(a => a.startsWith(`/ip4/${relayIp}/`))
-  }, { timeout: 20_000, what: `${device.name}'s relay reservation` })
-}
-
 interface Found { peerId: string, dialHints: string[] }
 
 /** Members `device` found at a rendezvous point in the DHT since it started, with the addresses the DHT gave. */
 async function foundAtRendezvous (device: LabDevice): Promise<Found[]> {
   return (await device.api<{ rendezvous: { found: Found[] } }>('GET', 'swarm/stats')).answer.rendezvous.found
-}
-
-async function peersOf (device: LabDevice): Promise<PeerRow[]> {
-  return (await device.json<{ peers: PeerRow[] }>(['peers'])).peers
 }
 
 describe('NAT lab', { skip: SKIP ?? false }, () => {
@@ -185,7 +159,7 @@ describe('NAT lab', { skip: SKIP ?? false }, () => {
       const counted = await waitFor(async () => {
         const stats = (await b.api<{ rejectedPeerRecords: Record<string, number> }>('GET', 'swarm/stats')).answer
         return (stats.rejectedPeerRecords['wrong-signer'] ?? 0) > before ? stats : undefined
-      }, { timeout: 10_000, what: 'B to count the forged record' })
+      }, { timeout: 10_000, interval: 50, what: 'B to count the forged record' })
       assert.ok((counted.rejectedPeerRecords['wrong-signer'] ?? 0) > before)
       // and B still reaches A where A says it is
       assert.equal((await b.run(['connect', aRelay], 10_000)).code, 0)

@@ -5,9 +5,10 @@
  */
 import assert from 'node:assert/strict'
 import { after, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { DEFAULT_STUN_PORT } from '@homecloud/node'
 import { createLab, DEVICE_PORT, formatReport, LabDevice, startMiniupnpd, upnpSkipReason, type Lab, type ReportRow } from '../src/index.js'
-import { waitFor } from './wait-for.js'
+import { teardown } from './webrtc-lab.js'
 
 const SKIP = upnpSkipReason()
 if (SKIP !== undefined) {
@@ -23,11 +24,7 @@ describe('NAT lab: a home router with UPnP (scenario 2)', { skip: SKIP ?? false 
   const rows: ReportRow[] = []
 
   after(async () => {
-    try {
-      await Promise.all(devices.map(async d => d.stop()))
-    } finally {
-      lab?.cleanup()
-    }
+    await teardown(lab, devices)
     if (rows.length > 0) console.log(`\nNAT lab report (UPnP)\n\n${formatReport(rows)}`)
   })
 

@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto'
 import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { formatReport, labSkipReason, type ReportRow } from '../src/index.js'
-import { waitFor } from './wait-for.js'
 import { buildWebRTCLab, bytesInto, connectRelayed, isWebRTC, peersOf, sha256, teardown, type GetResult, type Id, type WebRTCLab } from './webrtc-lab.js'
 
 const SKIP = labSkipReason()

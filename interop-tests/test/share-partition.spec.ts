@@ -13,8 +13,10 @@ import { mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { after, before, describe, it } from 'node:test'
-import { createLab, CUT_TABLE, folderTree, labSkipReason, LabConfigError, LabDevice, sameTrees, type FolderTree, type Lab } from '../src/index.js'
-import { waitFor } from './wait-for.js'
+import { folderTree, sameFolders, type FolderTree } from '@homecloud/sync'
+import { waitFor } from '@homecloud/test-support'
+import { createLab, CUT_TABLE, labSkipReason, LabConfigError, LabDevice, type Lab } from '../src/index.js'
+import { teardown } from './webrtc-lab.js'
 
 const SKIP = labSkipReason()
 if (SKIP !== undefined) {
@@ -51,8 +53,9 @@ function text (path: string): string | undefined {
 
 /** Waits until every folder holds the same tree; returns it (with the trees seen last when it times out). */
 async function converged (dirs: readonly string[], what: string, timeout: number): Promise<FolderTree> {
-  await waitFor(() => sameTrees(dirs), { timeout, interval: 100, what }).catch((err: Error) => {
-    throw new Error(`${err.message}: ${dirs.map(d => JSON.stringify(folderTree(d))).join(' | ').slice(0, 3000)}`, { cause: err })
+  await waitFor(async () => sameFolders(dirs), { timeout, interval: 100, what }).catch(async (err: Error) => {
+    const trees = await Promise.all(dirs.map(async d => JSON.stringify(await folderTree(d))))
+    throw new Error(`${err.message}: ${trees.join(' | ').slice(0, 3000)}`, { cause: err })
   })
   return folderTree(dirs[0])
 }
@@ -176,11 +179,7 @@ describe('share across a network partition, every daemon running (issue 5)', { s
   })
 
   after(async () => {
-    try {
-      await Promise.all(devices.map(async d => d.stop()))
-    } finally {
-      lab?.cleanup()
-    }
+    await teardown(lab, devices)
   })
 
   it('a bad cut (an empty or overlapping group, a device behind a home router) is refused and changes nothing', () => {

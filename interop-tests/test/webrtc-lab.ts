@@ -1,9 +1,12 @@
-/** The lab of the WebRTC scenarios (6 and 7): a public member device and two homes, WebRTC on. */
+/**
+ * The lab of the WebRTC scenarios (6 and 7): a public member device and two homes, WebRTC on;
+ * and the helpers every lab spec uses (peers, relay address, file hash, teardown).
+ */
 import assert from 'node:assert/strict'
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
+import { waitFor } from '@homecloud/test-support'
 import { createLab, LabDevice, type Lab, type NatPreset } from '../src/index.js'
-import { waitFor } from './wait-for.js'
 
 export interface Id { peerId: string }
 export interface Status { relayReservations: string[] }
@@ -48,7 +51,7 @@ export async function relayAddressOf (device: LabDevice, relayIp: string): Promi
   return waitFor(async () => {
     const { relayReservations } = await device.json<Status>(['status'])
     return relayReservations.find(a => a.startsWith(`/ip4/${relayIp}/`))
-  }, { timeout: 20_000, what: `${device.name}'s relay reservation` })
+  }, { timeout: 20_000, interval: 50, what: `${device.name}'s relay reservation` })
 }
 
 /**

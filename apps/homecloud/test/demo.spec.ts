@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process'
 import { access } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { describe, it } from 'node:test'
+import { folderTree } from '@homecloud/sync'
 import { waitFor } from '../src/child.js'
-import { folderTree } from '../src/folder-tree.js'
 
 const DEMO = fileURLToPath(new URL('../src/demo.js', import.meta.url))
 

@@ -10,10 +10,10 @@ import { lstat, mkdir, readFile, readlink, rename, symlink, writeFile } from 'no
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { promisify } from 'node:util'
+import { folderTree } from '@homecloud/sync'
 import { removeDir, tempDir } from '@homecloud/test-support'
 import { seededBytes, seededRandom } from '@homecloud/test-support'
 import { waitFor } from '../src/child.js'
-import { folderTree } from '../src/folder-tree.js'
 import { Daemons, converged, post, sha, shareBetween, shareStatus, startSwarm, tempFiles } from './share-daemons.js'
 
 const run = promisify(execFile)

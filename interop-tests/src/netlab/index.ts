@@ -23,4 +23,3 @@ export { LabDevice, HOMECLOUD_BIN, DEVICE_PORT, type DeviceOptions } from './dev
 export { formatReport, type ReportRow } from './report.js'
 export { startMiniupnpd, upnpSkipReason, Miniupnpd, MINIUPNPD, UPNP_TABLE, type StunEndpoint } from './upnp.js'
 export { LabUnavailableError, LabCommandError, LabConfigError } from './errors.js'
-export { folderTree, sameTrees, type FolderTree } from './tree.js'

@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, beforeEach, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import type { Libp2p, Stream, StreamMessageEvent } from '@libp2p/interface'
 import { encodeMessage, FrameReader, decodeMessage, NoPeersError, PeersFailedError, PROTOCOL } from '../src/index.js'
 import type { FetchProgressEvents, WireLimits } from '../src/index.js'
-import { connect, createBareNode, createNode, handleRaw, holdsAll, makeChunks, MemoryBlocks, stopAll, waitFor } from './helpers.js'
+import { connect, createBareNode, createNode, handleRaw, holdsAll, makeChunks, MemoryBlocks, stopAll } from './helpers.js'
 import type { Chunk, ExchangeNode } from './helpers.js'
 
 const allow = (): boolean => true
@@ -108,7 +109,7 @@ describe('misbehaving providers (real libp2p on loopback)', () => {
     assert.ok(holdsAll(sink, chunks))
     assert.equal(sink.blocks.size, chunks.length)
     // the 2 MiB block may arrive after the honest peer has finished: wait for both refusals
-    await waitFor(() => fetcher.services.chunks.stats().badMessages >= before + 2, { what: 'both oversize answers to be refused' })
+    await waitFor(() => fetcher.services.chunks.stats().badMessages >= before + 2, { what: 'both oversize answers to be refused', interval: 10 })
     assert.equal(fetcher.services.chunks.penalty(bigBlock.peerId)?.lastReason, 'ERR_BAD_MESSAGE')
     assert.equal(fetcher.services.chunks.penalty(bigMessage.peerId)?.lastReason, 'ERR_BAD_MESSAGE')
     assert.equal(sink.blocks.size, chunks.length, 'still nothing extra stored')
@@ -220,11 +221,11 @@ describe('server bounds', () => {
     calm.stream.send(encodeMessage([{ type: 'want', cid: chunks[0].cid }]))
     flood.stream.send(encodeMessage(unknown.slice(0, 1000)))
     flood.stream.send(encodeMessage(unknown.slice(1000)))
-    await waitFor(() => flood.stream.status !== 'open', { what: 'the flooding stream to be reset' })
+    await waitFor(() => flood.stream.status !== 'open', { what: 'the flooding stream to be reset', interval: 10 })
     assert.equal(flood.stream.status, 'reset')
     source.onGet = undefined
     held.forEach(release => { release() })
-    await waitFor(() => calm.received() === 1, { what: 'the other stream to be served' })
+    await waitFor(() => calm.received() === 1, { what: 'the other stream to be served', interval: 10 })
     assert.equal(calm.stream.status, 'open')
     calm.stream.abort(new Error('done'))
   })
@@ -232,7 +233,7 @@ describe('server bounds', () => {
   it('a malformed message resets that stream', async () => {
     const { stream } = await open()
     stream.send(Uint8Array.from([3, 9, 9, 9]))
-    await waitFor(() => stream.status !== 'open', { what: 'the stream to be reset' })
+    await waitFor(() => stream.status !== 'open', { what: 'the stream to be reset', interval: 10 })
     assert.equal(stream.status, 'reset')
     assert.ok(provider.services.chunks.stats().badMessages >= 1)
   })
@@ -242,14 +243,14 @@ describe('server bounds', () => {
     stream.pause()
     const before = source.getCalls
     stream.send(encodeMessage(chunks.map(c => ({ type: 'want' as const, cid: c.cid }))))
-    await waitFor(() => source.getCalls - before >= 4, { what: 'serving to start' })
+    await waitFor(() => source.getCalls - before >= 4, { what: 'serving to start', interval: 10 })
     // an observation window, not synchronisation: absence can only be watched for a while
     for (let i = 0; i < 20; i++) {
       await new Promise(resolve => setTimeout(resolve, 20))
       assert.ok(source.getCalls - before <= 40, `server read ${source.getCalls - before} of 200 blocks for a paused reader`)
     }
     stream.resume()
-    await waitFor(() => received() === chunks.length, { what: 'all blocks after resume', timeout: 10_000 })
+    await waitFor(() => received() === chunks.length, { what: 'all blocks after resume', timeout: 10_000, interval: 10 })
     stream.abort(new Error('done'))
   })
 })

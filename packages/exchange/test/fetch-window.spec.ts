@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { logger } from '@libp2p/logger'
 import { Fetch } from '../src/fetch.js'
 import { INITIAL_WINDOW, MAX_WINDOW } from '../src/constants.js'
@@ -25,21 +26,13 @@ class FakeSession {
   cancel (): void {}
 }
 
-async function waitFor (fn: () => boolean, timeout = 2000): Promise<void> {
-  const end = Date.now() + timeout
-  while (!fn()) {
-    if (Date.now() > end) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
-
 /** Starts a fetch of `count` chunks at one fake peer; the wants sent before any block arrives (a window, less the last refill quarter). */
 async function firstWants (session: FakeSession, count: number): Promise<{ wants: number, answer: () => Promise<void> }> {
   const chunks = makeChunks(count, 1024)
   const peer = { toString: () => session.key } as unknown as PeerId
   const fetch = new Fetch({ config, log: logger('test'), session: () => session as unknown as PeerSession }, new MemoryBlocks(), { peers: [peer] })
   const done = fetch.run(chunks.map(c => c.cid), [peer])
-  await waitFor(() => session.wants.length > 0)
+  await waitFor(() => session.wants.length > 0, { timeout: 2000, interval: 5 })
   // the checks are all answered before the first block: nothing more goes out until one arrives
   await new Promise(resolve => setTimeout(resolve, 50))
   const wants = session.wants.length

@@ -98,16 +98,6 @@ export function holdsAll (blocks: MemoryBlocks, chunks: Chunk[]): boolean {
   return chunks.every(({ cid, bytes }) => Buffer.from(blocks.blocks.get(cid.toString()) ?? []).equals(bytes))
 }
 
-export async function waitFor (condition: () => boolean, { timeout = 5000, what = 'condition' } = {}): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}`)
-    }
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
-}
-
 /**
  * Registers a hand-written provider: `answer` is called for every want and
  * writes whatever it likes on the stream (the test decides how to misbehave).

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it } from 'node:test'
 import { LimitExceededError } from '@homecloud/interface'
+import { seededRandom } from '@homecloud/test-support'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { blockMatches, decodeMessage, encodeMessage, FrameReader, MAX_BLOCK_BYTES, MessageDecodeError, WIRE_LIMITS } from '../src/index.js'
 import type { Entry, WireLimits } from '../src/index.js'
@@ -13,14 +14,6 @@ function roundTrip (entries: Entry[]): Entry[] {
   assert.equal(bodies.length, 1)
   assert.equal(reader.bufferedBytes, 0)
   return decodeMessage(bodies[0])
-}
-
-/** A deterministic PRNG so a failing fuzz case can be replayed. */
-function prng (seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) % 2 ** 31
-    return seed / 2 ** 31
-  }
 }
 
 describe('wire format', () => {
@@ -116,7 +109,7 @@ describe('wire format', () => {
   it('fuzz: random, truncated and mutated input only ever throws MessageDecodeError, and stays within the cap', () => {
     const cap = 4096
     const limits: WireLimits = { maxMessageBytes: cap, maxBlockBytes: 2048, maxEntries: 16 }
-    const random = prng(42)
+    const random = seededRandom(42)
     const int = (n: number): number => Math.floor(random() * n)
     const blocks = makeChunks(4, 300)
     const valid = (): Uint8Array => encodeMessage(blocks.slice(0, 1 + int(4)).map(({ cid, bytes }, i) =>

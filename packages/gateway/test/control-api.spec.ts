@@ -3,9 +3,10 @@ import { connect as netConnect } from 'node:net'
 import type { Socket } from 'node:net'
 import { after, before, describe, it } from 'node:test'
 import { InvalidParametersError, NotFoundError, PermissionDeniedError } from '@homecloud/interface'
+import { waitFor } from '@homecloud/test-support'
 import { createControlApi } from '../src/index.js'
 import type { ControlApi } from '../src/index.js'
-import { TOKEN, auth, identity, peer, request, status, stubNode, waitFor } from './helpers.js'
+import { TOKEN, auth, identity, peer, request, status, stubNode } from './helpers.js'
 
 describe('control API', () => {
   const node = stubNode()

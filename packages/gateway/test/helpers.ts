@@ -109,17 +109,6 @@ export function stubNode (): StubNode {
   return stub
 }
 
-/** Wait for a condition, bounded; never a bare sleep. */
-export async function waitFor (fn: () => boolean | Promise<boolean>, { timeout = 5000, interval = 20 } = {}): Promise<void> {
-  const deadline = Date.now() + timeout
-  while (!(await fn())) {
-    if (Date.now() > deadline) {
-      throw new Error(`condition not met within ${timeout} ms`)
-    }
-    await new Promise((resolve) => setTimeout(resolve, interval))
-  }
-}
-
 /** A real loopback device (no LAN/router services, no DHT) behind a started control API. */
 export async function startDevice (name: string, extra: Partial<HomecloudNodeConfig> = {}): Promise<{ node: HomecloudNode, api: ControlApi }> {
   const node = await createHomecloudNode({

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
+import { removeDir, tempDir, waitFor } from '@homecloud/test-support'
 import type { HistoryVersion, HomecloudNode, ShareInfo, ShareOffer, ShareStatus } from '@homecloud/node'
 import { createControlApi } from '../src/index.js'
 import type { ControlApi } from '../src/index.js'
-import { TOKEN, get, post, startDevice, stubNode, waitFor } from './helpers.js'
+import { TOKEN, get, post, startDevice, stubNode } from './helpers.js'
 import type { Reply } from './helpers.js'
 
 
@@ -28,7 +28,7 @@ describe('control API: share routes (real devices)', () => {
   let dir: string
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'homecloud-gw-share-'))
+    dir = await tempDir('homecloud-gw-share-')
     for (const name of ['box-a', 'box-b']) devices.push(await startDevice(name, { shares: { watchDebounceMs: 50, retryIntervalMs: 300 } }))
     ;[a, b] = devices.map(d => d.api)
     await devices[0].node.swarms.create('family')
@@ -43,7 +43,7 @@ describe('control API: share routes (real devices)', () => {
       await api.stop()
       await node.stop()
     }
-    await rm(dir, { recursive: true, force: true })
+    await removeDir(dir)
   })
 
   it('add → offers on B → accept → status in sync; list shows shares and offers', async () => {

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
 import { after, before, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import type { CreatedInvite, HomecloudNode, SwarmInfo, SwarmMemberInfo, SwarmStats } from '@homecloud/node'
 import { createControlApi } from '../src/index.js'
 import type { ControlApi } from '../src/index.js'
-import { TOKEN, get, post, startDevice, stubNode, waitFor } from './helpers.js'
+import { TOKEN, get, post, startDevice, stubNode } from './helpers.js'
 import type { Reply } from './helpers.js'
 
 /** A loopback device with its control API: nothing that talks to the LAN or the router. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import * as dagPb from '@ipld/dag-pb'
 import * as raw from 'multiformats/codecs/raw'
 import { FileReads } from '../src/file-reads.js'
@@ -42,14 +43,6 @@ async function leaves (store: IndexedChunkStore, root: CID): Promise<CID[]> {
   }
   await walk(root)
   return out
-}
-
-async function waitFor (condition: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
-    await new Promise(resolve => setTimeout(resolve, 10))
-  }
 }
 
 describe('reads of file-backed chunks', () => {
@@ -172,7 +165,7 @@ describe('reads of file-backed chunks', () => {
       assert.ok(bytes instanceof Uint8Array && Buffer.from(bytes).equals(data), `file ${i} read back`)
       assert.ok(reads.openFiles <= 2, `${reads.openFiles} files open`)
     }
-    await waitFor(() => reads.openFiles === 0, 2000)
+    await waitFor(() => reads.openFiles === 0, { timeout: 2000, interval: 10 })
     reads.close()
   })
 })

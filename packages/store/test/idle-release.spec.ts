@@ -1,17 +1,10 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { ChunkReader } from '../src/chunker.js'
 import { HashPool, hashHere, hashPool } from '../src/hash-pool.js'
 import { pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
-
-async function waitFor (fn: () => boolean, { timeout = 5000 } = {}): Promise<void> {
-  const until = Date.now() + timeout
-  while (!fn()) {
-    if (Date.now() > until) throw new Error('condition not met in time')
-    await new Promise(resolve => setTimeout(resolve, 5))
-  }
-}
 
 /** A shared buffer of pseudo-random bytes and ranges over it. */
 function sharedBytes (size: number, seed: number): SharedArrayBuffer {
@@ -59,7 +52,7 @@ describe('hash worker ends when idle', () => {
     const a = pool.attach(before)
     assert.deepEqual(hex(await pool.hash(a, RANGES)), hex(hashHere(new Uint8Array(before), RANGES)))
     assert.equal(pool.running, true)
-    await waitFor(() => !pool.running)
+    await waitFor(() => !pool.running, { interval: 5 })
     const after = sharedBytes(200_000, 6)
     const b = pool.attach(after)
     assert.deepEqual(hex(await pool.hash(a, RANGES)), hex(hashHere(new Uint8Array(before), RANGES)))
@@ -67,7 +60,7 @@ describe('hash worker ends when idle', () => {
     assert.equal(pool.started, 2)
     pool.detach(a)
     pool.detach(b)
-    await waitFor(() => !pool.running)
+    await waitFor(() => !pool.running, { interval: 5 })
   })
 
   it('an unknown buffer is refused and starts no worker', async () => {
@@ -98,7 +91,7 @@ describe('chunking buffer is freed when idle', () => {
       // one buffer, one worker for the whole run of files
       assert.ok(held.every(bytes => bytes === held[0] && bytes > 0), `buffer held between files: ${held.join(', ')}`)
       assert.ok(hashPool.started - started <= 1, `hash workers started: ${hashPool.started - started}`)
-      await waitFor(() => reader.bufferBytes === 0)
+      await waitFor(() => reader.bufferBytes === 0, { interval: 5 })
       assert.deepEqual(await streamedChunks(paths[0], reader), reference[0])
       assert.ok(reader.bufferBytes > 0)
     } finally {

@@ -1,8 +1,6 @@
 import assert from 'node:assert/strict'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it, after } from 'node:test'
+import { removeDir, tempDir } from '@homecloud/test-support'
 import { Level } from 'level'
 import { LevelSwarmDatastore, MemorySwarmDatastore } from '../src/index.js'
 import type { SwarmDatastore } from '../src/index.js'
@@ -12,13 +10,13 @@ const dbs: Array<Level<string, Uint8Array>> = []
 
 after(async () => {
   for (const db of dbs) await db.close()
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true })
+  for (const dir of dirs) await removeDir(dir)
 })
 
 const implementations: Array<[string, () => Promise<SwarmDatastore>]> = [
   ['memory', async () => new MemorySwarmDatastore()],
   ['level', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hc-swarm-store-'))
+    const dir = await tempDir('hc-swarm-store-')
     dirs.push(dir)
     const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     dbs.push(db)

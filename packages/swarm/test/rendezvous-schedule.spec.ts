@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { afterEach, describe, it } from 'node:test'
+import { waitFor } from '@homecloud/test-support'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { rendezvousCid } from '../src/index.js'
 import { RendezvousSchedule } from '../src/rendezvous-schedule.js'
-import { createDevice, ProviderTable, stopDevices, waitFor } from './utils.js'
+import { createDevice, ProviderTable, stopDevices } from './utils.js'
 import type { Device } from './utils.js'
 
 describe('RendezvousSchedule', () => {
@@ -17,7 +18,7 @@ describe('RendezvousSchedule', () => {
     schedule.start()
     assert.equal(runs.length, 1)
     for (let i = 0; i < 10; i++) schedule.changed()
-    await waitFor(() => runs.length === 2, { timeout: 2_000, message: 'a run after the changes' })
+    await waitFor(() => runs.length === 2, { timeout: 2_000, what: 'a run after the changes' })
     // the burst made one run, not ten
     await new Promise(resolve => setTimeout(resolve, 100))
     assert.equal(runs.length, 2)
@@ -30,7 +31,7 @@ describe('RendezvousSchedule', () => {
     schedule.start()
     for (let n = 2; n <= 4; n++) {
       schedule.changed()
-      await waitFor(() => runs.length === n, { timeout: 2_000, message: `run ${n}` })
+      await waitFor(() => runs.length === n, { timeout: 2_000, what: `run ${n}` })
     }
     const gaps = runs.slice(1).map((t, i) => t - runs[i])
     // 40, 80, 160 ms apart at least (timers fire late, never early)
@@ -60,14 +61,14 @@ describe('swarm service: rendezvous when this device\'s addresses change', () =>
     const info = await device.service.create('family')
     const key = (await rendezvousCid(device.service.secret('family') as Uint8Array, CID.parse(info.id))).toString()
     // creating the swarm announces it at once
-    await waitFor(() => table.providers.get(key)?.size === 1, { message: 'the first announcement' })
+    await waitFor(() => table.providers.get(key)?.size === 1, { what: 'the first announcement' })
     const runs = device.service.stats().rendezvous.runs
     table.providers.clear()
     // what a relay reservation does: the address manager puts a new address on this device's own
     // peer record, and the peer store says so with `self:peer:update`
     const relayed = multiaddr(`/ip4/127.0.0.1/tcp/1/p2p/${device.peerId.toString()}/p2p-circuit`)
     await device.node.peerStore.merge(device.peerId, { multiaddrs: [relayed] })
-    await waitFor(() => table.providers.get(key)?.size === 1, { timeout: 5_000, message: 'the announcement after the change' })
+    await waitFor(() => table.providers.get(key)?.size === 1, { timeout: 5_000, what: 'the announcement after the change' })
     const stats = device.service.stats().rendezvous
     assert.equal(stats.runs, runs + 1)
     assert.equal(stats.triggeredRuns, 1)

@@ -1,14 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { describe, it, before, after } from 'node:test'
+import { loopbackNode, type LoopbackNode } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { PeerRecord, RecordEnvelope } from '@libp2p/peer-record'
 import { multiaddr } from '@multiformats/multiaddr'
 import { CID } from 'multiformats/cid'
 import { PeerRecordGuard, rendezvousCid } from '../src/index.js'
-import { createNode } from './utils.js'
-import type { TestNode } from './utils.js'
 import type { PrivateKey } from '@libp2p/interface'
 
 async function record (signer: PrivateKey, subject: PrivateKey, seq: bigint, addr: string): Promise<Uint8Array> {
@@ -39,11 +38,11 @@ describe('rendezvous key', () => {
 })
 
 describe('signed peer records of members (D2)', () => {
-  let node: TestNode
+  let node: LoopbackNode
   let B: PrivateKey, C: PrivateKey
 
   before(async () => {
-    node = await createNode()
+    node = await loopbackNode()
     B = await generateKeyPair('Ed25519')
     C = await generateKeyPair('Ed25519')
   })

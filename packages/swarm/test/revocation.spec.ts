@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import { describe, it, afterEach } from 'node:test'
+import { drain, waitFor } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { createEntry, decodeEntry, rendezvousCid, ROSTER_SYNC_PROTOCOL, MAX_MESSAGE_BYTES } from '../src/index.js'
 import { FramedStream } from '../src/framed-stream.js'
-import { connect, createDevice, drain, ECHO, handleEcho, ProviderTable, stopDevices, trySend, waitFor } from './utils.js'
+import { connect, createDevice, ECHO, handleEcho, ProviderTable, stopDevices, trySend } from './utils.js'
 import type { Device, DeviceOptions } from './utils.js'
 
 const HOLD = '/homecloud/test-hold/1.0.0'
@@ -23,7 +24,7 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     const all = await Promise.all(names.map(async n => device(n, options)))
     await all[0].service.create('family')
     for (const d of all.slice(1)) await d.service.join((await all[0].service.invite('family')).code)
-    await Promise.all(all.map(async d => waitFor(() => d.service.members('family').length === all.length, { message: `${d.service.members('family').length} members` })))
+    await Promise.all(all.map(async d => waitFor(() => d.service.members('family').length === all.length, { what: `${d.service.members('family').length} members` })))
     return all
   }
 
@@ -39,22 +40,22 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     await b.service.gate.handle(HOLD, async (stream) => { for await (const _ of stream) { /* hold it open */ } }, { swarm: family.id })
     await handleEcho(a, family.id)
     const held = await c.node.dialProtocol(b.peerId, HOLD)
-    await waitFor(() => b.service.stats().gate.open === 1, { message: 'held stream admitted' })
+    await waitFor(() => b.service.stats().gate.open === 1, { what: 'held stream admitted' })
     const oldSecret = a.service.secret('family')
     assert.ok(oldSecret !== undefined)
 
     const started = Date.now()
     await a.service.remove('family', 'gamma')
     const gone = (d: Device): boolean => !d.service.isMember(family.id, c.peerId) && d.node.getConnections(c.peerId).length === 0
-    await waitFor(() => gone(a) && gone(b), { timeout: 10_000, message: 'alpha and beta dropped gamma' })
+    await waitFor(() => gone(a) && gone(b), { timeout: 10_000, what: 'alpha and beta dropped gamma' })
     assert.ok(Date.now() - started < 10_000)
-    assert.equal((await drain(held)).failed, true, 'the open stream was reset')
+    assert.equal((await drain(held)).reset, true, 'the open stream was reset')
     assert.ok(b.service.stats().gate.revoked >= 1)
 
     // the secret was rotated; beta has the new one, gamma only the old one
     const newSecret = a.service.secret('family')
     assert.notDeepEqual(newSecret, oldSecret)
-    await waitFor(() => Buffer.from(b.service.secret('family') ?? []).equals(Buffer.from(newSecret ?? [])), { message: 'beta has the new secret' })
+    await waitFor(() => Buffer.from(b.service.secret('family') ?? []).equals(Buffer.from(newSecret ?? [])), { what: 'beta has the new secret' })
     assert.deepEqual(c.service.secret('family'), oldSecret)
     assert.equal(a.service.get('family').epoch, 1)
     assert.equal(c.service.get('family').epoch, 0)
@@ -67,7 +68,7 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     for (const protocol of [ROSTER_SYNC_PROTOCOL, ECHO]) {
       const stream = await c.node.dialProtocol(a.peerId, protocol)
       trySend(stream, Uint8Array.of(1))
-      assert.deepEqual(await drain(stream), { bytes: 0, failed: true }, protocol)
+      assert.deepEqual(await drain(stream), { bytes: 0, reset: true }, protocol)
     }
     assert.ok((a.service.stats().gate.refused[ROSTER_SYNC_PROTOCOL] ?? 0) > refusedBefore)
     assert.deepEqual(ids(a), [a.peerId.toString(), b.peerId.toString()].sort())
@@ -84,13 +85,13 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     const held = await c.node.dialProtocol(a.peerId, HOLD)
     await waitFor(() => a.service.stats().gate.open === 1)
     await a.service.remove('family', 'gamma')
-    assert.equal((await drain(held)).failed, true, 'the family stream was reset')
+    assert.equal((await drain(held)).reset, true, 'the family stream was reset')
     // still connected and admitted for friends
     assert.equal(a.node.getConnections(c.peerId).length, 1)
     const echo = await c.node.dialProtocol(a.peerId, ECHO)
     echo.send(Uint8Array.of(7))
     await echo.close()
-    assert.deepEqual(await drain(echo), { bytes: 1, failed: false })
+    assert.deepEqual(await drain(echo), { bytes: 1, reset: false })
   })
 
   it('concurrent removals on two partitioned devices converge to the same roster and secret', async () => {
@@ -106,7 +107,7 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     const converged = (): boolean =>
       ids(a).join() === ids(b).join() &&
       Buffer.from(a.service.secret('family') ?? []).equals(Buffer.from(b.service.secret('family') ?? [1]))
-    await waitFor(converged, { timeout: 10_000, message: 'alpha and beta converge' })
+    await waitFor(converged, { timeout: 10_000, what: 'alpha and beta converge' })
     assert.deepEqual(ids(a), [a.peerId.toString(), b.peerId.toString()].sort())
     assert.equal(a.service.get('family').epoch, b.service.get('family').epoch)
   })
@@ -164,7 +165,7 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     const result = await b.service.rendezvous('family')
     assert.deepEqual(result.synced, [a.peerId.toString()])
     assert.equal(b.node.getConnections(a.peerId).length, 1)
-    await waitFor(async () => (await b.node.peerStore.get(a.peerId)).addresses.some(x => x.isCertified), { message: 'certified addresses of alpha' })
+    await waitFor(async () => (await b.node.peerStore.get(a.peerId)).addresses.some(x => x.isCertified), { what: 'certified addresses of alpha' })
   })
 
   it('members learn each other\'s addresses from signed peer records passed on by a third member', async () => {
@@ -174,7 +175,7 @@ describe('swarm service: revocation, convergence, rendezvous', () => {
     await waitFor(async () => {
       const peer = await c.node.peerStore.get(b.peerId).catch(() => undefined)
       return peer !== undefined && peer.addresses.length > 0 && peer.addresses.every(x => x.isCertified)
-    }, { message: 'gamma holds beta\'s signed record' })
+    }, { what: 'gamma holds beta\'s signed record' })
     // gamma reaches beta by PeerId alone, at the addresses beta signed
     await c.node.dial(b.peerId)
     assert.equal(c.node.getConnections(b.peerId).length, 1)

@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
 import { describe, it, afterEach } from 'node:test'
+import { drain, removeDir, tempDir, waitFor } from '@homecloud/test-support'
 import { Level } from 'level'
 import {
   decodeInvite, encodeInvite, LevelSwarmDatastore, JOIN_PROTOCOL, ROSTER_SYNC_PROTOCOL
 } from '../src/index.js'
-import { connect, createDevice, drain, ECHO, handleEcho, stopDevices, trySend, waitFor } from './utils.js'
+import { connect, createDevice, ECHO, handleEcho, stopDevices, trySend } from './utils.js'
 import type { Device } from './utils.js'
 
 const codeOf = (err: unknown): string | undefined => (err as { code?: string }).code
@@ -69,7 +67,7 @@ describe('swarm service: create, invite, join', () => {
       const stream = await outsider.node.dialProtocol(a.peerId, protocol)
       trySend(stream, Uint8Array.of(0x10, 1, 2, 3))
       const result = await drain(stream)
-      assert.deepEqual(result, { bytes: 0, failed: true }, protocol)
+      assert.deepEqual(result, { bytes: 0, reset: true }, protocol)
     }
     // join with garbage instead of a request: reset, no reply
     const garbage = await outsider.node.dialProtocol(a.peerId, JOIN_PROTOCOL)
@@ -140,13 +138,13 @@ describe('swarm service: create, invite, join', () => {
     await a.service.create('family')
     await b.service.join((await a.service.invite('family')).code)
     const invite = await a.service.invite('family')
-    await waitFor(() => b.service.invites('family').some(i => i.usable), { message: 'invite reached beta' })
+    await waitFor(() => b.service.invites('family').some(i => i.usable), { what: 'invite reached beta' })
     // no addresses for the inviter: the joiner has to go through beta
     const viaB = encodeInvite({ ...decodeInvite(invite.code), addresses: [] })
     const bAddr = b.node.getMultiaddrs()[0]
     await c.service.join(viaB, { via: [bAddr] })
     assert.ok(b.service.members('family').some(m => m.peerId === c.peerId.toString()))
-    await waitFor(() => a.service.members('family').length === 3, { message: 'alpha learned of gamma' })
+    await waitFor(() => a.service.members('family').length === 3, { what: 'alpha learned of gamma' })
     // alpha, who made the invite, refuses the spent code
     await assert.rejects(d.service.join(invite.code), (err) => codeOf(err) === 'ERR_INVITE_USED')
     assert.equal(a.service.stats().joins.ERR_INVITE_USED, 1)
@@ -167,7 +165,7 @@ describe('swarm service: create, invite, join', () => {
     // gamma is a member of friends but not of family: reset
     const refused = await c.node.dialProtocol(a.peerId, ECHO)
     trySend(refused, Uint8Array.of(1))
-    assert.deepEqual(await drain(refused), { bytes: 0, failed: true })
+    assert.deepEqual(await drain(refused), { bytes: 0, reset: true })
     const admitted = await b.node.dialProtocol(a.peerId, ECHO)
     admitted.send(Uint8Array.of(1))
     await admitted.close()
@@ -191,7 +189,7 @@ describe('swarm service: create, invite, join', () => {
   })
 
   it('persistence: a service recreated on the same LevelDB keeps its swarms, roster and secret', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'hc-swarm-'))
+    const dir = await tempDir('hc-swarm-')
     const db = new Level<string, Uint8Array>(dir, { keyEncoding: 'utf8', valueEncoding: 'view' })
     try {
       const a = await device('alpha', { datastore: new LevelSwarmDatastore(db) })
@@ -216,7 +214,7 @@ describe('swarm service: create, invite, join', () => {
       await stopDevices(...devices)
       devices = []
       await db.close()
-      await rm(dir, { recursive: true, force: true })
+      await removeDir(dir)
     }
   })
 })

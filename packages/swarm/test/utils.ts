@@ -1,29 +1,9 @@
-import { noise } from '@chainsafe/libp2p-noise'
-import { yamux } from '@chainsafe/libp2p-yamux'
+import { loopbackNode, type LoopbackNode } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
-import { identify } from '@libp2p/identify'
-import { tcp } from '@libp2p/tcp'
-import { createLibp2p } from 'libp2p'
 import { MemorySwarmDatastore, swarmService } from '../src/index.js'
 import type { SwarmDatastore, SwarmService, SwarmServiceInit } from '../src/index.js'
 import type { ContentRouting, Libp2p, PeerId, PrivateKey, Provider, Stream } from '@libp2p/interface'
-import type { Identify } from '@libp2p/identify'
 import type { CID } from 'multiformats/cid'
-
-export type TestNode = Libp2p<{ identify: Identify }>
-
-/** A real libp2p node on loopback: tcp + noise + yamux + identify, nothing else. */
-export async function createNode (privateKey?: PrivateKey): Promise<TestNode> {
-  return createLibp2p({
-    privateKey: privateKey ?? await generateKeyPair('Ed25519'),
-    addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
-    transports: [tcp()],
-    connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
-    services: { identify: identify() },
-    connectionMonitor: { enabled: false }
-  })
-}
 
 /**
  * A provider table shared by the nodes of one test: the narrow `provide/findProviders` pair of
@@ -49,7 +29,7 @@ export class ProviderTable {
 }
 
 export interface Device {
-  node: TestNode
+  node: LoopbackNode
   service: SwarmService
   datastore: SwarmDatastore
   privateKey: PrivateKey
@@ -60,13 +40,13 @@ export interface DeviceOptions extends Partial<SwarmServiceInit> {
   datastore?: SwarmDatastore
   table?: ProviderTable
   privateKey?: PrivateKey
-  node?: TestNode
+  node?: LoopbackNode
 }
 
 /** A started libp2p node with a started swarm service wired to it. */
 export async function createDevice (name: string, options: DeviceOptions = {}): Promise<Device> {
   const privateKey = options.privateKey ?? await generateKeyPair('Ed25519')
-  const node = options.node ?? await createNode(privateKey)
+  const node = options.node ?? await loopbackNode(privateKey)
   const datastore = options.datastore ?? new MemorySwarmDatastore()
   const table = options.table ?? new ProviderTable()
   const service = swarmService({ deviceName: name, rendezvousIntervalMs: 0, ...options })({
@@ -91,28 +71,6 @@ export async function stopDevices (...devices: Array<Device | undefined>): Promi
     await d.service.stop()
     await d.node.stop()
   }))
-}
-
-/** Wait until `fn` returns true (or a truthy promise), polling; fail after `timeout` ms. */
-export async function waitFor (fn: () => boolean | Promise<boolean>, options: { timeout?: number, message?: string } = {}): Promise<void> {
-  const timeout = options.timeout ?? 5000
-  const deadline = Date.now() + timeout
-  for (;;) {
-    if (await fn()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms: ${options.message ?? fn.toString()}`)
-    await new Promise(resolve => setTimeout(resolve, 25))
-  }
-}
-
-/** Read a stream to its end; how many bytes came, and whether it ended in a reset/abort. */
-export async function drain (stream: Stream): Promise<{ bytes: number, failed: boolean }> {
-  let bytes = 0
-  try {
-    for await (const chunk of stream) bytes += chunk.byteLength
-  } catch {
-    return { bytes, failed: true }
-  }
-  return { bytes, failed: stream.status === 'reset' || stream.status === 'aborted' }
 }
 
 /** Send if the stream is still writable: a gate may already have reset it (which is the point). */

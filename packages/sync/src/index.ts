@@ -55,3 +55,4 @@ export {
   type AnnouncedShare, type ShareRequest, type BlockReply, type ShareProtocolHandlers
 } from './share-protocol.js'
 export { ShareWatcher, type ShareWatcherInit } from './watcher.js'
+export { folderTree, sameFolders, type FolderTree } from './folder-tree.js'

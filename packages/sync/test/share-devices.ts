@@ -4,8 +4,7 @@
  * store, the chunk exchange serving with the share service's policy, and
  * the share service, all wired the way packages/node will wire them.
  */
-import { createHash } from 'node:crypto'
-import { lstat, mkdir, readdir, readFile, readlink } from 'node:fs/promises'
+import { mkdir, readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createChunkExchange, type ChunkExchange } from '@homecloud/exchange'
 import { createLevelStore, type ChunkStore } from '@homecloud/store'
@@ -13,7 +12,7 @@ import { MemorySwarmDatastore, swarmService, type SwarmService } from '@homeclou
 import { loopbackNode } from '@homecloud/test-support'
 import { generateKeyPair } from '@libp2p/crypto/keys'
 import {
-  SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, serveShareStream, shareService, signHead,
+  SHARE_PROTOCOL, encodeSnapshot, exchangeAnnounce, sameFolders, serveShareStream, shareService, signHead,
   type ShareEntry, type ShareService, type ShareServiceInit
 } from '../src/index.js'
 import { removeDir, tempDir } from './helpers.js'
@@ -85,34 +84,9 @@ export async function stopDevice (d: TestDevice | undefined): Promise<void> {
   await d.store.close()
 }
 
-/** path → content hash or link target, for comparing folders byte for byte. */
-export async function tree (root: string): Promise<Record<string, string>> {
-  const out: Record<string, string> = {}
-  const stack = ['']
-  while (stack.length > 0) {
-    const dir = stack.pop() as string
-    for (const name of await readdir(`${root}/${dir}`)) {
-      // temp files of a write in progress come and go
-      if (name.startsWith('.homecloud')) continue
-      const path = dir === '' ? name : `${dir}/${name}`
-      const s = await lstat(`${root}/${path}`).catch(() => undefined)
-      if (s == null) continue
-      if (s.isDirectory()) {
-        out[path] = 'dir'
-        stack.push(path)
-      } else if (s.isSymbolicLink()) out[path] = `-> ${await readlink(`${root}/${path}`)}`
-      else out[path] = createHash('sha256').update(await readFile(`${root}/${path}`).catch(() => 'gone')).digest('hex')
-    }
-  }
-  return out
-}
-
+/** Do `a` and `b` hold the same tree (compared byte for byte)? */
 export async function sameTree (a: string, b: string): Promise<boolean> {
-  return JSON.stringify(sortKeys(await tree(a))) === JSON.stringify(sortKeys(await tree(b)))
-}
-
-function sortKeys (o: Record<string, string>): Array<[string, string]> {
-  return Object.entries(o).sort(([x], [y]) => x < y ? -1 : 1)
+  return sameFolders([a, b])
 }
 
 export async function readText (path: string): Promise<string | undefined> {
