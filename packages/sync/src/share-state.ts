@@ -5,6 +5,7 @@
  * the encodings (dag-cbor, CIDs as links).
  */
 import * as dagCbor from '@ipld/dag-cbor'
+import { base32 } from 'multiformats/bases/base32'
 import { CID } from 'multiformats/cid'
 import { InvalidSnapshotError } from './errors.js'
 import { kvKey, kvPrefix, type KvOperation, type ShareKv } from './share-kv.js'
@@ -76,7 +77,8 @@ export const shareKeys = {
   entry: (share: string, path: string) => kvKey(ENTRY, share, path),
   entries: (share: string) => kvPrefix(ENTRY, share),
   head: (share: string) => kvKey(HEAD, share),
-  block: (share: string, cid: CID) => kvKey(BLOCK, share, cid.toString()),
+  // `toString`'s form for a CIDv1, built without caching it on the CID (a head's CIDs are long-lived)
+  block: (share: string, cid: CID) => kvKey(BLOCK, share, cid.version === 1 ? base32.encode(cid.bytes) : cid.toString()),
   blocks: (share: string) => kvPrefix(BLOCK, share),
   peer: (share: string, device: string) => kvKey(PEER, share, device),
   peers: (share: string) => kvPrefix(PEER, share),

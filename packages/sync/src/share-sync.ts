@@ -21,8 +21,7 @@ import type { PlanInit, PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
 import { MAX_STATUS_PATH_ERRORS } from './constants.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
-import { encodeSnapshot } from './snapshot.js'
-import { LocalIndex } from './local-index.js'
+import { bytesKey, LocalIndex } from './local-index.js'
 import { PartialHeads } from './partial-heads.js'
 import { recoverPendingRenames } from './pending-renames.js'
 import { PullRuns } from './pull-runs.js'
@@ -32,7 +31,7 @@ import { ShareHistory, type HistoryLimits } from './history.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
 import { scanShare, type ChunkFileFn } from './scanner.js'
-import { IndexCounter, shareStatus, type MemberStatus } from './share-status.js'
+import { shareStatus, type MemberStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
 import type { SharePathError, ShareRevertResult, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
@@ -86,7 +85,7 @@ export class ShareSync {
   readonly index: LocalIndex
   readonly history: ShareHistory
   #head?: OwnHead
-  /** CIDs of the blocks of our current and previous snapshot: the only ones served. */
+  /** The blocks of our current and previous snapshot (`bytesKey`s): the only ones served, and all the store holds. */
   #served = new Set<string>()
   readonly peers: Map<string, PeerHead>
   #queue: Promise<void> = Promise.resolve()
@@ -109,14 +108,11 @@ export class ShareSync {
   #paused = false
   #pending = 0
   #stopped = false
-  /** Status's counts of the index, kept up to date as it changes. */
-  readonly #counter: IndexCounter
 
   private constructor (def: ShareDefinition, ctx: ShareSyncContext, index: LocalIndex, history: ShareHistory, stored: StoredState) {
     this.def = def
     this.#ctx = ctx
     this.index = index
-    this.#counter = new IndexCounter(index, ctx.self)
     this.history = history
     this.#head = stored.head
     this.peers = stored.peers
@@ -262,7 +258,7 @@ export class ShareSync {
 
   /** Is `cid` a block of the snapshot we announce (or the one before)? */
   servesBlock (cid: CID): boolean {
-    return this.#served.has(cid.toString())
+    return this.#served.has(bytesKey(cid.bytes))
   }
 
   /** Waits for the work queued so far (tests, restore). */
@@ -423,16 +419,17 @@ export class ShareSync {
   }
 
   async #publishNow (): Promise<void> {
-    const snapshot = await encodeSnapshot(this.index.shareEntries())
+    // the blocks served are those stored: only the others are built and written
+    const snapshot = await this.index.encodeSnapshot(cid => this.#served.has(bytesKey(cid.bytes)))
     if (this.#head?.root.equals(snapshot.root) === true) return
     const seq = (this.#head?.seq ?? 0) + 1
     const head: Head = { share: this.def.id, device: this.#ctx.self, seq, snapshot: snapshot.root }
     const signed = await signHead(head, this.#ctx.privateKey)
-    const blocks = snapshot.blocks.map(b => b.cid)
-    const keep = new Set([...blocks, ...(this.#head?.blocks ?? [])].map(c => c.toString()))
+    const blocks = snapshot.cids
+    const keep = new Set([...blocks, ...(this.#head?.blocks ?? [])].map(c => bytesKey(c.bytes)))
     const ops: KvOperation[] = snapshot.blocks.map(b => ({ type: 'put', key: shareKeys.block(this.def.id, b.cid), value: b.bytes }))
     for (const cid of this.#head?.prev?.blocks ?? []) {
-      if (!keep.has(cid.toString())) ops.push({ type: 'del', key: shareKeys.block(this.def.id, cid) })
+      if (!keep.has(bytesKey(cid.bytes))) ops.push({ type: 'del', key: shareKeys.block(this.def.id, cid) })
     }
     const next: OwnHead = { seq, root: snapshot.root, signed, blocks, ...(this.#head != null ? { prev: { root: this.#head.root, blocks: this.#head.blocks } } : {}) }
     ops.push({ type: 'put', key: shareKeys.head(this.def.id), value: encodeRecord(next) })
@@ -444,7 +441,7 @@ export class ShareSync {
   }
 
   #setServed (): void {
-    this.#served = new Set([...(this.#head?.blocks ?? []), ...(this.#head?.prev?.blocks ?? [])].map(c => c.toString()))
+    this.#served = new Set([...(this.#head?.blocks ?? []), ...(this.#head?.prev?.blocks ?? [])].map(c => bytesKey(c.bytes)))
   }
 
   /** Files renamed into place by a pull that stopped before the index recorded them (pending-renames.ts). */
@@ -569,7 +566,7 @@ export class ShareSync {
 
   status (peers: MemberStatus[]): Omit<ShareStatus, 'share'> {
     return shareStatus({
-      counts: this.#counter.counts(),
+      counts: this.index.counts(this.#ctx.self),
       mode: this.def.mode,
       ...(this.#head != null ? { head: this.#head } : {}),
       peerHeads: this.peers,

@@ -126,31 +126,147 @@ function comparePaths (a: string, b: string): number {
 
 /** Encodes a share's entries (any order; paths must be unique) as snapshot blocks. */
 export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<EncodedSnapshot> {
-  const sorted = [...entries].sort((a, b) => comparePaths(a.path, b.path))
+  const { root, blocks } = await encodeSorted([...entries].sort(byPath), e => e, () => false)
+  return { root, blocks }
+}
+
+/** An entry as `SnapshotEncoder` sees it: immutable, a new object whenever the entry changes. */
+export interface SnapshotItem {
+  readonly path: string
+}
+
+export interface IncrementalSnapshot {
+  root: CID
+  /** The blocks `stored` did not hold: store them. */
+  blocks: SnapshotBlock[]
+  /** Every block of the snapshot, the root last: serve them all. */
+  cids: CID[]
+}
+
+/** A page of the last encoding: reused while the same items start at a page start and still end it. */
+interface CachedPage<T> {
+  items: T[]
+  /** Encoded size of the first item (whether a page before it overflows) and of them all. */
+  firstSize: number
+  bytes: number
+  /** Did the page end at a boundary or the entry cap (rather than at the next item, or the end)? */
+  cut: boolean
+  cid: CID
+  /** Chunk-list blocks of its entries. */
+  lists: CID[]
+}
+
+/**
+ * Encodes a changing set of entries again and again (a share's head after
+ * each change) at the cost of the change: a page whose entries are the same
+ * objects as last time, and which still ends where it did, keeps its CID
+ * without being rebuilt or hashed; the blocks a store already holds are not
+ * returned. The bytes are those of `encodeSnapshot` for the same entries.
+ * Holds the page list of the last encoding (references to its items).
+ */
+export class SnapshotEncoder<T extends SnapshotItem> {
+  #pages = new Map<T, CachedPage<T>>()
+  readonly #entryOf: (item: T) => ShareEntry
+
+  constructor (entryOf: (item: T) => ShareEntry) {
+    this.#entryOf = entryOf
+  }
+
+  /** `stored` tells which blocks the store holds (a cached page is reused only if it, and its lists, are there). */
+  async encode (items: Iterable<T>, stored: (cid: CID) => boolean): Promise<IncrementalSnapshot> {
+    const pages = new Map<T, CachedPage<T>>()
+    const out = await encodeSorted([...items].sort(byPath), this.#entryOf, stored, this.#pages, pages)
+    this.#pages = pages
+    return out
+  }
+}
+
+function byPath (a: SnapshotItem, b: SnapshotItem): number {
+  return comparePaths(a.path, b.path)
+}
+
+interface EncodedEntry {
+  bytes: Uint8Array
+  lists: SnapshotBlock[]
+}
+
+/**
+ * The snapshot of `sorted`: pages end after a boundary path, at MAX_PAGE_ENTRIES,
+ * or before an entry that would take the page past PAGE_TARGET_BYTES. Pages of
+ * `previous` are reused where they still hold (see `SnapshotEncoder`); the
+ * pages made are put in `next`.
+ */
+async function encodeSorted<T extends SnapshotItem> (
+  sorted: readonly T[], entryOf: (item: T) => ShareEntry, stored: (cid: CID) => boolean,
+  previous: ReadonlyMap<T, CachedPage<T>> = new Map(), next?: Map<T, CachedPage<T>>
+): Promise<IncrementalSnapshot> {
   if (sorted.length > MAX_SNAPSHOT_ENTRIES) throw new LimitExceededError(`${sorted.length} entries, over the cap of ${MAX_SNAPSHOT_ENTRIES}`)
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i - 1].path === sorted[i].path) throw new InvalidParametersError(`duplicate path ${sorted[i].path} in snapshot`)
+  }
   const blocks: SnapshotBlock[] = []
+  const cids: CID[] = []
+  const add = (block: SnapshotBlock): void => {
+    if (!stored(block.cid)) blocks.push(block)
+    cids.push(block.cid)
+  }
+  // entries encoded ahead of their page (the one after a page, to see where that page ends)
+  const ahead = new Map<T, EncodedEntry>()
+  const encoded = async (item: T, keep = false): Promise<EncodedEntry> => {
+    let e = ahead.get(item)
+    if (e == null) {
+      const lists: SnapshotBlock[] = []
+      e = { bytes: dagCbor.encode(await encodeEntry(entryOf(item), lists)), lists }
+      if (keep) ahead.set(item, e)
+    }
+    return e
+  }
+  const reusable = async (page: CachedPage<T>, at: number): Promise<boolean> => {
+    const end = at + page.items.length
+    if (end > sorted.length || !page.items.every((item, k) => sorted[at + k] === item)) return false
+    if (!stored(page.cid) || !page.lists.every(stored)) return false
+    if (page.cut || end === sorted.length) return true
+    const following = previous.get(sorted[end])?.firstSize ?? (await encoded(sorted[end], true)).bytes.byteLength
+    return page.bytes + following > PAGE_TARGET_BYTES
+  }
   const pages: CID[] = []
-  let page: Uint8Array[] = []
-  let pageBytes = 0
-  const flush = async (): Promise<void> => {
-    if (page.length === 0) return
-    const block = await blockOf(encodePage(page, pageBytes))
-    blocks.push(block)
+  for (let i = 0; i < sorted.length;) {
+    const start = i
+    const cached = previous.get(sorted[i])
+    if (cached != null && await reusable(cached, i)) {
+      cids.push(...cached.lists, cached.cid)
+      pages.push(cached.cid)
+      next?.set(sorted[i], cached)
+      i += cached.items.length
+      continue
+    }
+    const page: Uint8Array[] = []
+    const lists: CID[] = []
+    let bytes = 0
+    let cut = false
+    for (; i < sorted.length; i++) {
+      const e = await encoded(sorted[i])
+      if (page.length > 0 && bytes + e.bytes.byteLength > PAGE_TARGET_BYTES) {
+        ahead.set(sorted[i], e)
+        break
+      }
+      page.push(e.bytes)
+      bytes += e.bytes.byteLength
+      for (const list of e.lists) {
+        add(list)
+        lists.push(list.cid)
+      }
+      if (isBoundary(sorted[i].path) || page.length >= MAX_PAGE_ENTRIES) {
+        cut = true
+        i++
+        break
+      }
+    }
+    const block = await blockOf(encodePage(page, bytes))
+    add(block)
     pages.push(block.cid)
-    page = []
-    pageBytes = 0
+    next?.set(sorted[start], { items: sorted.slice(start, i), firstSize: page[0].byteLength, bytes, cut, cid: block.cid, lists })
   }
-  for (let i = 0; i < sorted.length; i++) {
-    const entry = sorted[i]
-    if (i > 0 && sorted[i - 1].path === entry.path) throw new InvalidParametersError(`duplicate path ${entry.path} in snapshot`)
-    const encoded = dagCbor.encode(await encodeEntry(entry, blocks))
-    const size = encoded.byteLength
-    if (pageBytes + size > PAGE_TARGET_BYTES) await flush()
-    page.push(encoded)
-    pageBytes += size
-    if (isBoundary(entry.path) || page.length >= MAX_PAGE_ENTRIES) await flush()
-  }
-  await flush()
   if (pages.length > MAX_SNAPSHOT_PAGES) throw new LimitExceededError(`${pages.length} snapshot pages`)
   let root: SnapshotBlock
   if (pages.length <= MAX_ROOT_PAGES) {
@@ -159,13 +275,13 @@ export async function encodeSnapshot (entries: Iterable<ShareEntry>): Promise<En
     const idx: CID[] = []
     for (const part of splitAt(pages, MAX_INDEX_PAGES, cid => isCidBoundary(cid, INDEX_BOUNDARY_MASK))) {
       const block = await makeBlock({ pages: part })
-      blocks.push(block)
+      add(block)
       idx.push(block.cid)
     }
     root = await makeBlock({ v: 1, n: sorted.length, idx })
   }
-  blocks.push(root)
-  return { root: root.cid, blocks }
+  add(root)
+  return { root: root.cid, blocks, cids }
 }
 
 async function encodeEntry (e: ShareEntry, blocks: SnapshotBlock[]): Promise<Record<string, unknown>> {

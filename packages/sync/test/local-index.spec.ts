@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { LocalIndex } from '../src/local-index.js'
+import { encodeSnapshot } from '../src/snapshot.js'
 import { MemoryShareKv } from '../src/share-kv.js'
 import { ShareRecords } from '../src/share-state.js'
 import { rawCid } from './helpers.js'
@@ -22,6 +23,16 @@ describe('LocalIndex (entries held packed)', () => {
     ]
     await index.set(entries)
     for (const e of entries) assert.deepEqual(index.get(e.path), e)
+    // the chunk list is rebuilt when first read (a version check never reads it), then it is a plain property
+    const got = index.get('big.bin') as LocalEntry
+    assert.equal(typeof Object.getOwnPropertyDescriptor(got, 'chunks')?.get, 'function', 'not rebuilt yet')
+    assert.deepEqual([got.version, got.size, got.deleted], [base.version, entries[0].size, undefined])
+    assert.deepEqual({ ...got }.chunks, big, 'a copy reads it')
+    assert.equal(Object.getOwnPropertyDescriptor(got, 'chunks')?.value, got.chunks, 'rebuilt once')
+    const edited = index.get('big.bin') as LocalEntry
+    edited.chunks = big.slice(1)
+    assert.deepEqual(edited.chunks, big.slice(1), 'can be assigned')
+    assert.equal(index.get('big.bin')?.chunks?.length, 70, 'the index is not changed by that')
     const { local: _local, ...shared } = entries[0]
     assert.deepEqual([...index.shareEntries()].find(e => e.path === 'big.bin'), shared, 'a snapshot entry has no local stat')
     const reloaded = await LocalIndex.load('s', records)
@@ -35,5 +46,25 @@ describe('LocalIndex (entries held packed)', () => {
     await index.delete(['copy.bin'])
     assert.equal(index.hasChunk(big[0].cid), false)
     assert.equal(index.get('copy.bin'), undefined)
+  })
+
+  it('encodes its snapshot as a full encoding of its entries would, after sets and deletes', async () => {
+    const index = await LocalIndex.load('s', new ShareRecords(new MemoryShareKv()))
+    const stored = new Set<string>()
+    const head = async (): Promise<number> => {
+      const enc = await index.encodeSnapshot(cid => stored.has(cid.toString()))
+      const full = await encodeSnapshot(index.shareEntries())
+      assert.ok(enc.root.equals(full.root))
+      for (const b of enc.blocks) stored.add(b.cid.toString())
+      return enc.blocks.length
+    }
+    const files = await Promise.all(Array.from({ length: 300 }, async (_, i) => ({ ...base, path: `f${i}`, type: 'file' as const, size: 1, chunks: [{ cid: await rawCid(new TextEncoder().encode(`f${i}`)), length: 1 }] })))
+    await index.set(files)
+    assert.ok(await head() > 3, 'several pages')
+    await index.set([{ ...files[150], version: { [A]: 3 } }])
+    assert.ok(await head() <= 2, 'a page and the root')
+    await index.delete(['f7'])
+    await head()
+    assert.equal(await head(), 0, 'nothing changed: nothing to store')
   })
 })

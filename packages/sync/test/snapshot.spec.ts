@@ -6,7 +6,7 @@ import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
-  encodeSnapshot, InvalidHeadError, InvalidSnapshotError, loadSnapshot, signHead, verifyHead,
+  encodeSnapshot, InvalidHeadError, InvalidSnapshotError, loadSnapshot, signHead, SnapshotEncoder, verifyHead,
   type ShareEntry, type SnapshotBlock
 } from '../src/index.js'
 import { blockMap, rawCid, text } from './helpers.js'
@@ -171,6 +171,73 @@ describe('snapshot encoding', () => {
         assert.ok(['ERR_INVALID_SNAPSHOT', 'ERR_LIMIT_EXCEEDED'].includes((err as { code?: string }).code ?? ''), String(err))
       }
     }
+  })
+})
+
+describe('SnapshotEncoder (a head after each change)', () => {
+  it('gives the blocks of a full encoding at the cost of the change, returning only those the store lacks', async () => {
+    const cids = await Promise.all(Array.from({ length: 60 }, async (_, i) => rawCid(text(`chunk ${i}`))))
+    const file = (path: string, n: number, mtime = 1_700_000_000_123): ShareEntry => ({
+      path, type: 'file', size: n * 100, mtime, mode: 0o644, version: { [DEV]: 1 }, modifiedBy: DEV, chunks: cids.slice(0, n).map(cid => ({ cid, length: 100 }))
+    })
+    // paths that end no page: pages there end by size (~200 entries of 60 chunks)
+    const wide: string[] = []
+    for (let i = 0; wide.length < 500; i++) if (!endsPage(`o/${String(i).padStart(4, '0')}`)) wide.push(`o/${String(i).padStart(4, '0')}`)
+    const many = await Promise.all(Array.from({ length: 2500 }, async (_, i) => ({ cid: await rawCid(text(`big ${i}`)), length: 1000 })))
+    let entries: ShareEntry[] = [
+      ...wide.map(p => file(p, 60)),
+      ...Array.from({ length: 600 }, (_, i) => file(`s/${i}`, 1)),
+      { ...file('big', 0), size: 2_500_000, chunks: many }
+    ]
+    let unpacked = 0
+    const encoder = new SnapshotEncoder<ShareEntry>(e => { unpacked++; return e })
+    const store = new Map<string, Uint8Array>()
+    const stored = (cid: CID): boolean => store.has(cid.toString())
+    let current: CID[] = []
+    const step = async (why: string, has = stored): Promise<{ blocks: number, unpacked: number, all?: number }> => {
+      unpacked = 0
+      const enc = await encoder.encode(entries, has)
+      const full = await encodeSnapshot(entries)
+      assert.ok(enc.root.equals(full.root), `${why}: the root of a full encoding`)
+      assert.deepEqual(enc.cids.map(String), full.blocks.map(b => b.cid.toString()), `${why}: its blocks`)
+      for (const b of enc.blocks) {
+        assert.equal(has(b.cid), false, `${why}: only blocks the store lacks`)
+        store.set(b.cid.toString(), b.bytes)
+      }
+      assert.ok(enc.cids.every(stored), `${why}: every block is stored now`)
+      current = enc.cids
+      return { blocks: enc.blocks.length, unpacked, ...(has === stored ? {} : { all: enc.cids.length }) }
+    }
+    const first = await step('first')
+    assert.equal(first.unpacked, entries.length)
+    assert.deepEqual(await step('unchanged'), { blocks: 0, unpacked: 0 })
+    entries = [...entries, file('s/new', 1)]
+    const added = await step('one added')
+    assert.ok(added.blocks <= 3 && added.unpacked < 200, `one added: ${JSON.stringify(added)}`)
+
+    // the first entry of the second size-ended page shrinks: the page before it now takes it
+    const pageOf = (path: string): string[] => {
+      for (const cid of current) {
+        const e = (dagCbor.decode(store.get(cid.toString()) as Uint8Array) as { e?: Array<{ p: string }> }).e
+        if (e?.some(x => x.p === path) === true) return e.map(x => x.p)
+      }
+      return []
+    }
+    const firstPage = pageOf(wide[0])
+    const next = wide[wide.indexOf(firstPage[firstPage.length - 1]) + 1]
+    entries = entries.map(e => e.path === next ? file(next, 0) : e)
+    await step('a page end moves back')
+    assert.deepEqual(pageOf(wide[0]), [...firstPage, next], 'the first page grew by the shrunk entry')
+    entries = entries.map(e => e.path === next ? file(next, 60, 1) : e)
+    await step('and forward again')
+    assert.deepEqual(pageOf(wide[0]), firstPage)
+
+    entries = entries.filter(e => e.path !== 'big' && e.path !== wide[7]).map(e => e.path === 's/3' ? { ...e, deleted: true, size: 0, chunks: undefined } : e)
+    await step('deletes and a tombstone')
+    const lost = await step('a store that lost them (a failed write)', () => false)
+    assert.deepEqual(lost, { blocks: lost.all, unpacked: entries.length, all: lost.all }, 'every page is built again')
+    await assert.rejects(encoder.encode([entries[0], entries[0]], stored), { code: 'ERR_INVALID_PARAMETERS' })
+    assert.deepEqual(await step('after a refused encoding'), { blocks: 0, unpacked: 0 })
   })
 })
 
