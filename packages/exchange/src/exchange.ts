@@ -98,6 +98,9 @@ export class ChunkExchangeService implements ChunkExchange {
     if (sink === undefined) {
       throw new InvalidParametersError('a fetch needs a sink: pass options.sink or init.sink')
     }
+    if (options.missing !== undefined && options.missing !== 'fail' && options.missing !== 'report') {
+      throw new InvalidParametersError(`options.missing must be 'fail' or 'report', got ${String(options.missing)}`)
+    }
     if (options.links !== undefined && sink.get === undefined) {
       throw new InvalidParametersError('walking links needs a sink with get()')
     }

@@ -14,7 +14,7 @@ import { CHECK_CONCURRENCY, MAX_BUFFERED_BYTES, MAX_WINDOW_BYTES, WINDOW_SECONDS
 import { PeersFailedError, PeerStalledError } from './errors.js'
 import type { PeerSession, SessionListener } from './session.js'
 import { errorMessage } from './session.js'
-import type { ChunkSink, FetchOptions, FetchProgress, FetchResult, LinkResolver, PeerRate } from './types.js'
+import type { ChunkSink, FetchOptions, FetchProgress, FetchResult, LinkResolver, MissingBlock, PeerRate } from './types.js'
 import type { Block } from './wire.js'
 
 export interface FetchConfig {
@@ -31,7 +31,7 @@ export interface FetchContext {
   session(peer: PeerId): PeerSession
 }
 
-type ChunkStateName = 'checking' | 'queued' | 'requested' | 'storing' | 'done'
+type ChunkStateName = 'checking' | 'queued' | 'requested' | 'storing' | 'done' | 'missing'
 
 interface Chunk {
   cid: CID
@@ -92,6 +92,8 @@ export class Fetch implements SessionListener {
   private readonly requested = new Set<Chunk>()
   /** Why each dropped peer was dropped. */
   private readonly reasons: Record<string, string> = {}
+  /** Blocks no peer had (`missing: 'report'`); each chunk enters once, so at most the fetch's size. */
+  private readonly missing: MissingBlock[] = []
   private readonly result = Promise.withResolvers<FetchResult>()
   private checking = false
   private storing = 0
@@ -483,22 +485,37 @@ export class Fetch implements SessionListener {
     this.pump()
   }
 
-  /** Fails when a chunk was answered "missing" by every peer still in the fetch. */
+  /**
+   * A chunk answered "missing" by every peer still in the fetch ends the
+   * fetch, or with `missing: 'report'` is left out and named in the result.
+   */
   private checkFindable (): void {
     const active = this.active()
     if (active.length === 0) {
       return
     }
-    for (const chunk of this.retry) {
-      if (active.every(peer => chunk.missingFrom.has(peer.key))) {
-        this.fail(new NotFoundError(`block ${chunk.cid} was not found at any of the ${active.length} peers asked`))
-        return
-      }
+    const unfindable = new Set(this.retry.filter(chunk => active.every(peer => chunk.missingFrom.has(peer.key))))
+    if (unfindable.size === 0) {
+      return
     }
+    if (this.options.missing !== 'report') {
+      const [first] = unfindable
+      this.fail(new NotFoundError(`block ${first.cid} was not found at any of the ${active.length} peers asked`))
+      return
+    }
+    this.retry = this.retry.filter(chunk => !unfindable.has(chunk))
+    for (const chunk of unfindable) {
+      chunk.state = 'missing'
+      const peers = [...chunk.missingFrom]
+      this.missing.push({ cid: chunk.cid, peers })
+      this.emit(() => new CustomProgressEvent('exchange:fetch:missing', { cid: chunk.cid, peers, progress: this.progress() }))
+    }
+    this.maybeFinish()
   }
 
   private noPeersLeft (): Error {
-    const missing = this.retry.find(chunk => chunk.missingFrom.size > 0)
+    // reporting: which chunks the failed peers had is unknown, so the fetch failed as a whole
+    const missing = this.options.missing === 'report' ? undefined : this.retry.find(chunk => chunk.missingFrom.size > 0)
     if (missing !== undefined) {
       return new NotFoundError(`block ${missing.cid} was not found; every other peer failed`)
     }
@@ -516,7 +533,7 @@ export class Fetch implements SessionListener {
     }
     const peers = this.peerRates()
     this.cleanup()
-    this.result.resolve({ chunks: this.done - this.skipped, skipped: this.skipped, bytes: this.bytes, peers })
+    this.result.resolve({ chunks: this.done - this.skipped, skipped: this.skipped, bytes: this.bytes, peers, missing: this.missing })
   }
 
   private fail (err: unknown): void {

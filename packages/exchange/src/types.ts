@@ -91,6 +91,22 @@ export type FetchProgressEvents =
   | ProgressEvent<'exchange:fetch:chunk', { cid: CID, peer: string, bytes: number, progress: FetchProgress }>
   | ProgressEvent<'exchange:fetch:skipped', { cid: CID, progress: FetchProgress }>
   | ProgressEvent<'exchange:fetch:peer-dropped', { peer: string, code: string, message: string, progress: FetchProgress }>
+  | ProgressEvent<'exchange:fetch:missing', { cid: CID, peers: string[], progress: FetchProgress }>
+
+/**
+ * What a fetch does with a block every peer still in it answered "missing":
+ * `fail` ends the whole fetch with a `NotFoundError` (blocks still on their
+ * way are dropped); `report` leaves that block out, names it in
+ * `FetchResult.missing` and completes every other block.
+ */
+export type MissingBlocks = 'fail' | 'report'
+
+/** A block no peer of a fetch had (`missing: 'report'`). */
+export interface MissingBlock {
+  cid: CID
+  /** The peers (PeerId strings) that answered "missing" for it. */
+  peers: string[]
+}
 
 export interface FetchOptions extends AbortOptions, ProgressOptions<FetchProgressEvents> {
   /** Peers that hold the content. Banned peers are left out. */
@@ -99,6 +115,8 @@ export interface FetchOptions extends AbortOptions, ProgressOptions<FetchProgres
   links?: LinkResolver
   /** Where blocks go; defaults to the exchange's `sink`. */
   sink?: ChunkSink
+  /** A block no peer has: end the fetch (`fail`, the default) or leave it out and name it in the result (`report`). */
+  missing?: MissingBlocks
 }
 
 export interface FetchResult {
@@ -108,6 +126,8 @@ export interface FetchResult {
   skipped: number
   bytes: number
   peers: PeerRate[]
+  /** Blocks no peer had, in the order they were given up (`missing: 'report'` only; at most one entry per block of the fetch). */
+  missing: MissingBlock[]
 }
 
 export interface ExchangeStats {

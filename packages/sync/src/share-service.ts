@@ -380,8 +380,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     online.sort((a, b) => (a === first ? -1 : b === first ? 1 : 0))
     const peers = online.map(p => peerIdFromString(p))
     // a chunk no member has fails alone: the others are fetched all the same
-    return fetchAvailable(async (some, o) => this.#components.chunks.fetch(some, { peers, sink: o.sink, signal: o.signal }),
-      cids, options.sink ?? this.#components.store, { signal: options.signal })
+    return fetchAvailable(this.#components.chunks, cids, { peers, sink: options.sink ?? this.#components.store, signal: options.signal })
   }
 
   #fetchBlocks (def: ShareDefinition, device: string): FetchBlocks {

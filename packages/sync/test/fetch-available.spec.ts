@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
 import { loopbackNode } from '@homecloud/test-support'
-import { createChunkExchange, NoPeersError, type ChunkExchange, type ChunkSink } from '@homecloud/exchange'
-import { fetchAvailable, ONE_BY_ONE_CONCURRENCY } from '../src/fetch-available.js'
+import { createChunkExchange, NoPeersError, PeersFailedError, type ChunkExchange, type ChunkSink } from '@homecloud/exchange'
+import { fetchAvailable } from '../src/fetch-available.js'
 import { rawCid } from './helpers.js'
 import type { Libp2p, PeerId } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
@@ -19,7 +19,7 @@ function memorySink (): ChunkSink & { blocks: Map<string, Uint8Array> } {
 }
 
 // a real exchange on loopback: `server` holds some chunks and answers "missing" for the rest
-describe('fetchAvailable: a chunk no member has fails alone', () => {
+describe('fetchAvailable: a chunk no member has fails alone, in one fetch', () => {
   let client: { node: Libp2p, exchange: ChunkExchange }
   let server: { node: Libp2p, exchange: ChunkExchange, peerId: PeerId }
   const held = new Map<string, Uint8Array>()
@@ -70,72 +70,87 @@ describe('fetchAvailable: a chunk no member has fails alone', () => {
     return { cid, bytes }
   }
 
-  it('fetches the chunk a member has although the exchange gave up on the first fetch for the one nobody has', async () => {
+  /** The exchange, counting its fetches: the pull must take one. */
+  function counted (): Pick<ChunkExchange, 'fetch'> & { calls: number } {
+    const wrapper = {
+      calls: 0,
+      fetch: async (...args: Parameters<ChunkExchange['fetch']>) => {
+        wrapper.calls++
+        return client.exchange.fetch(...args)
+      }
+    }
+    return wrapper
+  }
+
+  it('fetches the chunk a member has although the one nobody has was given up first', async () => {
     const nobody = await chunk(false)
     const slow = await chunk(true)
-    // the served chunk is held back until the first fetch failed: its "missing" answer for the other always wins, as it often does for real
+    // the served chunk is held back until the other was given up: its "missing" answer always wins, as it often does for real
     const release = Promise.withResolvers<void>()
     gates.set(slow.cid.toString(), release.promise)
-    const outcomes: string[] = []
     const sink = memorySink()
-    const result = await fetchAvailable(async (cids, options) => {
-      try {
-        const r = await client.exchange.fetch(cids, { ...options, peers: [server.peerId] })
-        outcomes.push(`ok ${cids.length}`)
-        return r
-      } catch (err) {
-        outcomes.push(`${(err as { code?: string }).code} ${cids.length}`)
-        release.resolve()
-        throw err
+    const exchange = counted()
+    const order: string[] = []
+    const result = await fetchAvailable(exchange, [nobody.cid, slow.cid], {
+      peers: [server.peerId],
+      sink,
+      onProgress: evt => {
+        if (evt.type === 'exchange:fetch:missing') release.resolve()
+        if (evt.type !== 'exchange:fetch:peer-dropped') order.push(`${evt.type} ${evt.detail.cid.toString()}`)
       }
-    }, [nobody.cid, slow.cid], sink)
-    assert.equal(outcomes[0], 'ERR_NOT_FOUND 2', 'the whole first fetch failed')
-    assert.deepEqual(outcomes.slice(1).sort(), ['ERR_NOT_FOUND 1', 'ok 1'], 'then each chunk alone: only the one nobody has failed')
-    assert.deepEqual(result.unavailable.map(String), [nobody.cid.toString()])
+    })
+    assert.equal(exchange.calls, 1, 'one fetch')
+    assert.deepEqual(order, [`exchange:fetch:missing ${nobody.cid.toString()}`, `exchange:fetch:chunk ${slow.cid.toString()}`])
+    assert.deepEqual(result.missing.map(m => m.cid.toString()), [nobody.cid.toString()])
+    assert.deepEqual(result.missing[0].peers, [server.peerId.toString()], 'names the peer asked')
     assert.deepEqual(sink.blocks.get(slow.cid.toString()), new Uint8Array(slow.bytes))
     assert.equal(sink.blocks.has(nobody.cid.toString()), false)
   })
 
-  it('after such a failure each chunk goes alone: every one a member has arrives, every one nobody has is named; what arrived is not asked again', async () => {
+  it('in one fetch every chunk a member has arrives and every one nobody has is named, once', async () => {
     const missing = await Promise.all(Array.from({ length: 20 }, async () => chunk(false)))
     const served = await Promise.all(Array.from({ length: 20 }, async () => chunk(true)))
-    const asked: CID[][] = []
     const sink = memorySink()
+    const exchange = counted()
     const all = [...served, ...missing].map(c => c.cid)
-    const result = await fetchAvailable(async (cids, options) => {
-      asked.push(cids)
-      return client.exchange.fetch(cids, { ...options, peers: [server.peerId] })
-    }, all, sink)
-    assert.equal(asked[0].length, all.length, 'one fetch for all first')
-    const alone = asked.slice(1)
-    assert.ok(alone.every(c => c.length === 1), 'then one chunk per fetch')
-    const askedAlone = new Set(alone.map(c => c[0].toString()))
-    assert.equal(askedAlone.size, alone.length, 'each at most once')
-    for (const m of missing) assert.ok(askedAlone.has(m.cid.toString()), 'every chunk that did not arrive is asked alone')
+    const result = await fetchAvailable(exchange, all, { peers: [server.peerId], sink })
+    assert.equal(exchange.calls, 1, 'one fetch for all')
     for (const s of served) assert.deepEqual(sink.blocks.get(s.cid.toString()), new Uint8Array(s.bytes), 'every served chunk arrived')
-    assert.deepEqual(result.unavailable.map(String).sort(), missing.map(m => m.cid.toString()).sort())
+    assert.equal(result.chunks, served.length)
+    const named = result.missing.map(m => m.cid.toString())
+    assert.equal(new Set(named).size, named.length, 'each named once')
+    assert.deepEqual(named.sort(), missing.map(m => m.cid.toString()).sort())
   })
 
-  it('other failures are thrown as they are and end the one-by-one fetches', async () => {
+  it('other failures are thrown as they are', async () => {
     const { cid } = await chunk(true)
-    await assert.rejects(fetchAvailable(async (cids, options) => client.exchange.fetch(cids, { ...options, peers: [] }), [cid], memorySink()),
-      (err: Error) => err instanceof NoPeersError)
-    const missing = await Promise.all(Array.from({ length: 40 }, async () => chunk(false)))
-    let calls = 0
-    await assert.rejects(fetchAvailable(async (cids, options) => {
-      // the first fetch meets a missing chunk; then every peer is gone
-      if (calls++ === 0) return client.exchange.fetch(cids, { ...options, peers: [server.peerId] })
-      return client.exchange.fetch(cids, { ...options, peers: [] })
-    }, missing.map(m => m.cid), memorySink()), (err: Error) => err instanceof NoPeersError)
-    assert.ok(calls <= 1 + ONE_BY_ONE_CONCURRENCY, `the rest was not asked once a fetch failed otherwise: ${calls} calls`)
+    await assert.rejects(fetchAvailable(client.exchange, [cid], { peers: [], sink: memorySink() }), (err: Error) => err instanceof NoPeersError)
+    // a peer that cannot be reached (stopped, its address never known): every peer failed, which is not "missing"
+    const gone = await loopbackNode()
+    await gone.stop()
+    const nobody = await chunk(false)
+    await assert.rejects(fetchAvailable(client.exchange, [cid, nobody.cid], { peers: [gone.peerId], sink: memorySink() }),
+      (err: Error) => err instanceof PeersFailedError)
+    // the sink's own failure
+    const broken: ChunkSink = { has: async () => false, put: async () => { throw new Error('disk on fire') } }
+    await assert.rejects(fetchAvailable(client.exchange, [cid, nobody.cid], { peers: [server.peerId], sink: broken }), /disk on fire/)
   })
 
   it('an abort is not taken for a missing chunk', async () => {
-    const { cid } = await chunk(false)
+    const nobody = await chunk(false)
+    const slow = await chunk(true)
+    const release = Promise.withResolvers<void>()
+    gates.set(slow.cid.toString(), release.promise)
     const controller = new AbortController()
-    await assert.rejects(fetchAvailable(async (cids, options) => {
-      controller.abort()
-      return client.exchange.fetch(cids, { ...options, peers: [server.peerId] })
-    }, [cid], memorySink(), { signal: controller.signal }), (err: Error) => err.name === 'AbortError')
+    try {
+      await assert.rejects(fetchAvailable(client.exchange, [nobody.cid, slow.cid], {
+        peers: [server.peerId],
+        sink: memorySink(),
+        signal: controller.signal,
+        onProgress: evt => { if (evt.type === 'exchange:fetch:missing') controller.abort() }
+      }), (err: Error) => err.name === 'AbortError')
+    } finally {
+      release.resolve()
+    }
   })
 })
