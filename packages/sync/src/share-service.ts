@@ -371,6 +371,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
         if (headChanged && sync != null) this.#announcer.toSwarm(sync.def.swarm)
       },
       gcWanted: () => { this.#gcDirty = true },
+      anyMemberOnline: (def) => this.#components.swarms.members(def.swarm).some(m => m.online && !m.self),
       config: this.#config
     }
   }

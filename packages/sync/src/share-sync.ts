@@ -64,6 +64,8 @@ export interface ShareSyncContext {
   fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
   /** Snapshot blocks of `share` from `device` over the share protocol. */
   fetchBlocks(share: ShareDefinition, device: string): FetchBlocks
+  /** Is any other member of the share's swarm connected (else a pull can fetch nothing)? */
+  anyMemberOnline(share: ShareDefinition): boolean
   /** Our head changed (or state did): tell the members. */
   changed(share: string, headChanged: boolean): void
   /** Chunks were fetched into the block store or history was pruned: GC when quiet. */

@@ -97,6 +97,10 @@ describe('entries refused for good are not pulled again every retry', () => {
       return s.nextRetryAt != null && s.nextRetryAt >= times[4] + 16 * RETRY_MS ? s : undefined
     }, BOUND)
     assert.equal(waiting?.waitingFiles, 1, 'missing.bin')
+    // the folder is not complete: an error that says why, not idle
+    assert.equal(waiting?.state, 'error')
+    assert.equal(waiting?.lastError?.code, ChunkUnavailableError.code)
+    assert.match(waiting?.lastError?.message ?? '', /1 file waits for chunks no member online serves/)
     // the next retry waits 16 intervals; the member connecting again (it may hold the chunks now) ends the wait
     const last = times[4]
     await t.a.node.hangUp(t.m.peerId)
