@@ -12,7 +12,7 @@ import { open } from 'node:fs/promises'
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
 import { ChunkReader, MAIN_THREAD_HASH_SHARE, createLevelStore } from '@homecloud/store'
-import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
+import { MiB, flipMiddleByte, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
 
 const size = parseSize(process.argv[2], 1024 * MiB)
 const rounds = Number(process.argv[3] ?? 3)
@@ -44,18 +44,6 @@ async function chunkerOnly (reader, path) {
   }
 }
 
-async function flipMiddleByte (path) {
-  const handle = await open(path, 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    await handle.read(b, 0, 1, Math.floor(size / 2))
-    b[0] ^= 0xff
-    await handle.write(b, 0, 1, Math.floor(size / 2))
-  } finally {
-    await handle.close()
-  }
-}
-
 const dir = await workDir('rehash')
 try {
   const file = join(dir, 'big.bin')
@@ -74,7 +62,7 @@ try {
     const store = await createLevelStore({ path: join(dir, `store-${round}`) })
     try {
       await timed('addPath', () => store.addPath(file))
-      await flipMiddleByte(file)
+      await flipMiddleByte(file, size)
       await timed('chunkFile (one byte flipped)', () => store.chunkFile(file))
     } finally {
       await store.close()

@@ -14,7 +14,7 @@ import { createLevelStore } from '@homecloud/store'
 import { ChunkReader } from '@homecloud/store'
 import { nodeFs, scanShare } from '@homecloud/sync'
 import { constants as fsConstants } from 'node:fs'
-import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
+import { MiB, flipMiddleByte, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
 import { mkdir, writeFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 
@@ -82,18 +82,6 @@ async function scan (root, store, index) {
     }
   }
   return { hashed, errors }
-}
-
-async function flipMiddleByte (path, size) {
-  const handle = await open(path, 'r+')
-  try {
-    const b = Buffer.alloc(1)
-    await handle.read(b, 0, 1, Math.floor(size / 2))
-    b[0] ^= 0xff
-    await handle.write(b, 0, 1, Math.floor(size / 2))
-  } finally {
-    await handle.close()
-  }
 }
 
 function line (name, t, bytes) {

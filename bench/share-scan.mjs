@@ -20,11 +20,11 @@
 import { createHash, randomBytes, randomInt } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { execFileSync } from 'node:child_process'
-import { cp, mkdir, open, readFile, rename, writeFile } from 'node:fs/promises'
+import { cp, mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { pathToFileURL } from 'node:url'
-import { MiB, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
+import { MiB, flipMiddleByte, parseSize, removeDir, workDir, writeRandomFile } from './util.mjs'
 
 const { values: opts, positionals } = parseArgs({
   allowPositionals: true,
@@ -161,15 +161,7 @@ async function runTree (tree, pool, n) {
     await measure('  big file moved in', async () => { await rename(join(stage, 'big'), join(share, 'big')) })
     for (let flip = 0; flip < Number(opts.flips ?? 1); flip++) {
       const r = await measure('  one byte flipped in its middle', async () => {
-        const file = await open(join(share, 'big', 'big.bin'), 'r+')
-        try {
-          const b = Buffer.alloc(1)
-          await file.read(b, 0, 1, Math.floor(size / 2))
-          b[0] ^= 0xff
-          await file.write(b, 0, 1, Math.floor(size / 2))
-        } finally {
-          await file.close()
-        }
+        await flipMiddleByte(join(share, 'big', 'big.bin'), size)
       })
       flipped.set(tree, [...(flipped.get(tree) ?? []), r])
     }

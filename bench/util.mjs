@@ -75,3 +75,16 @@ export async function until (what, fn, timeoutMs) {
     await new Promise(resolve => setTimeout(resolve, 200))
   }
 }
+
+/** Flips one byte in the middle of the SIZE-byte file at `path`, in place (issue 5 b). */
+export async function flipMiddleByte (path, size) {
+  const handle = await open(path, 'r+')
+  try {
+    const b = Buffer.alloc(1)
+    await handle.read(b, 0, 1, Math.floor(size / 2))
+    b[0] ^= 0xff
+    await handle.write(b, 0, 1, Math.floor(size / 2))
+  } finally {
+    await handle.close()
+  }
+}

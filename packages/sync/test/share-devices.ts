@@ -103,6 +103,15 @@ export async function twoDevicesSharing (root: string, other: { name: string, sh
   return { a, b, swarm }
 }
 
+/** `twoDevicesSharing` in a new temp folder, with `a/docs/sub` made for a's share `docs` and `b/docs` named for b's copy. */
+export async function twoDevicesWithDocs (prefix: string): Promise<{ root: string, dirA: string, dirB: string, a: TestDevice, b: TestDevice }> {
+  const root = await tempDir(prefix)
+  const dirA = join(root, 'a', 'docs')
+  await mkdir(join(dirA, 'sub'), { recursive: true })
+  const { a, b } = await twoDevicesSharing(root, { name: 'b' })
+  return { root, dirA, dirB: join(root, 'b', 'docs'), a, b }
+}
+
 export interface CraftedMember {
   /** A file entry of the member's with one chunk. */
   file: (path: string, chunk: { cid: CID, length: number }, seq?: number, mtime?: number) => ShareEntry

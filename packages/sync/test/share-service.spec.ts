@@ -6,8 +6,8 @@ import { after, before, describe, it } from 'node:test'
 import { chunkCid } from '@homecloud/store'
 import { CID } from 'multiformats/cid'
 import { SHARE_PROTOCOL, exchangeAnnounce, requestBlocks } from '../src/index.js'
-import { removeDir, tempDir, waitFor } from './helpers.js'
-import { craftedMember, createDevice, readText, sameTree, stopDevice, twoDevicesSharing, type TestDevice } from './share-devices.js'
+import { removeDir, waitFor } from './helpers.js'
+import { craftedMember, createDevice, readText, sameTree, stopDevice, twoDevicesWithDocs, type TestDevice } from './share-devices.js'
 
 const BOUND = { timeout: 15_000, interval: 25 }
 
@@ -20,13 +20,7 @@ describe('share service: two devices in one swarm', () => {
   let shareId: string
 
   before(async () => {
-    root = await tempDir('hc-share-')
-    dirA = join(root, 'a', 'docs')
-    dirB = join(root, 'b', 'docs')
-    await mkdir(join(dirA, 'sub'), { recursive: true })
-    const devices = await twoDevicesSharing(root, { name: 'b' })
-    a = devices.a
-    b = devices.b
+    ({ root, dirA, dirB, a, b } = await twoDevicesWithDocs('hc-share-'))
   })
 
   after(async () => {

@@ -5,14 +5,14 @@
  */
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { lstat, mkdir, readdir, rm, writeFile } from 'node:fs/promises'
+import { lstat, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { MemoryShareKv, type KvOperation, type LocalEntry } from '../src/index.js'
 import { LocalIndex, type IndexCounts } from '../src/local-index.js'
 import { ShareRecords } from '../src/share-state.js'
-import { rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
-import { sameTree, stopDevice, twoDevicesSharing, type TestDevice } from './share-devices.js'
+import { rawCid, removeDir, text, waitFor } from './helpers.js'
+import { sameTree, stopDevice, twoDevicesWithDocs, type TestDevice } from './share-devices.js'
 
 const SELF = '12D3KooWSe1fSe1fSe1fSe1fSe1fSe1fSe1fSe1fSe1fSe1fSe1f'
 const OTHER = '12D3KooWOtherOtherOtherOtherOtherOtherOtherOtherOthe'
@@ -130,13 +130,7 @@ describe('share status counts through adds, edits, deletes and a pull (two devic
   }
 
   before(async () => {
-    root = await tempDir('hc-status-')
-    dirA = join(root, 'a', 'docs')
-    dirB = join(root, 'b', 'docs')
-    await mkdir(join(dirA, 'sub'), { recursive: true })
-    const devices = await twoDevicesSharing(root, { name: 'b' })
-    a = devices.a
-    b = devices.b
+    ({ root, dirA, dirB, a, b } = await twoDevicesWithDocs('hc-status-'))
     await writeFile(join(dirA, 'one.txt'), 'one')
     await writeFile(join(dirA, 'sub', 'two.bin'), randomBytes(70_000))
     const { id } = await a.shares.addShare(dirA, { swarm: 'family', name: 'docs' })
