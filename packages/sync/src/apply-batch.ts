@@ -88,15 +88,15 @@ export async function writeFileBatch (steps: WriteFileStep[], init: ApplyInit, o
   } finally {
     await batch.cleanup()
     // the caller records the files after this returns: a plan's batches remove theirs once recorded (apply.ts)
-    await batch.removeAsides()
+    await removeAsides(init.fs, batch.takeAsides())
   }
 }
 
 /**
  * One batch in two phases, so a caller can load the next batch (create
  * temps, fetch) while this one commits (fsync, rename): `load`, then
- * `commit`, then always `cleanup`, and `removeAsides` once the batch is
- * recorded (or failed).
+ * `commit`, then always `cleanup`, and the names `takeAsides` gives are
+ * removed once the batch is recorded (or failed).
  */
 export class FileBatch {
   readonly #init: ApplyInit
@@ -111,7 +111,7 @@ export class FileBatch {
   /** Write calls and the chunks they wrote (the log shows how well runs gather). */
   #writes = { calls: 0, chunks: 0 }
   #diskFull?: DiskFullError
-  /** Second names of big files replaced by this batch (`linkAside`), removed by `removeAsides`. */
+  /** Second names of big files replaced by this batch (`linkAside`), handed out by `takeAsides`. */
   readonly #asides: string[] = []
 
   constructor (init: ApplyInit, options: FileBatchOptions) {
@@ -498,9 +498,9 @@ export class FileBatch {
     await this.#init.beforeRenames(pending, { signal: this.#options.signal })
   }
 
-  /** Removes the second names of the files this batch replaced (their blocks are freed now); never rejects. */
-  async removeAsides (): Promise<void> {
-    await removeAsides(this.#fs, this.#asides.splice(0))
+  /** The second names of the files this batch replaced, for the caller to remove (`removeAsides`) once the batch is recorded. */
+  takeAsides (): string[] {
+    return this.#asides.splice(0)
   }
 
   /** Closes everything and removes the temp files of files not renamed into place. */

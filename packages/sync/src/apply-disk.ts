@@ -111,17 +111,21 @@ export async function removeQuietly (fs: ShareFs, path: string): Promise<void> {
   })
 }
 
+/** A file whose blocks take long to free (at least `minBytes`, APPLY_ASIDE_MIN_BYTES says why): set aside rather than dropped inline. */
+function worthAside (old: LocalEntry | undefined, minBytes: number): boolean {
+  return old != null && old.type === 'file' && old.deleted !== true && old.size >= minBytes
+}
+
 /**
  * Before a rename over `old` (just checked to be the file at `abs`): a file
  * of at least `minBytes` gets a second name, a temp name in `dir`, so the
  * rename only drops a link and the old blocks are freed when that name is
- * removed (`removeAsides`), once the new version is recorded
- * (APPLY_ASIDE_MIN_BYTES says why). A crash leaves the name to the start's
- * temp file cleanup. No link (the fs has none, or it failed): the rename
- * frees the blocks itself, as it would anyway.
+ * removed (`removeAsides`), once the new version is recorded. A crash
+ * leaves the name to the start's temp file cleanup. No link (the fs has
+ * none, or it failed): the rename frees the blocks itself, as it would anyway.
  */
 export async function linkAside (fs: ShareWriteFs, abs: string, dir: string, old: LocalEntry | undefined, minBytes = APPLY_ASIDE_MIN_BYTES): Promise<string | undefined> {
-  if (fs.link == null || old == null || old.type !== 'file' || old.deleted === true || old.size < minBytes) return undefined
+  if (fs.link == null || !worthAside(old, minBytes)) return undefined
   const aside = `${dir}/${tempName()}`
   try {
     await fs.link(abs, aside)
@@ -132,9 +136,58 @@ export async function linkAside (fs: ShareWriteFs, abs: string, dir: string, old
   }
 }
 
-/** Removes the names `linkAside` gave (freeing the old blocks); never rejects: a failure is logged, a leftover goes with the next start's cleanup. */
+/**
+ * Takes `old` (just checked to be what is at `abs`, and kept by history)
+ * off its name, for a delete or a type change: a file of at least
+ * `minBytes` is renamed to a temp name in `dir` (instant: its blocks are
+ * freed when that name is removed, `removeAsides`, once the change is
+ * recorded; a crash leaves the name to the start's temp file cleanup);
+ * anything else is unlinked. Returns the aside name, if any.
+ */
+export async function unlinkOrAside (fs: ShareFs, abs: string, dir: string, old: LocalEntry, minBytes = APPLY_ASIDE_MIN_BYTES): Promise<string | undefined> {
+  if (!worthAside(old, minBytes)) {
+    await fs.unlink(abs)
+    return undefined
+  }
+  const aside = `${dir}/${tempName()}`
+  await fs.rename(abs, aside)
+  return aside
+}
+
+/** Removes the names `linkAside` and `unlinkOrAside` gave (freeing the old blocks); never rejects: a failure is logged, a leftover goes with the next start's cleanup. */
 export async function removeAsides (fs: ShareFs, asides: readonly string[]): Promise<void> {
   await eachLimit(asides, APPLY_IO_CONCURRENCY, async aside => { await removeQuietly(fs, aside) })
+}
+
+/**
+ * Removals of aside names running in the background, so the blocks of a
+ * recorded batch or step are freed off the path of the next one; `idle`
+ * waits for them (apply never returns with one running).
+ */
+export class AsideRemovals {
+  readonly #fs: ShareFs
+  /** Each removal running, with the names it removes. */
+  readonly #running = new Map<Promise<void>, readonly string[]>()
+
+  constructor (fs: ShareFs) {
+    this.#fs = fs
+  }
+
+  /** Starts removing `asides` (the change that set them aside is recorded, or failed). */
+  start (asides: readonly string[]): void {
+    if (asides.length === 0) return
+    const removing = removeAsides(this.#fs, asides)
+    this.#running.set(removing, asides)
+    void removing.finally(() => { this.#running.delete(removing) })
+  }
+
+  /** Every removal done, or only those of names inside the directory `under` (it is about to be removed). */
+  async idle (under?: string): Promise<void> {
+    const waiting = (): Array<Promise<void>> => [...this.#running]
+      .filter(([, names]) => under == null || names.some(n => n.startsWith(`${under}/`)))
+      .map(([removing]) => removing)
+    for (let w = waiting(); w.length > 0; w = waiting()) await Promise.allSettled(w)
+  }
 }
 
 export async function matches (cid: CID, bytes: Uint8Array): Promise<boolean> {

@@ -4,7 +4,7 @@ import { APPLY_BATCH_BYTES, APPLY_BATCH_CHUNKS, APPLY_BATCH_FILES, APPLY_BATCHES
 import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { fsErrorCode, type ShareFs, type ShareWriteFs } from './fs.js'
 import { checkSharePath, type PathLimits } from './path-policy.js'
-import { checkExpected, checkFreeSpace, linkAside, removeAsides, removeQuietly, safeParent, tempName, withLocal } from './apply-disk.js'
+import { AsideRemovals, checkExpected, checkFreeSpace, linkAside, removeAsides, removeQuietly, safeParent, tempName, unlinkOrAside, withLocal } from './apply-disk.js'
 import { FileBatch, writeFileBatch, type FileBatchOptions, type FileBatchResult, type WriteFileStep } from './apply-batch.js'
 import type { LocalEntry, ShareEntry } from './entry.js'
 import { cidKey, type ChunkLocation, type PlanStep, type PullPlan } from './plan.js'
@@ -44,7 +44,7 @@ export interface ApplyInit {
   /** Free space to keep on the share's filesystem, as a fraction of its size (default 1%). */
   minFreeFraction?: number
   pathLimits?: Partial<PathLimits>
-  /** Files at least this big are linked aside before a rename replaces them (default APPLY_ASIDE_MIN_BYTES; tests make it small). */
+  /** Files at least this big are linked aside before a rename replaces them, renamed aside for a delete or type change (default APPLY_ASIDE_MIN_BYTES; tests make it small). */
   asideMinBytes?: number
   /**
    * Called before a file is replaced or deleted (it is still intact):
@@ -136,7 +136,9 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
   let room: number | undefined
   /** Where files already written hold each chunk, so a later batch copies a chunk an earlier one fetched. */
   const written = new Map<string, ChunkLocation>()
-  const pipeline = new WritePipeline(init, { ...options, remote, written }, async (out) => {
+  /** Big files replaced or deleted are set aside; their names go once the change is recorded, in the background. */
+  const removals = new AsideRemovals(init.fs)
+  const pipeline = new WritePipeline(init, { ...options, remote, written }, removals, async (out) => {
     for (const { step } of out.done) {
       step.chunks.forEach(c => {
         const key = cidKey(c.cid)
@@ -189,16 +191,16 @@ export async function applyPlan (plan: PullPlan, init: ApplyPlanInit, options: A
         continue
       }
       options.onProgress?.(new CustomProgressEvent('sync:apply:step', { path: step.path, action: step.action }))
-      let entry: LocalEntry
+      const asides: string[] = []
       try {
-        entry = await applyStep(step, init, options)
+        await record([await applyOne(step, init, { asides, removals }, options)], [step])
       } catch (err) {
         if (err instanceof DiskFullError) throw err
         options.signal?.throwIfAborted()
         done(step, err as Error)
-        continue
+      } finally {
+        removals.start(asides)
       }
-      await record([entry], [step])
     }
     await settle()
   } finally {
@@ -225,6 +227,7 @@ class WritePipeline {
   readonly #init: ApplyInit
   readonly #options: FileBatchOptions
   readonly #committed: (out: FileBatchResult) => Promise<void>
+  readonly #removals: AsideRemovals
   /** Batches of small files, and big files (each a batch of its own): each kind has its own loading slots and bound. */
   readonly #lanes: Record<'files' | 'big', { loading: Set<Promise<void>>, running: Set<Promise<void>> }> = {
     files: { loading: new Set(), running: new Set() },
@@ -235,17 +238,16 @@ class WritePipeline {
   readonly #running = new Set<Promise<void>>()
   /** Batches not recorded yet: the paths each touches, and its run. */
   readonly #uncommitted = new Map<Promise<void>, Set<string>>()
-  /** `removeAsides` of recorded batches still running: `idle` waits for them. */
-  readonly #removing = new Set<Promise<void>>()
   /** The commit running now (or the last one): commits never overlap. */
   #committing: Promise<void> = Promise.resolve()
   #failure?: { err: unknown }
   /** File bytes of the batches still loading. */
   loadingBytes = 0
 
-  constructor (init: ApplyInit, options: FileBatchOptions, committed: (out: FileBatchResult) => Promise<void>) {
+  constructor (init: ApplyInit, options: FileBatchOptions, removals: AsideRemovals, committed: (out: FileBatchResult) => Promise<void>) {
     this.#init = init
     this.#options = options
+    this.#removals = removals
     this.#committed = committed
   }
 
@@ -281,9 +283,7 @@ class WritePipeline {
       } finally {
         await batch.cleanup()
         // recorded (or failed): the replaced files' blocks are freed off the path of the next commit
-        const removing = batch.removeAsides()
-        this.#removing.add(removing)
-        void removing.finally(() => { this.#removing.delete(removing) })
+        this.#removals.start(batch.takeAsides())
       }
     })()
     this.#uncommitted.set(run, paths)
@@ -313,15 +313,20 @@ class WritePipeline {
     }
   }
 
-  /** Every batch committed; throws the first failure. */
+  /** Every batch committed (aside names may still be going); throws the first failure. */
   async drain (): Promise<void> {
-    await this.idle()
+    await this.#settled()
     if (this.#failure != null) throw this.#failure.err
   }
 
-  /** Every batch settled, whatever happened. */
+  /** Every batch settled, whatever happened, and every aside name removed. */
   async idle (): Promise<void> {
-    while (this.#running.size > 0 || this.#removing.size > 0) await Promise.allSettled([...this.#running, ...this.#removing])
+    await this.#settled()
+    await this.#removals.idle()
+  }
+
+  async #settled (): Promise<void> {
+    while (this.#running.size > 0) await Promise.allSettled([...this.#running])
   }
 }
 
@@ -342,6 +347,22 @@ function touchedPaths (steps: WriteFileStep[]): Set<string> {
  * parent with lstat: nothing is written through a symlink.
  */
 export async function applyStep (step: PlanStep, init: ApplyInit, options: AbortOptions = {}): Promise<LocalEntry> {
+  const asides: string[] = []
+  try {
+    return await applyOne(step, init, { asides }, options)
+  } finally {
+    // the caller records the entry after this returns: only a plan removes aside names after its record
+    await removeAsides(init.fs, asides)
+  }
+}
+
+/** Where a step puts the names of big files it set aside (removed once it is recorded), and the removals running. */
+interface StepAsides {
+  asides: string[]
+  removals?: AsideRemovals
+}
+
+async function applyOne (step: PlanStep, init: ApplyInit, set: StepAsides, options: AbortOptions): Promise<LocalEntry> {
   const { fs, root } = init
   if (step.action === 'write-file') {
     await checkFreeSpace(fs, root, step.entry.size, init.minFreeFraction ?? DEFAULT_MIN_FREE_FRACTION)
@@ -362,8 +383,13 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
     case 'delete': {
       await init.beforeReplace?.(step.expect, step.entry, options)
       try {
-        if (step.expect.type === 'dir') await fs.rmdir(abs)
-        else await fs.unlink(abs)
+        if (step.expect.type === 'dir') {
+          // a big file deleted inside just before may still be going under its aside name
+          await set.removals?.idle(abs)
+          await fs.rmdir(abs)
+        } else {
+          await setAside(set, unlinkOrAside(fs, abs, dir, step.expect, init.asideMinBytes))
+        }
       } catch (err) {
         const code = fsErrorCode(err)
         if (code === 'ENOTEMPTY' || code === 'EEXIST') throw new LocalChangedError(step.path, `it still holds ${await unsynced(fs, abs)}, which this change does not remove; kept`, { cause: err })
@@ -375,7 +401,7 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
     case 'mkdir': {
       if (step.expect != null) {
         await init.beforeReplace?.(step.expect, step.entry, options)
-        await fs.unlink(abs)
+        await setAside(set, unlinkOrAside(fs, abs, dir, step.expect, init.asideMinBytes))
       }
       await fs.mkdir(abs, step.entry.mode | 0o700)
       await fs.fsyncDir(dir)
@@ -384,7 +410,7 @@ export async function applyStep (step: PlanStep, init: ApplyInit, options: Abort
     case 'symlink': {
       const temp = `${dir}/${tempName()}`
       await fs.symlink(step.entry.target ?? '', temp)
-      return replaceWith(init, temp, abs, dir, step, options)
+      return replaceWith(init, temp, abs, dir, step, set, options)
     }
   }
 }
@@ -398,7 +424,7 @@ async function unsynced (fs: ShareFs, abs: string): Promise<string> {
 }
 
 /** Renames a finished temp file (or link) over the target, after checking the target once more. */
-async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: string, step: PlanStep & { expect?: LocalEntry }, options: AbortOptions): Promise<LocalEntry> {
+async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: string, step: PlanStep & { expect?: LocalEntry }, set: StepAsides, options: AbortOptions): Promise<LocalEntry> {
   const { fs } = init
   let aside: string | undefined
   try {
@@ -412,10 +438,15 @@ async function replaceWith (init: ApplyInit, temp: string, abs: string, dir: str
     if (aside != null) await removeAsides(fs, [aside])
     throw err
   }
+  if (aside != null) set.asides.push(aside)
   await fs.fsyncDir(dir)
-  const stat = await fs.lstat(abs)
-  if (aside != null) await removeAsides(fs, [aside])
-  return withLocal(step.entry, stat)
+  return withLocal(step.entry, await fs.lstat(abs))
+}
+
+/** Keeps the aside name `setting` gives (if any) for removal once the step is recorded. */
+async function setAside (set: StepAsides, setting: Promise<string | undefined>): Promise<void> {
+  const aside = await setting
+  if (aside != null) set.asides.push(aside)
 }
 
 /**

@@ -149,9 +149,10 @@ export const APPLY_SYNC_EVERY_BYTES = 32 * 1024 * 1024
 export const APPLY_CLONE_MIN_FRACTION = 0.5
 /**
  * A file at least this big is hard-linked aside (a temp name in its directory)
- * before a rename replaces it, and the link removed after the batch is
- * recorded: on ext4 mounted with `discard`, freeing a 1 GiB file's blocks
- * inside the rename took ~230 ms before the new version showed under its name.
- * Small files free quickly: the link would cost more than it saves.
+ * before a rename replaces it, or renamed aside when apply deletes it or puts a
+ * directory in its place, and that name removed after the step is recorded:
+ * on ext4 mounted with `discard`, freeing a 1 GiB file's blocks inside the
+ * rename or unlink took ~230–300 ms on the pull's critical path. Small files
+ * free quickly: the extra name would cost more than it saves.
  */
 export const APPLY_ASIDE_MIN_BYTES = 64 * 1024 * 1024

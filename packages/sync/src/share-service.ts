@@ -25,6 +25,7 @@ import { fetchAvailable } from './fetch-available.js'
 import { nodeFs } from './fs.js'
 import { verifyHead, type Head } from './head.js'
 import { checkSharePath } from './path-policy.js'
+import { PARTIAL_HEAD_AFTER_MS } from './partial-heads.js'
 import { RemoteSnapshotBlocks, type FetchBlocks } from './remote-snapshot.js'
 import { LevelShareKv, MemoryShareKv, type ShareKv } from './share-kv.js'
 import { ShareAnnouncer } from './share-announce.js'
@@ -85,6 +86,7 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
       rescanIntervalMs: positive(init.rescanIntervalMs ?? DEFAULT_RESCAN_INTERVAL_MS, 'rescanIntervalMs'),
       pollIntervalMs: positive(init.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS, 'pollIntervalMs'),
       retryIntervalMs: positive(init.retryIntervalMs ?? DEFAULT_RETRY_INTERVAL_MS, 'retryIntervalMs'),
+      partialHeadAfterMs: positive(init.partialHeadAfterMs ?? PARTIAL_HEAD_AFTER_MS, 'partialHeadAfterMs'),
       minFreeFraction,
       history: {
         retentionMs: positive(init.history?.retentionMs ?? DEFAULT_HISTORY_RETENTION_MS, 'history.retentionMs'),

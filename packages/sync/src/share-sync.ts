@@ -48,6 +48,8 @@ export interface ShareSyncConfig {
   rescanIntervalMs: number
   pollIntervalMs: number
   retryIntervalMs: number
+  /** A scan running this long publishes a partial head (partial-heads.ts). */
+  partialHeadAfterMs: number
   minFreeFraction: number
   history: HistoryLimits
   now(): number
@@ -365,6 +367,7 @@ export class ShareSync {
     const partial = new PartialHeads({
       changes,
       signal,
+      afterMs: this.#ctx.config.partialHeadAfterMs,
       hold: (e) => moves.has(e.path),
       flush: async (entries) => {
         const started = Date.now()

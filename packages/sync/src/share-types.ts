@@ -45,6 +45,8 @@ export interface ShareServiceInit {
   pollIntervalMs?: number
   /** Retry period of a paused (disk full) or failed pull (ms). */
   retryIntervalMs?: number
+  /** A scan running this long publishes the files hashed so far as a partial head (ms; default `PARTIAL_HEAD_AFTER_MS`). */
+  partialHeadAfterMs?: number
   /** Kept versions: retention and size cap per share. */
   history?: Partial<HistoryLimits>
   /** Free space kept on a share's filesystem (fraction; default 1%). */

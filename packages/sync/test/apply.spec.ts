@@ -5,10 +5,14 @@ import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { execFileSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { createLevelStore } from '@homecloud/store'
 import {
   applyPlan, applyStep, cleanupTempFiles, DiskFullError, LocalChangedError, MemoryFs, nodeFs, PathRejectedError,
   type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
+import { ShareHistory } from '../src/history.js'
+import { MemoryShareKv } from '../src/share-kv.js'
 import { patternChunk } from './crash-data.js'
 import { killWhenPaused, rawCid, removeDir, tempDir, text } from './helpers.js'
 import type { CID } from 'multiformats/cid'
@@ -304,12 +308,12 @@ describe('apply (D7)', () => {
     }
   })
 
-  describe('replacing a big file: the old one is linked aside, its name removed once the new one is recorded', () => {
+  describe('a big file replaced (linked aside), deleted or turned into a directory (renamed aside): its aside name goes once the change is recorded', () => {
     const plan = (steps: PlanStep[]): Parameters<typeof applyPlan>[0] => ({ steps, fetch: [], bytesToFetch: 0, bytesLocal: 0, conflicts: [], errors: [] })
     const temps = async (root: string): Promise<string[]> => (await readdir(root)).filter(n => n.startsWith('.homecloud-tmp-'))
 
     /** nodeFs, logging its links, renames, unlinks and directory fsyncs (share-relative, temp names as TEMP). */
-    function loggedFs (root: string, ops: string[], faults: { link?: Error, rename?: Error } = {}): ShareWriteFs {
+    function loggedFs (root: string, ops: string[], faults: { link?: Error, rename?: Error, unlink?: Error, slowAsideMs?: number } = {}): ShareWriteFs {
       const rel = (p: string): string => p.slice(root.length + 1).replace(/\.homecloud-tmp-[0-9a-f]+/, 'TEMP')
       const link = nodeFs.link
       assert.ok(link != null)
@@ -325,7 +329,15 @@ describe('apply (D7)', () => {
           if (faults.rename != null) throw faults.rename
           await nodeFs.rename(from, to)
         },
-        unlink: async (path) => { ops.push(`unlink ${rel(path)}`); await nodeFs.unlink(path) },
+        unlink: async (path) => {
+          ops.push(`unlink ${rel(path)}`)
+          if (faults.unlink != null) throw faults.unlink
+          // freeing a big file's blocks takes a while (ext4 with discard): the unlink of an aside name is slow
+          if (faults.slowAsideMs != null && path.includes('.homecloud-tmp-')) await new Promise(resolve => setTimeout(resolve, faults.slowAsideMs))
+          await nodeFs.unlink(path)
+        },
+        mkdir: async (path, mode) => { ops.push(`mkdir ${rel(path)}`); await nodeFs.mkdir(path, mode) },
+        rmdir: async (path) => { ops.push(`rmdir ${rel(path)}`); await nodeFs.rmdir(path) },
         fsyncDir: async (path) => { ops.push(`fsyncDir ${rel(path)}`); await nodeFs.fsyncDir(path) }
       }
     }
@@ -409,6 +421,168 @@ describe('apply (D7)', () => {
         assert.equal((await stat(`${root}/d/big`)).nlink, 1)
       } finally {
         await removeDir(root)
+      }
+    })
+
+    const entry = (path: string, type: ShareEntry['type'], extra: Partial<ShareEntry> = {}): ShareEntry => ({ path, type, size: 0, mtime: 0, mode: 0o755, version: { p: 2 }, modifiedBy: 'p', ...extra })
+
+    it('a delete: history first, rename aside, directory fsync, index, then the aside name goes; a small file is unlinked as before', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/big`, 'old big version')
+        await writeFile(`${root}/small`, 'old')
+        const ops: string[] = []
+        const deletes = await Promise.all(['big', 'small'].map(async path =>
+          ({ action: 'delete' as const, path, entry: entry(path, 'file', { deleted: true }), expect: await localEntry(root, path) })))
+        const result = await applyPlan(plan(deletes), {
+          fs: loggedFs(root, ops),
+          root,
+          reader: memoryReader(),
+          asideMinBytes: 10,
+          beforeReplace: async (old) => { ops.push(`history ${old.path}: ${await readFile(`${root}/${old.path}`, 'utf8')}`) },
+          onApplied: async (entries) => {
+            ops.push(`index ${entries.map(e => e.path).join()}`)
+            if (entries[0].path !== 'big') return
+            // the deleted version lives on under the aside name only until the index has the tombstone
+            const aside = await temps(root)
+            assert.equal(aside.length, 1)
+            assert.equal(await readFile(`${root}/${aside[0]}`, 'utf8'), 'old big version')
+            await assert.rejects(stat(`${root}/big`), { code: 'ENOENT' })
+          }
+        })
+        assert.deepEqual(result, { applied: 2, errors: [] })
+        // the aside name of big may go while small is deleted (in the background): compare each step's order
+        const rest = ops.filter(o => o !== 'unlink TEMP')
+        assert.deepEqual(rest, ['history big: old big version', 'rename big TEMP', 'fsyncDir ', 'index big', 'history small: old', 'unlink small', 'fsyncDir ', 'index small'])
+        assert.equal(ops.filter(o => o === 'unlink TEMP').length, 1)
+        assert.ok(ops.indexOf('unlink TEMP') > ops.indexOf('index big'), 'the aside name goes after the index')
+        assert.deepEqual(await readdir(root), [], 'no aside name is left once apply returns')
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('a file turned into a directory: the file is renamed aside before the mkdir, its name goes after the index', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/d`, 'a big file, now a dir')
+        const ops: string[] = []
+        const seen: string[] = []
+        const result = await applyPlan(plan([{ action: 'mkdir', path: 'd', entry: entry('d', 'dir'), expect: await localEntry(root, 'd') }]), {
+          fs: loggedFs(root, ops),
+          root,
+          reader: memoryReader(),
+          asideMinBytes: 10,
+          beforeReplace: async (old) => { seen.push(await readFile(`${root}/${old.path}`, 'utf8')) },
+          onApplied: async () => { ops.push('index') }
+        })
+        assert.deepEqual(result, { applied: 1, errors: [] })
+        assert.deepEqual(seen, ['a big file, now a dir'], 'history read the file intact')
+        assert.deepEqual(ops, ['rename d TEMP', 'mkdir d', 'fsyncDir ', 'index', 'unlink TEMP'])
+        assert.equal((await stat(`${root}/d`)).isDirectory(), true)
+        assert.deepEqual(await readdir(root), ['d'])
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('a directory deleted right after the big file inside it waits for the aside name to go, then is removed', async () => {
+      const root = await tempDir()
+      try {
+        await mkdir(`${root}/d`)
+        await writeFile(`${root}/d/big`, 'old big version')
+        const ops: string[] = []
+        const result = await applyPlan(plan([
+          { action: 'delete', path: 'd/big', entry: entry('d/big', 'file', { deleted: true }), expect: await localEntry(root, 'd/big') },
+          { action: 'delete', path: 'd', entry: entry('d', 'dir', { deleted: true }), expect: await localEntry(root, 'd') }
+        ]), { fs: loggedFs(root, ops, { slowAsideMs: 50 }), root, reader: memoryReader(), asideMinBytes: 10, onApplied: async () => { ops.push('index') } })
+        assert.deepEqual(result, { applied: 2, errors: [] })
+        assert.deepEqual(ops, ['rename d/big d/TEMP', 'fsyncDir d', 'index', 'unlink d/TEMP', 'rmdir d', 'fsyncDir ', 'index'])
+        assert.deepEqual(await readdir(root), [])
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('deletes of big files do not wait for the blocks of the one before to be freed; apply returns once they are', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/a`, 'old big version a')
+        await writeFile(`${root}/b`, 'old big version b')
+        const ops: string[] = []
+        const deletes = await Promise.all(['a', 'b'].map(async path =>
+          ({ action: 'delete' as const, path, entry: entry(path, 'file', { deleted: true }), expect: await localEntry(root, path) })))
+        const fs = loggedFs(root, ops, { slowAsideMs: 50 })
+        const result = await applyPlan(plan(deletes), {
+          fs: { ...fs, unlink: async (path) => { await fs.unlink(path); ops.push(`freed ${path.slice(root.length + 1, root.length + 5)}`) } },
+          root,
+          reader: memoryReader(),
+          asideMinBytes: 10,
+          onApplied: async (entries) => { ops.push(`index ${entries.map(e => e.path).join()}`) }
+        })
+        assert.deepEqual(result, { applied: 2, errors: [] })
+        assert.deepEqual(ops.filter(o => !o.startsWith('unlink')), ['rename a TEMP', 'fsyncDir ', 'index a', 'rename b TEMP', 'fsyncDir ', 'index b', 'freed .hom', 'freed .hom'])
+        assert.deepEqual(await readdir(root), [])
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('an aside name whose removal failed is left to the start-up cleanup, which removes it', async () => {
+      const root = await tempDir()
+      try {
+        await writeFile(`${root}/big`, 'old big version')
+        const ops: string[] = []
+        const result = await applyPlan(plan([{ action: 'delete', path: 'big', entry: entry('big', 'file', { deleted: true }), expect: await localEntry(root, 'big') }]), {
+          fs: loggedFs(root, ops, { unlink: Object.assign(new Error('unlink failed'), { code: 'EIO' }) }),
+          root,
+          reader: memoryReader(),
+          asideMinBytes: 10,
+          onApplied: async () => {}
+        })
+        assert.deepEqual(result, { applied: 1, errors: [] }, 'the delete is done and recorded; only the freeing is late')
+        const left = await temps(root)
+        assert.equal(left.length, 1)
+        assert.deepEqual(await readdir(root), left, 'nothing under the real name')
+        assert.equal(await cleanupTempFiles(nodeFs, root), 1)
+        assert.deepEqual(await readdir(root), [])
+      } finally {
+        await removeDir(root)
+      }
+    })
+
+    it('history still holds a big file deleted through its aside name: it restores byte-exact after the name is gone and a GC', async () => {
+      const dir = await tempDir()
+      const root = join(dir, 'share')
+      await mkdir(root)
+      const store = await createLevelStore({ path: join(dir, 'store') })
+      try {
+        const history = await ShareHistory.load({ share: 's', kv: new MemoryShareKv(), store, fs: nodeFs, root, retentionMs: 3_600_000, maxBytes: 1 << 20 })
+        const bytes = new Uint8Array(randomBytes(4096))
+        await writeFile(join(root, 'big'), bytes)
+        const parts = [bytes.subarray(0, 2048), bytes.subarray(2048)]
+        const chunks = await Promise.all(parts.map(async (p, i) => ({ cid: await rawCid(p), offset: i * 2048, length: p.byteLength })))
+        await store.indexFile(join(root, 'big'), chunks)
+        const live: LocalEntry = { ...await localEntry(root, 'big'), chunks: chunks.map(c => ({ cid: c.cid, length: c.length })) }
+        const result = await applyPlan(plan([{ action: 'delete', path: 'big', entry: { ...live, deleted: true, version: { me: 1, p: 1 }, chunks: [] }, expect: live }]), {
+          fs: nodeFs,
+          root,
+          reader: memoryReader(),
+          asideMinBytes: 10,
+          beforeReplace: async (old, next, o) => history.keep(old, 'deleted', next, o),
+          onApplied: async () => {}
+        })
+        assert.deepEqual(result, { applied: 1, errors: [] })
+        assert.deepEqual(await readdir(root), [])
+        await store.gc()
+        const [kept] = history.list('big')
+        assert.equal(kept.reason, 'deleted')
+        const { entry: old } = await history.entry('big', kept.version)
+        const restored = Buffer.concat(await Promise.all((old.chunks ?? []).map(async c => store.get(c.cid))))
+        assert.deepEqual(new Uint8Array(restored), bytes)
+      } finally {
+        await store.close()
+        await removeDir(dir)
       }
     })
   })

@@ -16,6 +16,7 @@ import {
   type ShareEntry, type ShareService, type ShareServiceInit
 } from '../src/index.js'
 import { removeDir, tempDir } from './helpers.js'
+import type { AbortOptions } from '@homecloud/interface'
 import type { Libp2p, PeerId, PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
@@ -31,13 +32,32 @@ export interface TestDevice {
   shares: ShareService
 }
 
+/** Test seams of a device: wrap its store's chunker (to slow or hold the hashing of a file). */
+export interface DeviceHooks {
+  chunkFile?: (path: string, options: AbortOptions | undefined, next: ChunkStore['chunkFile']) => ReturnType<ChunkStore['chunkFile']>
+}
+
+/** The store with `chunkFile` wrapped by `hooks`, every other method bound to the real one. */
+function hookedStore (store: ChunkStore, hooks: DeviceHooks): ChunkStore {
+  const wrap = hooks.chunkFile
+  if (wrap == null) return store
+  const next: ChunkStore['chunkFile'] = async (path, options) => store.chunkFile(path, options)
+  return new Proxy(store, {
+    get: (target, key) => {
+      if (key === 'chunkFile') return async (path: string, options?: AbortOptions) => wrap(path, options, next)
+      const value: unknown = Reflect.get(target, key)
+      return typeof value === 'function' ? value.bind(target) : value
+    }
+  })
+}
+
 const noRouting = {
   provide: async () => {},
   findProviders: async function * () {}
 }
 
 /** A device with everything but shares wired; `withShares` adds the share service. */
-export async function createDevice (name: string, dir: string, init: Partial<ShareServiceInit> = {}, withShares = true): Promise<TestDevice> {
+export async function createDevice (name: string, dir: string, init: Partial<ShareServiceInit> = {}, withShares = true, hooks: DeviceHooks = {}): Promise<TestDevice> {
   const privateKey = await generateKeyPair('Ed25519')
   const node: Libp2p = await loopbackNode(privateKey)
   const swarms = swarmService({ deviceName: name, rendezvousIntervalMs: 0 })({
@@ -68,7 +88,7 @@ export async function createDevice (name: string, dir: string, init: Partial<Sha
   await device.exchange.start()
   if (withShares) {
     device.shares = shareService({ datastorePath: join(dir, 'shares'), watchDebounceMs: 50, retryIntervalMs: 300, ...init })({
-      peerId: node.peerId, privateKey, gate: swarms.gate, swarms, events: node, store, chunks: device.exchange
+      peerId: node.peerId, privateKey, gate: swarms.gate, swarms, events: node, store: hookedStore(store, hooks), chunks: device.exchange
     })
     await device.shares.start()
   }
@@ -94,8 +114,8 @@ export async function readText (path: string): Promise<string | undefined> {
 }
 
 /** Two devices in the swarm `family`: `a` created it and invited the other. */
-export async function twoDevicesSharing (root: string, other: { name: string, shares?: boolean }, aInit: Partial<ShareServiceInit> = {}): Promise<{ a: TestDevice, b: TestDevice, swarm: string }> {
-  const a = await createDevice('a', join(root, 'a'), aInit)
+export async function twoDevicesSharing (root: string, other: { name: string, shares?: boolean }, aInit: Partial<ShareServiceInit> = {}, aHooks: DeviceHooks = {}): Promise<{ a: TestDevice, b: TestDevice, swarm: string }> {
+  const a = await createDevice('a', join(root, 'a'), aInit, true, aHooks)
   const b = await createDevice(other.name, join(root, other.name), {}, other.shares ?? true)
   const swarm = (await a.swarms.create('family')).id
   const { code } = await a.swarms.invite('family')
