@@ -6,15 +6,12 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { createLevelStore } from '@homecloud/store'
 import {
   applyPlan, applyStep, cleanupTempFiles, DiskFullError, LocalChangedError, MemoryFs, nodeFs, PathRejectedError,
   type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
-import { ShareHistory } from '../src/history.js'
-import { MemoryShareKv } from '../src/share-kv.js'
 import { patternChunk } from './crash-data.js'
-import { killWhenPaused, rawCid, removeDir, tempDir, text } from './helpers.js'
+import { killWhenPaused, rawCid, removeDir, shareWithHistory, tempDir, text } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -552,12 +549,8 @@ describe('apply (D7)', () => {
     })
 
     it('history still holds a big file deleted through its aside name: it restores byte-exact after the name is gone and a GC', async () => {
-      const dir = await tempDir()
-      const root = join(dir, 'share')
-      await mkdir(root)
-      const store = await createLevelStore({ path: join(dir, 'store') })
+      const { root, store, history, close } = await shareWithHistory()
       try {
-        const history = await ShareHistory.load({ share: 's', kv: new MemoryShareKv(), store, fs: nodeFs, root, retentionMs: 3_600_000, maxBytes: 1 << 20 })
         const bytes = new Uint8Array(randomBytes(4096))
         await writeFile(join(root, 'big'), bytes)
         const parts = [bytes.subarray(0, 2048), bytes.subarray(2048)]
@@ -581,8 +574,7 @@ describe('apply (D7)', () => {
         const restored = Buffer.concat(await Promise.all((old.chunks ?? []).map(async c => store.get(c.cid))))
         assert.deepEqual(new Uint8Array(restored), bytes)
       } finally {
-        await store.close()
-        await removeDir(dir)
+        await close()
       }
     })
   })

@@ -1,8 +1,14 @@
 import { spawn } from 'node:child_process'
-import { waitFor as waitUntil, type WaitForOptions } from '@homecloud/test-support'
+import { mkdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createLevelStore, type ChunkStore } from '@homecloud/store'
+import { removeDir, tempDir, waitFor as waitUntil, type WaitForOptions } from '@homecloud/test-support'
 import { CID } from 'multiformats/cid'
 import * as raw from 'multiformats/codecs/raw'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { ShareHistory } from '../src/history.js'
+import { MemoryShareKv } from '../src/share-kv.js'
+import { nodeFs } from '../src/fs.js'
 import { entryFromScan, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
 
 export { removeDir, tempDir } from '@homecloud/test-support'
@@ -90,4 +96,22 @@ export async function killWhenPaused (script: string, args: string[]): Promise<v
   const exited = new Promise(resolve => child.once('exit', resolve))
   child.kill('SIGKILL')
   await exited
+}
+
+/** A share folder `root` and its history on a real LevelDB store, in a new temp folder; `close` removes it all. */
+export async function shareWithHistory (): Promise<{ root: string, store: ChunkStore, history: ShareHistory, close: () => Promise<void> }> {
+  const dir = await tempDir()
+  const root = join(dir, 'share')
+  await mkdir(root)
+  const store = await createLevelStore({ path: join(dir, 'store') })
+  const history = await ShareHistory.load({ share: 's', kv: new MemoryShareKv(), store, fs: nodeFs, root, retentionMs: 3_600_000, maxBytes: 1 << 20 })
+  return {
+    root,
+    store,
+    history,
+    close: async () => {
+      await store.close()
+      await removeDir(dir)
+    }
+  }
 }

@@ -1,15 +1,13 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { createLevelStore, type ChunkStore } from '@homecloud/store'
+import type { ChunkStore } from '@homecloud/store'
 import { applyStep, type ChunkReader } from '../src/apply.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from '../src/entry.js'
 import { nodeFs } from '../src/fs.js'
-import { ShareHistory } from '../src/history.js'
-import { MemoryShareKv } from '../src/share-kv.js'
-import { rawCid, removeDir, tempDir } from './helpers.js'
+import { rawCid, removeDir, shareWithHistory, tempDir } from './helpers.js'
 import type { PlannedChunk } from '../src/plan.js'
 
 const CHUNK = 1024
@@ -37,12 +35,8 @@ async function indexInStore (store: ChunkStore, root: string, entry: ShareEntry)
 
 describe('history keeps only what a replacement loses', () => {
   it('a one-chunk change stores about one chunk; every kept version restores byte-exact, also after GC and a delete', async () => {
-    const dir = await tempDir()
-    const root = join(dir, 'share')
-    await mkdir(root)
-    const store = await createLevelStore({ path: join(dir, 'store') })
+    const { root, store, history, close } = await shareWithHistory()
     try {
-      const history = await ShareHistory.load({ share: 's', kv: new MemoryShareKv(), store, fs: nodeFs, root, retentionMs: 3_600_000, maxBytes: 1 << 20 })
       const v1 = new Uint8Array(randomBytes(CHUNK * CHUNKS))
       await writeFile(join(root, 'big.bin'), v1)
       const st = await nodeFs.lstat(join(root, 'big.bin'))
@@ -120,8 +114,7 @@ describe('history keeps only what a replacement loses', () => {
       assert.deepEqual(await restored(kept2.version), v2)
       assert.deepEqual(await restored(kept3.version), v3)
     } finally {
-      await store.close()
-      await removeDir(dir)
+      await close()
     }
   })
 })
