@@ -11,7 +11,7 @@
  */
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult, type AppliedOptions } from './apply.js'
-import { DiskFullError, errorCode, LocalChangedError } from './errors.js'
+import { ChunkUnavailableError, DiskFullError, errorCode, LocalChangedError } from './errors.js'
 import { nodeFs } from './fs.js'
 import { signHead, type Head } from './head.js'
 import { HeadPulls } from './head-pulls.js'
@@ -410,6 +410,12 @@ export class ShareSync {
   }
 
   #settle (): void {
+    // files still wait for chunks no member serves: a scan or another pull ending does not make the folder complete
+    if (this.#lastError?.code === ChunkUnavailableError.code && this.#pulls.waiting().files > 0) {
+      this.#state = 'error'
+      this.#ctx.changed(this.def.id, false)
+      return
+    }
     this.#state = 'idle'
     // a paused share keeps saying why until the pull goes through
     if (!this.#paused) this.#lastError = undefined

@@ -101,6 +101,15 @@ describe('entries refused for good are not pulled again every retry', () => {
     assert.equal(waiting?.state, 'error')
     assert.equal(waiting?.lastError?.code, ChunkUnavailableError.code)
     assert.match(waiting?.lastError?.message ?? '', /1 file waits for chunks no member online serves/)
+    // a rescan ending (nothing changed here) does not make the folder complete: the error stays
+    const scansBefore = t.a.shares.status(t.shareId).lastScanAt ?? 0
+    await t.a.shares.rescan(t.shareId)
+    const rescanned = await waitFor(() => {
+      const s = t.a.shares.status(t.shareId)
+      return (s.lastScanAt ?? 0) > scansBefore && s.state !== 'scanning' ? s : undefined
+    }, BOUND)
+    assert.equal(rescanned?.state, 'error')
+    assert.equal(rescanned?.lastError?.code, ChunkUnavailableError.code)
     // the next retry waits 16 intervals; the member connecting again (it may hold the chunks now) ends the wait
     const last = times[4]
     await t.a.node.hangUp(t.m.peerId)
