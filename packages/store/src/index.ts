@@ -36,7 +36,7 @@ export { IndexedChunkStore } from './chunk-store.js'
 export { eachLimit } from './each-limit.js'
 export { statMs } from './file-source.js'
 export { MemoryIndex } from './memory-index.js'
-export { LevelIndex } from './level-index.js'
+export { LevelIndex, releaseWriteBuffer } from './level-index.js'
 export type { StoreIndex, FileRecord, FileChunkRef, FileLocation, ChunkRange, IndexedFileEntry } from './store-index.js'
 
 /** A store kept in memory (its file index still points at real files): tests and doubles. */

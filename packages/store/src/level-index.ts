@@ -67,6 +67,17 @@ async function * changedChunks (old: AsyncIterable<FileChunkRef> | Iterable<File
 }
 
 /**
+ * Writes an open LevelDB's in-memory write buffer to disk and frees it (an
+ * idle device; nothing is lost): a compaction of a range past every key
+ * compacts nothing else, but LevelDB always flushes the buffer first.
+ */
+export async function releaseWriteBuffer (db: { status: string }): Promise<void> {
+  // on Node, `level` is classic-level, which has compactRange (the browser's level type does not)
+  const level = db as unknown as { compactRange(start: string, end: string): Promise<void> }
+  if (db.status === 'open') await level.compactRange('\uffff\uffff', '\uffff\uffff')
+}
+
+/**
  * A StoreIndex in LevelDB. Sublevels: `blocks` (key → bytes), `files`
  * (path → FileRecord), `chunks` (path, offset → key, length), `locations`
  * (key, path, offset → length), `pins` (CID → ''). A file's entries change in
@@ -308,15 +319,8 @@ export class LevelIndex implements StoreIndex {
     yield * this.#sub.pins.keys()
   }
 
-  /**
-   * Writes LevelDB's in-memory write buffer to disk and frees it: a compaction
-   * of a range past every key compacts nothing else, but LevelDB always
-   * flushes the buffer first (as the share database's release does).
-   */
   async release (): Promise<void> {
-    // on Node, `level` is classic-level, which has compactRange (the browser's level type does not)
-    const db = this.#db as unknown as { compactRange(start: string, end: string): Promise<void> }
-    if (this.#db.status === 'open') await db.compactRange('\uffff\uffff', '\uffff\uffff')
+    await releaseWriteBuffer(this.#db)
   }
 
   async close (): Promise<void> {

@@ -7,6 +7,7 @@
  */
 import { Level } from 'level'
 import { RepoError } from '@homecloud/interface'
+import { releaseWriteBuffer } from '@homecloud/store'
 
 export type KvOperation =
   | { type: 'put', key: string, value: Uint8Array }
@@ -91,15 +92,9 @@ export class LevelShareKv implements ShareKv {
     }
   }
 
-  /**
-   * Writes LevelDB's in-memory write buffer to disk and frees it (~3–5 MiB
-   * after a sync of 12,000 files): a compaction of a range past every key
-   * compacts nothing else, but LevelDB always flushes the buffer first.
-   */
+  /** LevelDB's write buffer to disk, and freed (~3–5 MiB after a sync of 12,000 files). */
   async release (): Promise<void> {
-    // on Node, `level` is classic-level, which has compactRange (the browser's level type does not)
-    const db = this.db as unknown as { compactRange(start: string, end: string): Promise<void> }
-    if (this.db.status === 'open') await db.compactRange('\uffff\uffff', '\uffff\uffff')
+    await releaseWriteBuffer(this.db)
   }
 
   async close (): Promise<void> {
