@@ -214,12 +214,8 @@ export class HeadPulls {
       await host.pulled()
       log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
         def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length + skipped, applied - planned, Date.now() - applied)
-      // the last run going says the share is idle, or that files wait for chunks (an error: the folder is not complete)
-      if (runs.size <= 1) {
-        const files = this.#unavailable.summary().files
-        if (gap > 0 && files > 0) host.fail(new ChunkUnavailableError(`${files === 1 ? '1 file waits' : `${files} files wait`} for chunks no member online serves`))
-        else host.settle()
-      }
+      // the last run going settles the share (idle, or an error while files wait for chunks: `waiting`)
+      if (runs.size <= 1) host.settle()
     })()
     // what waited for the runs is pulled once they end; so is what the plan skipped once this apply moved things (else the retry timer)
     if (held.length > 0 || (skipped > 0 && plan.steps.length > 0)) this.#afterRuns.add(device)

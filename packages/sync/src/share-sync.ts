@@ -410,10 +410,10 @@ export class ShareSync {
   }
 
   #settle (): void {
-    // files still wait for chunks no member serves: a scan or another pull ending does not make the folder complete
-    if (this.#lastError?.code === ChunkUnavailableError.code && this.#pulls.waiting().files > 0) {
-      this.#state = 'error'
-      this.#ctx.changed(this.def.id, false)
+    // files still wait for chunks no member serves: the folder is not complete, whatever run just ended
+    const waiting = this.#pulls.waiting().files
+    if (waiting > 0 && !this.#paused) {
+      this.#fail(new ChunkUnavailableError(`${waiting === 1 ? '1 file waits' : `${waiting} files wait`} for chunks no member online serves`))
       return
     }
     this.#state = 'idle'
