@@ -12,6 +12,14 @@ import { repoPaths } from '../src/repo.js'
 
 const OPTIONS = { quietMs: 10_000, maxCpuFraction: 0.05, maxIoBytesPerSecond: 64 * 1024 }
 
+/** A detector that has seen its first sample (nothing used yet) at 0 s, and the state `feed` advances. */
+function observing (): { detector: IdleDetector, state: { at: number, sample: ActivitySample } } {
+  const detector = new IdleDetector(OPTIONS)
+  const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
+  detector.observe(state.sample, 0)
+  return { detector, state }
+}
+
 /** Feeds `detector` one sample a second from `start`, each adding `cpuMs` of CPU and `io` bytes; the seconds at which it fired. */
 function feed (detector: IdleDetector, state: { at: number, sample: ActivitySample }, seconds: number, cpuMs: number, io = 0): number[] {
   const fired: number[] = []
@@ -36,18 +44,14 @@ describe('idle trim', () => {
     })
 
     it('never fires while busy, however long; fires quietMs after the last busy second', () => {
-      const detector = new IdleDetector(OPTIONS)
-      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
-      detector.observe(state.sample, 0)
+      const { detector, state } = observing()
       assert.deepEqual(feed(detector, state, 120, 300), [], 'a transfer at 30 % of a core')
       assert.deepEqual(feed(detector, state, 9, 0), [])
       assert.deepEqual(feed(detector, state, 5, 0), [130])
     })
 
     it('counts I/O as activity even without CPU (a slow transfer), and quiet starts over after each busy second', () => {
-      const detector = new IdleDetector(OPTIONS)
-      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
-      detector.observe(state.sample, 0)
+      const { detector, state } = observing()
       // 1 MB/s at almost no CPU, with a 9 s pause in the middle
       assert.deepEqual(feed(detector, state, 30, 1, 1_000_000), [])
       assert.deepEqual(feed(detector, state, 9, 0), [])
@@ -56,9 +60,7 @@ describe('idle trim', () => {
     })
 
     it('fires again only after new activity', () => {
-      const detector = new IdleDetector(OPTIONS)
-      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
-      detector.observe(state.sample, 0)
+      const { detector, state } = observing()
       assert.deepEqual(feed(detector, state, 15, 0), [10])
       assert.deepEqual(feed(detector, state, 100, 0), [])
       assert.deepEqual(feed(detector, state, 1, 900), [])
@@ -66,9 +68,7 @@ describe('idle trim', () => {
     })
 
     it('a lone small burst (a GC, a ping) neither ends the quiet time nor re-arms; two in a row do', () => {
-      const detector = new IdleDetector(OPTIONS)
-      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
-      detector.observe(state.sample, 0)
+      const { detector, state } = observing()
       assert.deepEqual(feed(detector, state, 120, 300), [], 'a pull')
       assert.deepEqual(feed(detector, state, 5, 0), [])
       // the measured blip: 110 ms of CPU and 225 KB of I/O in one second, 5 s into the quiet time
@@ -90,9 +90,7 @@ describe('idle trim', () => {
     })
 
     it('rebase: the CPU of the trim itself does not count as activity', () => {
-      const detector = new IdleDetector(OPTIONS)
-      const state = { at: 0, sample: { cpuMicros: 0, ioBytes: 0 } }
-      detector.observe(state.sample, 0)
+      const { detector, state } = observing()
       assert.deepEqual(feed(detector, state, 10, 0), [10])
       // the trim took 300 ms of CPU; the next sample starts after it
       state.sample = { ...state.sample, cpuMicros: state.sample.cpuMicros + 300_000 }
