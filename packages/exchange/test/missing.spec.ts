@@ -31,6 +31,12 @@ describe("missing: 'report' (real libp2p on loopback)", () => {
   })
 
   beforeEach(() => { gates = new Map() })
+  /** The holder serves `chunk` only once the returned gate is resolved. */
+  const hold = (chunk: { cid: CID }): PromiseWithResolvers<void> => {
+    const release = Promise.withResolvers<void>()
+    gates.set(chunk.cid.toString(), release.promise)
+    return release
+  }
 
   after(async () => {
     await stopAll([fetcher, holder, empty])
@@ -58,8 +64,7 @@ describe("missing: 'report' (real libp2p on loopback)", () => {
   it('a chunk only at a slow peer still arrives after the other peer answered "missing" and another chunk was given up', async () => {
     const [slow] = held
     const [gone] = nobody
-    const release = Promise.withResolvers<void>()
-    gates.set(slow.cid.toString(), release.promise)
+    const release = hold(slow)
     const sink = new MemoryBlocks()
     const order: string[] = []
     const result = await fetcher.services.chunks.fetch([slow.cid, gone.cid], {
@@ -86,8 +91,7 @@ describe("missing: 'report' (real libp2p on loopback)", () => {
     // a chunk of its own: a block released after an earlier case ended may still be on its way
     const slow = held[1]
     const [gone] = nobody
-    const release = Promise.withResolvers<void>()
-    gates.set(slow.cid.toString(), release.promise)
+    const release = hold(slow)
     const sink = new MemoryBlocks()
     try {
       await assert.rejects(fetcher.services.chunks.fetch([slow.cid, gone.cid], { peers: [empty.peerId, holder.peerId], sink }), NotFoundError)
@@ -100,8 +104,7 @@ describe("missing: 'report' (real libp2p on loopback)", () => {
   it('an abort still aborts a reporting fetch', async () => {
     const slow = held[2]
     const [gone] = nobody
-    const release = Promise.withResolvers<void>()
-    gates.set(slow.cid.toString(), release.promise)
+    const release = hold(slow)
     const controller = new AbortController()
     const sink = new MemoryBlocks()
     try {
@@ -123,8 +126,7 @@ describe("missing: 'report' (real libp2p on loopback)", () => {
     const lonely = await createNode({ stallTimeout: 100, maxStalls: 1 })
     try {
       await connect(lonely, holder)
-      const release = Promise.withResolvers<void>()
-      gates.set(held[3].cid.toString(), release.promise)
+      const release = hold(held[3])
       try {
         await assert.rejects(lonely.services.chunks.fetch([held[3].cid, nobody[0].cid], { peers: [holder.peerId], sink: new MemoryBlocks(), missing: 'report' }),
           PeersFailedError)
