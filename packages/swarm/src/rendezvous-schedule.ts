@@ -57,8 +57,15 @@ export class RendezvousSchedule {
     const now = this.now()
     // quiet for twice the gap: the next change is news again
     if (now - this.lastRun > 2 * this.gapMs) this.gapMs = this.minGapMs
-    const wait = Math.max(this.settleMs, this.lastRun + this.gapMs - now)
+    this.arm(Math.max(this.settleMs, this.lastRun + this.gapMs - now))
+  }
+
+  private arm (wait: number): void {
     this.pending = setTimeout(() => {
+      // a timer counts from the event loop's cached time, so it can fire a little before the
+      // clock says the gap is over: wait out the rest rather than run early
+      const early = this.lastRun + this.gapMs - this.now()
+      if (early > 0) { this.arm(early); return }
       this.pending = undefined
       this.triggeredRuns++
       this.gapMs = Math.min(this.gapMs * 2, this.maxGapMs)

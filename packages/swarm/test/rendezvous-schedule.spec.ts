@@ -34,8 +34,27 @@ describe('RendezvousSchedule', () => {
       await waitFor(() => runs.length === n, { timeout: 2_000, what: `run ${n}` })
     }
     const gaps = runs.slice(1).map((t, i) => t - runs[i])
-    // 40, 80, 160 ms apart at least (timers fire late, never early)
+    // 40, 80, 160 ms apart at least by the clock (1 ms: the test reads it after the schedule does)
     assert.ok(gaps[0] >= 39 && gaps[1] >= 79 && gaps[2] >= 159, `gaps ${gaps.join(', ')}`)
+  })
+
+  it('never runs before the gap by its own clock, even when its timer fires early', async () => {
+    let clock = 0
+    let reads = 0
+    const runs: number[] = []
+    const now = (): number => { reads++; return clock }
+    schedule = new RendezvousSchedule(() => runs.push(clock), { intervalMs: 60_000, settleMs: 1, minGapMs: 40, now })
+    schedule.start()
+    clock = 1
+    schedule.changed()
+    // the timer fires after ~39 ms of real time, but this clock stands still: it must wait on
+    const readsBefore = reads
+    await waitFor(() => reads >= readsBefore + 2, { timeout: 2_000, what: 'the timer to fire and wait on, twice' })
+    assert.deepEqual(runs, [0])
+    clock = 40
+    await waitFor(() => runs.length === 2, { timeout: 2_000, what: 'the run once the gap is over' })
+    assert.deepEqual(runs, [0, 40])
+    assert.equal(schedule.triggeredRuns, 1)
   })
 
   it('does nothing once stopped', async () => {
