@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { inTempDir } from '@homecloud/test-support'
 import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore } from '../src/index.js'
 import { GEAR, type ChunkingParams } from '../src/gear.js'
 import { MAX_HASH_SHARE } from '../src/chunker.js'
-import { concat, pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
+import { concat, pseudoRandomBytes, streamedChunks, writeBytes } from './helpers.js'
 
 /**
  * The chunking rule written plainly, byte by byte: cut after the first byte at
@@ -24,11 +25,16 @@ function naiveCut (data: Uint8Array, start: number, end: number, p: ChunkingPara
   return limit
 }
 
-/** Cut points over a whole buffer in memory: the reference the streaming reader must match. */
-function referenceCuts (data: Uint8Array): number[] {
+/** `data` as `GearCutter.cut` takes it: copied into a buffer padded by 8 bytes, and its 32-bit words. */
+function cutterInput (data: Uint8Array): { copy: Uint8Array, words: Uint32Array } {
   const copy = new Uint8Array(new ArrayBuffer(data.length + 8))
   copy.set(data)
-  const words = new Uint32Array(copy.buffer, 0, copy.buffer.byteLength >> 2)
+  return { copy, words: new Uint32Array(copy.buffer, 0, copy.buffer.byteLength >> 2) }
+}
+
+/** Cut points over a whole buffer in memory: the reference the streaming reader must match. */
+function referenceCuts (data: Uint8Array): number[] {
+  const { copy, words } = cutterInput(data)
   const cutter = new GearCutter()
   const cuts: number[] = []
   for (let start = 0; start < data.length;) {
@@ -36,6 +42,18 @@ function referenceCuts (data: Uint8Array): number[] {
     cuts.push(start)
   }
   return cuts
+}
+
+const TEMP_PREFIX = 'homecloud-store-'
+
+/** Runs `fn` on a temp file of `size` pseudo-random bytes from `seed`; its folder goes afterwards. */
+async function withRandomFile (size: number, seed: number, fn: (path: string, data: Uint8Array) => Promise<void>): Promise<void> {
+  await inTempDir(async (dir) => {
+    const data = pseudoRandomBytes(size, seed)
+    const path = join(dir, 'f.bin')
+    await writeBytes(path, data)
+    await fn(path, data)
+  }, TEMP_PREFIX)
 }
 
 describe('content-defined chunking', () => {
@@ -48,9 +66,7 @@ describe('content-defined chunking', () => {
   it('cuts where the plain byte-by-byte rule does (the 8-byte fast path changes nothing)', () => {
     const p = { min: 1024, avg: 4096, max: 16384 }
     const data = pseudoRandomBytes(2 * 1024 * 1024 + 3, 21)
-    const copy = new Uint8Array(new ArrayBuffer(data.length + 8))
-    copy.set(data)
-    const words = new Uint32Array(copy.buffer, 0, copy.buffer.byteLength >> 2)
+    const { copy, words } = cutterInput(data)
     const cutter = new GearCutter(p)
     let cuts = 0
     for (let start = 0; start < data.length; cuts++) {
@@ -62,11 +78,7 @@ describe('content-defined chunking', () => {
   })
 
   it('streams the same cuts as a whole-buffer pass, whatever the buffer size; sizes within bounds', async () => {
-    const files = await tempDir()
-    try {
-      const data = pseudoRandomBytes(10 * 1024 * 1024 + 7, 3)
-      const path = join(files.dir, 'f.bin')
-      await writeBytes(path, data)
+    await withRandomFile(10 * 1024 * 1024 + 7, 3, async (path, data) => {
       const expected = referenceCuts(data)
       for (const reader of [new ChunkReader(), new ChunkReader({ bufferSize: 0 })]) {
         const chunks = await streamedChunks(path, reader)
@@ -81,17 +93,11 @@ describe('content-defined chunking', () => {
         const last = chunks[chunks.length - 1]
         assert.equal(last.cid.toString(), (await chunkCid(data.subarray(last.offset))).toString())
       }
-    } finally {
-      await files.remove()
-    }
+    })
   })
 
   it('hashes the same chunks whatever share of each batch this thread takes; a balanced share stays within its bounds', async () => {
-    const files = await tempDir()
-    try {
-      const data = pseudoRandomBytes(17 * 1024 * 1024 + 5, 6)
-      const path = join(files.dir, 'f.bin')
-      await writeBytes(path, data)
+    await withRandomFile(17 * 1024 * 1024 + 5, 6, async (path, data) => {
       const expected = await Promise.all(referenceCuts(data).map(async (end, i, ends) => (await chunkCid(data.subarray(i === 0 ? 0 : ends[i - 1], end))).toString()))
       const balanced = new ChunkReader({ hashShare: 0.9 })
       assert.equal(balanced.hashShare, MAX_HASH_SHARE, 'a share past the bound is clamped')
@@ -100,42 +106,35 @@ describe('content-defined chunking', () => {
         assert.deepEqual(chunks.map(c => c.cid.toString()), expected)
         assert.ok(reader.hashShare >= 0 && reader.hashShare <= MAX_HASH_SHARE, `share ${reader.hashShare}`)
       }
-    } finally {
-      await files.remove()
-    }
+    })
   })
 
   it('keeps later chunks when 10 bytes are inserted near the start', async () => {
-    const files = await tempDir()
-    try {
+    await inTempDir(async (dir) => {
       const data = pseudoRandomBytes(16 * 1024 * 1024, 4)
       const edited = concat([data.subarray(0, 1000), pseudoRandomBytes(10, 5), data.subarray(1000)])
-      await writeBytes(join(files.dir, 'a'), data)
-      await writeBytes(join(files.dir, 'b'), edited)
-      const before = await streamedChunks(join(files.dir, 'a'))
-      const after = await streamedChunks(join(files.dir, 'b'))
+      await writeBytes(join(dir, 'a'), data)
+      await writeBytes(join(dir, 'b'), edited)
+      const before = await streamedChunks(join(dir, 'a'))
+      const after = await streamedChunks(join(dir, 'b'))
       const known = new Set(before.map(c => c.cid.toString()))
       const fresh = after.filter(c => !known.has(c.cid.toString()))
       assert.ok(before.length > 30)
       assert.ok(fresh.length <= 2, `${fresh.length} of ${after.length} chunks changed`)
       assert.ok(fresh.reduce((n, c) => n + c.length, 0) <= 2 * CHUNK_MAX)
-    } finally {
-      await files.remove()
-    }
+    }, TEMP_PREFIX)
   })
 
   it('is a stable format: the same bytes give the same root CID forever', async () => {
-    const files = await tempDir()
-    const store = createMemoryStore()
-    try {
-      const path = join(files.dir, 'f.bin')
-      await writeBytes(path, pseudoRandomBytes(3 * 1024 * 1024, 1))
-      // changing the gear table, masks or sizes changes this CID: that is a format change
-      assert.equal((await store.addPath(path)).toString(), ROOT_OF_3_MIB)
-    } finally {
-      await store.close()
-      await files.remove()
-    }
+    await withRandomFile(3 * 1024 * 1024, 1, async (path) => {
+      const store = createMemoryStore()
+      try {
+        // changing the gear table, masks or sizes changes this CID: that is a format change
+        assert.equal((await store.addPath(path)).toString(), ROOT_OF_3_MIB)
+      } finally {
+        await store.close()
+      }
+    })
   })
 })
 

@@ -3,12 +3,13 @@ import { lstat, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promis
 import { dirname, join } from 'node:path'
 import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
+import { inTempDir } from '@homecloud/test-support'
 import {
   APPLY_BATCH_BYTES, APPLY_BATCH_FILES, APPLY_SYNC_EVERY_BYTES, applyPlan, cleanupTempFiles, DiskFullError, MemoryFs, nodeFs, planPull,
   type AppliedOptions, type ChunkFetcher, type ChunkReader, type LocalEntry, type PendingRename, type PlanStep, type PullPlan, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { crashFile, crashOld } from './crash-batch-data.js'
-import { killWhenPaused, rawCid, removeDir, tempDir, text, waitFor } from './helpers.js'
+import { killWhenPaused, rawCid, text, waitFor } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -380,8 +381,7 @@ describe('apply in batches', () => {
   })
 
   it('a replacement whose chunks mostly stay in place starts as a kernel copy of the old file: only the changed chunk is written', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       const parts = Array.from({ length: 40 }, (_, i) => filled(16 * 1024, i))
       await writeFile(`${root}/big.bin`, Buffer.concat(parts))
       const fs = counting(nodeFs)
@@ -410,14 +410,11 @@ describe('apply in batches', () => {
       const plan2 = await planPull({ local: new Map([['big.bin', local2]]), remote: [bigger], has: async () => false })
       assert.deepEqual((await applyPlan(plan2, { fs, root, reader: new Chunks(), fetcher: sinkFetcher(swarm), onApplied: async () => {} })).errors, [])
       assert.ok((await readFile(`${root}/big.bin`)).equals(Buffer.concat(grown)))
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('a rename is a rename: no byte read, copied or fetched; the index gets both paths at once', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await mkdir(`${root}/old`)
       const parts = [filled(3000, 1), filled(2000, 2)]
       await writeFile(`${root}/old/x.bin`, Buffer.concat(parts))
@@ -448,14 +445,11 @@ describe('apply in batches', () => {
       assert.deepEqual(recorded.map(r => r.map(e => `${e.path}${e.deleted === true ? ' (deleted)' : ''}`)), [['new/y.bin', 'old/x.bin (deleted)']])
       assert.equal(recorded[0][0].local?.ino, ino)
       assert.deepEqual(history, [['old/x.bin', 'new/y.bin']], 'history keeps the old path without copying its chunks')
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('each written file comes with its temp file\'s stamp for the store (no lstat after the rename); a rename and a fake fs give none', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await writeFile(`${root}/old.bin`, filled(3000, 1))
       const local = await indexed(nodeFs, root, 'old.bin', [filled(3000, 1)])
       const swarm = new Chunks()
@@ -482,9 +476,7 @@ describe('apply in batches', () => {
       const onMem: AppliedOptions[] = []
       await applyPlan(await planPull({ local: new Map(), remote: [added[0]] }), { fs, root: '/s', reader: new Chunks(), fetcher: sinkFetcher(swarm), onApplied: async (_e, options) => { onMem.push(options) } })
       assert.deepEqual(onMem.map(o => o.stats?.size ?? 0), [0])
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('a move whose source changed locally is written from its chunks, and the changed source is kept', async () => {
@@ -508,8 +500,7 @@ describe('apply in batches', () => {
   })
 
   it('kill -9 during a batch (while writing, between renames): every real name holds a whole version, temp files are cleaned', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await mkdir(`${root}/d`)
       for (const [phase, stopAt] of [['get', 5], ['rename', 2], ['rename', 0]] as const) {
         for (let i = 0; i < 4; i++) await writeFile(`${root}/d/f${i}`, crashOld)
@@ -526,8 +517,6 @@ describe('apply in batches', () => {
         assert.equal(await cleanupTempFiles(nodeFs, root), phase === 'get' ? 4 : 4 - stopAt)
         assert.deepEqual((await readdir(`${root}/d`)).sort(), ['f0', 'f1', 'f2', 'f3'])
       }
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 })

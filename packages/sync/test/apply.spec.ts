@@ -6,12 +6,13 @@ import { describe, it } from 'node:test'
 import { fileURLToPath } from 'node:url'
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { inTempDir } from '@homecloud/test-support'
 import {
   applyPlan, applyStep, cleanupTempFiles, DiskFullError, LocalChangedError, MemoryFs, nodeFs, PathRejectedError,
   type ApplyInit, type ChunkReader, type LocalEntry, type PlannedChunk, type PlanStep, type ShareEntry, type ShareWriteFs
 } from '../src/index.js'
 import { patternChunk } from './crash-data.js'
-import { killWhenPaused, rawCid, removeDir, shareWithHistory, tempDir, text } from './helpers.js'
+import { killWhenPaused, rawCid, shareWithHistory, text } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 const here = dirname(fileURLToPath(import.meta.url))
@@ -51,6 +52,14 @@ async function localEntry (root: string, path: string): Promise<LocalEntry> {
   return { path, type: s.type === 'dir' ? 'dir' : s.type === 'symlink' ? 'symlink' : 'file', size: s.type === 'file' ? s.size : 0, mtime: Math.round(s.mtimeMs), mode: s.mode & 0o777, version: { me: 1 }, modifiedBy: 'me', chunks: [], local: { ino: s.ino, mtimeMs: s.mtimeMs } }
 }
 
+/** An entry from peer `p`. */
+const peerEntry = (path: string, type: ShareEntry['type'], extra: Partial<ShareEntry> = {}): ShareEntry => ({ path, type, size: 0, mtime: 0, mode: 0o755, version: { p: 2 }, modifiedBy: 'p', ...extra })
+
+/** Peer `p` deleted `path`, which the index knows as it is on disk now. */
+async function deleteStep (root: string, path: string, type: ShareEntry['type'] = 'file'): Promise<Extract<PlanStep, { action: 'delete' }>> {
+  return { action: 'delete', path, entry: peerEntry(path, type, { deleted: true }), expect: await localEntry(root, path) }
+}
+
 describe('apply (D7)', () => {
   it('writes through a temp file: write, fsync, rename, directory fsync, then the index', async () => {
     const fs = new MemoryFs()
@@ -76,8 +85,7 @@ describe('apply (D7)', () => {
   })
 
   it('copies local chunks from their source files (hash re-checked) and falls back when a source changed', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await writeFile(`${root}/src.bin`, 'AAAABBBB')
       const reader = memoryReader()
       const step = await writeStep('copy.bin', [text('BBBB'), text('AAAA')], reader)
@@ -93,9 +101,7 @@ describe('apply (D7)', () => {
       await applyStep(again, { fs: nodeFs, root, reader })
       assert.equal(await readFile(`${root}/copy2.bin`, 'utf8'), 'BBBBAAAA')
       assert.equal(reader.gets, 2)
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('fetches a missing chunk through the fetcher, and fails alone when no one has it', async () => {
@@ -120,9 +126,8 @@ describe('apply (D7)', () => {
   })
 
   it('refuses hostile paths from a peer; a canary outside the share is untouched', async () => {
-    const base = await tempDir()
-    const root = join(base, 'share')
-    try {
+    await inTempDir(async (base) => {
+      const root = join(base, 'share')
       await mkdir(root)
       await writeFile(join(base, 'canary'), 'canary')
       await mkdir(join(base, 'etc'))
@@ -136,16 +141,13 @@ describe('apply (D7)', () => {
       assert.equal(await readFile(join(base, 'canary'), 'utf8'), 'canary')
       assert.deepEqual(await readdir(join(base, 'etc')), [])
       assert.deepEqual(await readdir(root), [])
-    } finally {
-      await removeDir(base)
-    }
+    })
   })
 
   it('never writes through a symlinked parent (a peer replaced a directory with a link)', async () => {
-    const base = await tempDir()
-    const root = join(base, 'share')
-    const outside = join(base, 'outside')
-    try {
+    await inTempDir(async (base) => {
+      const root = join(base, 'share')
+      const outside = join(base, 'outside')
       await mkdir(root)
       await mkdir(outside)
       await symlink(outside, join(root, 'docs'))
@@ -155,14 +157,11 @@ describe('apply (D7)', () => {
       await assert.rejects(applyStep({ action: 'mkdir', path: 'docs/sub', entry: { path: 'docs/sub', type: 'dir', size: 0, mtime: 0, mode: 0o755, version: { p: 1 }, modifiedBy: 'p' } }, { fs: nodeFs, root, reader }),
         { reason: 'symlinked-parent' })
       assert.deepEqual(await readdir(outside), [])
-    } finally {
-      await removeDir(base)
-    }
+    })
   })
 
   it('never overwrites a local edit the index has not seen', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await writeFile(`${root}/f`, 'v1')
       const expect = await localEntry(root, 'f')
       await writeFile(`${root}/f`, 'local edit!')
@@ -173,35 +172,29 @@ describe('apply (D7)', () => {
         applyStep(await writeStep('new', [text('again')], reader), { fs: nodeFs, root, reader })), { code: 'ERR_LOCAL_CHANGED' })
       assert.equal(await readFile(`${root}/new`, 'utf8'), 'remote')
       assert.deepEqual((await readdir(root)).filter(n => n.startsWith('.homecloud')), [])
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('deletes, creates directories and symlinks (links written as links)', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       await writeFile(`${root}/old`, 'bye')
       const reader = memoryReader()
-      const e = (path: string, type: ShareEntry['type'], extra: Partial<ShareEntry> = {}): ShareEntry => ({ path, type, size: 0, mtime: 0, mode: 0o755, version: { p: 2 }, modifiedBy: 'p', ...extra })
       const history: string[] = []
       const init: ApplyInit = { fs: nodeFs, root, reader, beforeReplace: async (old) => { history.push(old.path) } }
-      const del = await applyStep({ action: 'delete', path: 'old', entry: e('old', 'file', { deleted: true }), expect: await localEntry(root, 'old') }, init)
+      const del = await applyStep(await deleteStep(root, 'old'), init)
       assert.equal(del.deleted, true)
       assert.equal(del.local, undefined)
       await assert.rejects(stat(`${root}/old`), { code: 'ENOENT' })
       assert.deepEqual(history, ['old'], 'history saw the file before it went')
-      const dir = await applyStep({ action: 'mkdir', path: 'd', entry: e('d', 'dir') }, init)
+      const dir = await applyStep({ action: 'mkdir', path: 'd', entry: peerEntry('d', 'dir') }, init)
       assert.ok(dir.local != null)
-      await applyStep({ action: 'symlink', path: 'd/link', entry: e('d/link', 'symlink', { target: '../../../etc/passwd' }) }, init)
+      await applyStep({ action: 'symlink', path: 'd/link', entry: peerEntry('d/link', 'symlink', { target: '../../../etc/passwd' }) }, init)
       assert.equal((await nodeFs.lstat(`${root}/d/link`)).type, 'symlink')
       assert.equal(await nodeFs.readlink(`${root}/d/link`), '../../../etc/passwd')
       // a non-empty directory that a peer deleted is kept
       await writeFile(`${root}/d/unsynced`, 'x')
-      await assert.rejects(applyStep({ action: 'delete', path: 'd', entry: e('d', 'dir', { deleted: true }), expect: await localEntry(root, 'd') }, init), { code: 'ERR_LOCAL_CHANGED' })
-    } finally {
-      await removeDir(root)
-    }
+      await assert.rejects(applyStep(await deleteStep(root, 'd', 'dir'), init), { code: 'ERR_LOCAL_CHANGED' })
+    })
   })
 
   it('keeps 1% free: a write that would cross it fails with DiskFullError, target and index untouched', async () => {
@@ -235,34 +228,33 @@ describe('apply (D7)', () => {
       console.log('skipped: mounting a tmpfs needs root')
       return
     }
-    const root = await tempDir()
-    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', root])
-    try {
-      await writeFile(`${root}/keep`, 'precious')
-      const reader = memoryReader()
-      const big = await writeStep('big', [new Uint8Array(1024 * 1024).fill(1), new Uint8Array(1024 * 1024).fill(2)], reader)
-      await assert.rejects(applyStep(big, { fs: nodeFs, root, reader }), DiskFullError)
-      // space taken by someone else during the write: ENOSPC mid-write
-      const half = await writeStep('half', [new Uint8Array(900 * 1024).fill(3), new Uint8Array(900 * 1024).fill(4)], reader)
-      // every read waits for the filler (chunks are read several at a time)
-      let filling: Promise<void> | undefined
-      const racing = { get: async (cid: CID) => { await (filling ??= writeFile(`${root}/filler`, new Uint8Array(1000 * 1024))); return reader.get(cid) } }
-      await assert.rejects(applyStep(half, { fs: nodeFs, root, reader: racing, minFreeFraction: 0 }), DiskFullError)
-      assert.deepEqual((await readdir(root)).sort(), ['filler', 'keep'], 'no temp file, no partial file')
-      assert.equal(await readFile(`${root}/keep`, 'utf8'), 'precious')
-      await nodeFs.unlink(`${root}/filler`)
-      const small = await writeStep('small', [new Uint8Array(1000).fill(5)], reader)
-      await applyStep(small, { fs: nodeFs, root, reader })
-      assert.equal((await readFile(`${root}/small`)).byteLength, 1000)
-    } finally {
-      execFileSync('umount', [root])
-      await removeDir(root)
-    }
+    await inTempDir(async (root) => {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', root])
+      try {
+        await writeFile(`${root}/keep`, 'precious')
+        const reader = memoryReader()
+        const big = await writeStep('big', [new Uint8Array(1024 * 1024).fill(1), new Uint8Array(1024 * 1024).fill(2)], reader)
+        await assert.rejects(applyStep(big, { fs: nodeFs, root, reader }), DiskFullError)
+        // space taken by someone else during the write: ENOSPC mid-write
+        const half = await writeStep('half', [new Uint8Array(900 * 1024).fill(3), new Uint8Array(900 * 1024).fill(4)], reader)
+        // every read waits for the filler (chunks are read several at a time)
+        let filling: Promise<void> | undefined
+        const racing = { get: async (cid: CID) => { await (filling ??= writeFile(`${root}/filler`, new Uint8Array(1000 * 1024))); return reader.get(cid) } }
+        await assert.rejects(applyStep(half, { fs: nodeFs, root, reader: racing, minFreeFraction: 0 }), DiskFullError)
+        assert.deepEqual((await readdir(root)).sort(), ['filler', 'keep'], 'no temp file, no partial file')
+        assert.equal(await readFile(`${root}/keep`, 'utf8'), 'precious')
+        await nodeFs.unlink(`${root}/filler`)
+        const small = await writeStep('small', [new Uint8Array(1000).fill(5)], reader)
+        await applyStep(small, { fs: nodeFs, root, reader })
+        assert.equal((await readFile(`${root}/small`)).byteLength, 1000)
+      } finally {
+        execFileSync('umount', [root])
+      }
+    })
   })
 
   it('kill -9 mid-write: never a partial file under the real name; leftover temp files are cleaned', async () => {
-    const root = await tempDir()
-    try {
+    await inTempDir(async (root) => {
       const old = new Uint8Array(1000).fill(9)
       await writeFile(`${root}/target.bin`, old)
       for (const stopAt of [0, 3, 11]) {
@@ -280,15 +272,12 @@ describe('apply (D7)', () => {
       const written = await readFile(`${root}/target.bin`)
       assert.equal(written.byteLength, 16 * 65536)
       for (let i = 0; i < 16; i++) assert.ok(Buffer.from((await patternChunk(i)).bytes).equals(written.subarray(i * 65536, (i + 1) * 65536)))
-    } finally {
-      await removeDir(root)
-    }
+    })
   })
 
   it('cleanupTempFiles walks the whole share without following links', async () => {
-    const base = await tempDir()
-    const root = join(base, 'share')
-    try {
+    await inTempDir(async (base) => {
+      const root = join(base, 'share')
       await mkdir(`${root}/a/b`, { recursive: true })
       await mkdir(`${base}/outside`)
       await writeFile(`${root}/a/b/.homecloud-tmp-1`, 'x')
@@ -300,9 +289,7 @@ describe('apply (D7)', () => {
       assert.equal(await cleanupTempFiles(nodeFs, root), 2)
       assert.deepEqual(await readdir(`${base}/outside`), ['.homecloud-tmp-3'])
       assert.deepEqual((await readdir(`${root}/a`)).sort(), ['b', 'loop', 'real'])
-    } finally {
-      await removeDir(base)
-    }
+    })
   })
 
   describe('a big file replaced (linked aside), deleted or turned into a directory (renamed aside): its aside name goes once the change is recorded', () => {
@@ -340,8 +327,7 @@ describe('apply (D7)', () => {
     }
 
     it('links, renames, fsyncs, records, then unlinks the aside name; a small file is renamed over as before', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/big`, 'old big version')
         await writeFile(`${root}/small`, 'old')
         const reader = memoryReader()
@@ -371,14 +357,11 @@ describe('apply (D7)', () => {
         assert.deepEqual(await temps(root), [], 'no aside name is left once apply returns')
         assert.equal(await readFile(`${root}/small`, 'utf8'), 'new')
         assert.equal((await stat(`${root}/big`)).nlink, 1)
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('a link that fails leaves a plain rename; a rename that fails removes the aside name and keeps the old file', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/big`, 'old big version')
         const reader = memoryReader()
         const init = { root, reader, asideMinBytes: 10, onApplied: async () => {} }
@@ -398,14 +381,11 @@ describe('apply (D7)', () => {
         assert.deepEqual(ops, ['link big TEMP', 'rename TEMP big', 'fsyncDir '])
         assert.equal(await readFile(`${root}/big`, 'utf8'), 'second new version')
         assert.deepEqual(await temps(root), [])
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('an aside name left by a crash goes with the start-up temp file cleanup; the file under its real name stays', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await mkdir(`${root}/d`)
         await writeFile(`${root}/d/big`, 'current version')
         const link = nodeFs.link
@@ -416,21 +396,15 @@ describe('apply (D7)', () => {
         assert.deepEqual(await readdir(`${root}/d`), ['big'])
         assert.equal(await readFile(`${root}/d/big`, 'utf8'), 'current version')
         assert.equal((await stat(`${root}/d/big`)).nlink, 1)
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
-    const entry = (path: string, type: ShareEntry['type'], extra: Partial<ShareEntry> = {}): ShareEntry => ({ path, type, size: 0, mtime: 0, mode: 0o755, version: { p: 2 }, modifiedBy: 'p', ...extra })
-
     it('a delete: history first, rename aside, directory fsync, index, then the aside name goes; a small file is unlinked as before', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/big`, 'old big version')
         await writeFile(`${root}/small`, 'old')
         const ops: string[] = []
-        const deletes = await Promise.all(['big', 'small'].map(async path =>
-          ({ action: 'delete' as const, path, entry: entry(path, 'file', { deleted: true }), expect: await localEntry(root, path) })))
+        const deletes = await Promise.all(['big', 'small'].map(async path => deleteStep(root, path)))
         const result = await applyPlan(plan(deletes), {
           fs: loggedFs(root, ops),
           root,
@@ -454,18 +428,15 @@ describe('apply (D7)', () => {
         assert.equal(ops.filter(o => o === 'unlink TEMP').length, 1)
         assert.ok(ops.indexOf('unlink TEMP') > ops.indexOf('index big'), 'the aside name goes after the index')
         assert.deepEqual(await readdir(root), [], 'no aside name is left once apply returns')
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('a file turned into a directory: the file is renamed aside before the mkdir, its name goes after the index', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/d`, 'a big file, now a dir')
         const ops: string[] = []
         const seen: string[] = []
-        const result = await applyPlan(plan([{ action: 'mkdir', path: 'd', entry: entry('d', 'dir'), expect: await localEntry(root, 'd') }]), {
+        const result = await applyPlan(plan([{ action: 'mkdir', path: 'd', entry: peerEntry('d', 'dir'), expect: await localEntry(root, 'd') }]), {
           fs: loggedFs(root, ops),
           root,
           reader: memoryReader(),
@@ -478,37 +449,30 @@ describe('apply (D7)', () => {
         assert.deepEqual(ops, ['rename d TEMP', 'mkdir d', 'fsyncDir ', 'index', 'unlink TEMP'])
         assert.equal((await stat(`${root}/d`)).isDirectory(), true)
         assert.deepEqual(await readdir(root), ['d'])
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('a directory deleted right after the big file inside it waits for the aside name to go, then is removed', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await mkdir(`${root}/d`)
         await writeFile(`${root}/d/big`, 'old big version')
         const ops: string[] = []
         const result = await applyPlan(plan([
-          { action: 'delete', path: 'd/big', entry: entry('d/big', 'file', { deleted: true }), expect: await localEntry(root, 'd/big') },
-          { action: 'delete', path: 'd', entry: entry('d', 'dir', { deleted: true }), expect: await localEntry(root, 'd') }
+          await deleteStep(root, 'd/big'),
+          await deleteStep(root, 'd', 'dir')
         ]), { fs: loggedFs(root, ops, { slowAsideMs: 50 }), root, reader: memoryReader(), asideMinBytes: 10, onApplied: async () => { ops.push('index') } })
         assert.deepEqual(result, { applied: 2, errors: [] })
         assert.deepEqual(ops, ['rename d/big d/TEMP', 'fsyncDir d', 'index', 'unlink d/TEMP', 'rmdir d', 'fsyncDir ', 'index'])
         assert.deepEqual(await readdir(root), [])
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('deletes of big files do not wait for the blocks of the one before to be freed; apply returns once they are', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/a`, 'old big version a')
         await writeFile(`${root}/b`, 'old big version b')
         const ops: string[] = []
-        const deletes = await Promise.all(['a', 'b'].map(async path =>
-          ({ action: 'delete' as const, path, entry: entry(path, 'file', { deleted: true }), expect: await localEntry(root, path) })))
+        const deletes = await Promise.all(['a', 'b'].map(async path => deleteStep(root, path)))
         const fs = loggedFs(root, ops, { slowAsideMs: 50 })
         const result = await applyPlan(plan(deletes), {
           fs: { ...fs, unlink: async (path) => { await fs.unlink(path); ops.push(`freed ${path.slice(root.length + 1, root.length + 5)}`) } },
@@ -520,17 +484,14 @@ describe('apply (D7)', () => {
         assert.deepEqual(result, { applied: 2, errors: [] })
         assert.deepEqual(ops.filter(o => !o.startsWith('unlink')), ['rename a TEMP', 'fsyncDir ', 'index a', 'rename b TEMP', 'fsyncDir ', 'index b', 'freed .hom', 'freed .hom'])
         assert.deepEqual(await readdir(root), [])
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('an aside name whose removal failed is left to the start-up cleanup, which removes it', async () => {
-      const root = await tempDir()
-      try {
+      await inTempDir(async (root) => {
         await writeFile(`${root}/big`, 'old big version')
         const ops: string[] = []
-        const result = await applyPlan(plan([{ action: 'delete', path: 'big', entry: entry('big', 'file', { deleted: true }), expect: await localEntry(root, 'big') }]), {
+        const result = await applyPlan(plan([await deleteStep(root, 'big')]), {
           fs: loggedFs(root, ops, { unlink: Object.assign(new Error('unlink failed'), { code: 'EIO' }) }),
           root,
           reader: memoryReader(),
@@ -543,9 +504,7 @@ describe('apply (D7)', () => {
         assert.deepEqual(await readdir(root), left, 'nothing under the real name')
         assert.equal(await cleanupTempFiles(nodeFs, root), 1)
         assert.deepEqual(await readdir(root), [])
-      } finally {
-        await removeDir(root)
-      }
+      })
     })
 
     it('history still holds a big file deleted through its aside name: it restores byte-exact after the name is gone and a GC', async () => {

@@ -9,15 +9,16 @@
  * @example
  *
  * ```ts
- * import { removeDir, seededRandom, tempDir, waitFor } from '@homecloud/test-support'
+ * import { inTempDir, seededBytes, seededRandom, waitFor } from '@homecloud/test-support'
  *
- * const dir = await tempDir('hc-sync-')
- * const random = seededRandom(42)
- * await waitFor(() => queue.length === 0, { timeout: 2_000, what: 'the queue to drain' })
- * await removeDir(dir)
+ * // the folder is removed when the callback returns or throws
+ * await inTempDir(async (dir) => {
+ *   await writeFile(join(dir, 'a.bin'), seededBytes(seededRandom(42), 1024))
+ *   await waitFor(() => queue.length === 0, { timeout: 2_000, what: 'the queue to drain' })
+ * }, 'hc-sync-')
  * ```
  */
 export { drain, loopbackNode, type LoopbackNode } from './loopback-node.js'
-export { removeDir, tempDir } from './temp-dir.js'
+export { inTempDir, removeDir, tempDir } from './temp-dir.js'
 export { seededBytes, seededRandom } from './seeded-random.js'
 export { waitFor, type WaitForOptions } from './wait-for.js'

@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict'
-import { readdir, stat, writeFile } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { chmod, mkdir, readdir, stat, writeFile } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { drain, loopbackNode, removeDir, seededBytes, seededRandom, tempDir, waitFor, type LoopbackNode } from '../src/index.js'
+import { drain, inTempDir, loopbackNode, removeDir, seededBytes, seededRandom, tempDir, waitFor, type LoopbackNode } from '../src/index.js'
 
 describe('waitFor', () => {
   it('returns the first truthy value; a throw counts as "not yet"', async () => {
@@ -55,6 +56,82 @@ describe('tempDir and removeDir', () => {
     await removeDir(dir)
     await assert.rejects(stat(dir), { code: 'ENOENT' })
     await removeDir(dir)
+  })
+})
+
+/**
+ * Puts a file in `dir` that `rm -r` cannot remove: in a read-only folder, or (as root, whom
+ * modes do not stop) marked immutable. Returns the undo, or why it cannot be done here.
+ */
+async function blockRemoval (dir: string): Promise<(() => Promise<void>) | string> {
+  const locked = join(dir, 'locked')
+  await mkdir(locked)
+  await writeFile(join(locked, 'f'), 'x')
+  if (process.getuid?.() !== 0) {
+    await chmod(locked, 0o500)
+    return async () => { await chmod(locked, 0o700) }
+  }
+  try {
+    execFileSync('chattr', ['+i', join(locked, 'f')], { stdio: 'ignore' })
+  } catch (err) {
+    return `running as root without a working chattr: ${(err as Error).message}`
+  }
+  return async () => { execFileSync('chattr', ['-i', join(locked, 'f')]) }
+}
+
+describe('inTempDir', () => {
+  it('runs fn in a fresh folder with the prefix, returns its value and removes the folder', async () => {
+    let seen = ''
+    const value = await inTempDir(async (dir) => {
+      seen = dir
+      assert.ok(basename(dir).startsWith('hc-in-'))
+      assert.deepEqual(await readdir(dir), [])
+      await writeFile(join(dir, 'x'), 'x')
+      return { answer: 42 }
+    }, 'hc-in-')
+    assert.deepEqual(value, { answer: 42 })
+    await assert.rejects(stat(seen), { code: 'ENOENT' })
+  })
+
+  it('removes the folder when fn throws, and rejects with fn\'s own error', async () => {
+    let seen = ''
+    const failure = new Error('the test failed')
+    await assert.rejects(inTempDir(async (dir) => {
+      seen = dir
+      await writeFile(join(dir, 'x'), 'x')
+      throw failure
+    }), (err: unknown) => err === failure)
+    await assert.rejects(stat(seen), { code: 'ENOENT' })
+  })
+
+  it('a folder it cannot remove: fn\'s error still wins; after a success the removal error rejects', async (t) => {
+    const failure = new Error('the test failed')
+    const dirs: string[] = []
+    const undos: Array<() => Promise<void>> = []
+    let cannot: string | undefined
+    // fn makes its folder unremovable, then throws or returns
+    const blocking = (fail: boolean) => async (dir: string): Promise<string> => {
+      dirs.push(dir)
+      const undo = await blockRemoval(dir)
+      if (typeof undo === 'string') cannot = undo
+      else undos.push(undo)
+      if (fail) throw failure
+      return 'done'
+    }
+    try {
+      await assert.rejects(inTempDir(blocking(true)), (err: unknown) => err === failure)
+      if (cannot != null) {
+        t.skip(cannot)
+        return
+      }
+      assert.ok((await stat(dirs[0])).isDirectory(), 'the removal did fail')
+      // the code depends on the platform and on what stopped the removal (EPERM, EACCES, ENOTDIR...)
+      await assert.rejects(inTempDir(blocking(false)), (err: Error) => typeof (err as { code?: unknown }).code === 'string')
+      assert.ok((await stat(dirs[1])).isDirectory(), 'the removal did fail')
+    } finally {
+      for (const undo of undos) await undo()
+      for (const dir of dirs) await removeDir(dir)
+    }
   })
 })
 
