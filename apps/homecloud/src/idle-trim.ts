@@ -5,8 +5,8 @@
  * process has been quiet for `quietMs` (every sample below both the CPU and the I/O
  * threshold), one full GC with memory reduction runs (V8's `gc`, which the daemon exposes
  * with --expose-gc, DAEMON_NODE_FLAGS) and glibc returns its free pages to the OS
- * (`malloc_trim`, through the optional dependency `koffi`); either part is skipped where
- * it is missing. Not `v8.setFlagsFromString('--expose-gc')` at run time: measured, it
+ * (`malloc_trim`, through the optional dependency `koffi`), and the clean pages of the
+ * program's code it touched are unmapped (file-pages.ts); each part is skipped where it is missing. Not `v8.setFlagsFromString('--expose-gc')` at run time: measured, it
  * made the next bulk transfer cost about twice the CPU. It fires once per busy episode and never while the process is busy:
  * a transfer or a scan shows as CPU time or as bytes through read/write calls.
  */
@@ -14,6 +14,8 @@ import { readFileSync } from 'node:fs'
 import { InvalidParametersError } from '@homecloud/interface'
 import { logger } from '@libp2p/logger'
 import { ConfigError } from './errors.js'
+import { filePageDropper } from './file-pages.js'
+import type { NativeLibrary } from './file-pages.js'
 
 const log = logger('homecloud:daemon:trim')
 
@@ -149,10 +151,12 @@ export function sampleActivity (): ActivitySample {
 
 type GcFunction = (options?: { type: 'major', execution: 'sync', flavor: 'last-resort' }) => void
 
-/** What the trim can release: V8's heap where `gc` is exposed, glibc's where `malloc_trim` could be loaded. */
+/** What the trim can release: V8's heap where `gc` is exposed, glibc's and the code pages where libc could be loaded. */
 export interface MemoryReleasers {
   gc?: GcFunction
   mallocTrim?: () => void
+  /** Drops the clean pages of the program's code (file-pages.ts); returns the bytes dropped. */
+  dropCodePages?: () => number
 }
 
 /** V8's `gc`, present when Node runs with --expose-gc (as `homecloud start` does). */
@@ -167,11 +171,11 @@ function gcFunction (): GcFunction | undefined {
 
 /** The subset of `koffi` used here (an optional dependency: imported by name, typed here). */
 interface Koffi {
-  load(path: string): { func(signature: string): (...args: unknown[]) => unknown }
+  load(path: string): NativeLibrary
 }
 
-/** glibc's `malloc_trim(0)`: gives every free page of every arena back to the OS. Undefined without koffi or glibc. */
-async function mallocTrimFunction (): Promise<(() => void) | undefined> {
+/** glibc through koffi; undefined without either. */
+async function loadLibc (): Promise<NativeLibrary | undefined> {
   if (process.platform !== 'linux') {
     return undefined
   }
@@ -180,35 +184,63 @@ async function mallocTrimFunction (): Promise<(() => void) | undefined> {
   try {
     const imported = await import(name) as { default?: Koffi }
     const koffi = imported.default ?? imported as unknown as Koffi
-    const trim = koffi.load('libc.so.6').func('int malloc_trim(size_t pad)')
+    return koffi.load('libc.so.6')
+  } catch (err) {
+    log('libc is unavailable (koffi or glibc missing): only the V8 heap is trimmed - %e', err)
+    return undefined
+  }
+}
+
+/** glibc's `malloc_trim(0)`: gives every free page of every arena back to the OS. */
+function mallocTrimFunction (libc: NativeLibrary): (() => void) | undefined {
+  try {
+    const trim = libc.func('int malloc_trim(size_t pad)')
     return () => { trim(0) }
   } catch (err) {
-    log('malloc_trim is unavailable (koffi or glibc missing), only the V8 heap is trimmed - %e', err)
+    log('malloc_trim is unavailable - %e', err)
     return undefined
   }
 }
 
 export async function loadMemoryReleasers (): Promise<MemoryReleasers> {
-  return { gc: gcFunction(), mallocTrim: await mallocTrimFunction() }
+  const libc = await loadLibc()
+  return {
+    gc: gcFunction(),
+    mallocTrim: libc === undefined ? undefined : mallocTrimFunction(libc),
+    dropCodePages: libc === undefined ? undefined : filePageDropper(libc)
+  }
 }
 
 export interface TrimResult {
   rssBefore: number
   rssAfter: number
-  /** Time the process was blocked (GC + malloc_trim), ms. */
+  /** Time the process was blocked (GC, malloc_trim, dropping code pages), ms. */
   pauseMs: number
   v8Trimmed: boolean
   mallocTrimmed: boolean
+  /** Bytes of clean code pages dropped; 0 where that is unavailable. */
+  codePagesDropped: number
 }
 
-/** One trim: a full GC that also releases V8's pooled pages (`last-resort`), then malloc_trim. */
+/**
+ * One trim: a full GC that also releases V8's pooled pages (`last-resort`), then
+ * malloc_trim, then the code pages the work touched (last: the GC and malloc_trim run code too).
+ */
 export function trimMemory (releasers: MemoryReleasers): TrimResult {
   const rssBefore = process.memoryUsage.rss()
   const started = performance.now()
   releasers.gc?.({ type: 'major', execution: 'sync', flavor: 'last-resort' })
   releasers.mallocTrim?.()
+  const codePagesDropped = releasers.dropCodePages?.() ?? 0
   const pauseMs = performance.now() - started
-  return { rssBefore, rssAfter: process.memoryUsage.rss(), pauseMs, v8Trimmed: releasers.gc !== undefined, mallocTrimmed: releasers.mallocTrim !== undefined }
+  return {
+    rssBefore,
+    rssAfter: process.memoryUsage.rss(),
+    pauseMs,
+    v8Trimmed: releasers.gc !== undefined,
+    mallocTrimmed: releasers.mallocTrim !== undefined,
+    codePagesDropped
+  }
 }
 
 export interface IdleTrimInit extends Partial<IdleTrimOptions> {
@@ -302,8 +334,8 @@ export function startIdleTrim (init: IdleTrimInit = {}): IdleTrim {
     const result = trimMemory(loaded)
     trims++
     detector.rebase(sample(), performance.now())
-    log('trimmed: RSS %d → %d MiB in %d ms%s', Math.round(result.rssBefore / 2 ** 20), Math.round(result.rssAfter / 2 ** 20),
-      Math.round(result.pauseMs), result.v8Trimmed ? (result.mallocTrimmed ? '' : ' (V8 only)') : ' (malloc only)')
+    log('trimmed: RSS %d → %d MiB in %d ms (%d MiB of code pages dropped)%s', Math.round(result.rssBefore / 2 ** 20), Math.round(result.rssAfter / 2 ** 20),
+      Math.round(result.pauseMs), Math.round(result.codePagesDropped / 2 ** 20), result.v8Trimmed ? (result.mallocTrimmed ? '' : ' (V8 only)') : ' (malloc only)')
     init.onTrim?.(result)
   }
 

@@ -150,6 +150,7 @@ describe('idle trim', () => {
       }
       const releasers = await loadMemoryReleasers()
       assert.equal(typeof releasers.mallocTrim, 'function')
+      assert.equal(typeof releasers.dropCodePages, 'function')
       // V8's part only where node runs with --expose-gc (the daemon does; this test runner does not)
       assert.equal(releasers.gc, (globalThis as { gc?: unknown }).gc)
     })
@@ -237,8 +238,14 @@ describe('idle trim', () => {
       const daemon = await spawnDaemon(await repo(), ARGS, { env: { HOMECLOUD_IDLE_TRIM: '1000', DEBUG: 'homecloud:daemon:trim' } })
       daemons.push(daemon)
       await waitFor(() => /trimmed: RSS \d+ → \d+ MiB/.test(daemon.output()), 30_000, 'a trim in the daemon log')
-      // both parts: V8's gc (DAEMON_NODE_FLAGS has --expose-gc) and malloc_trim (koffi)
+      // every part: V8's gc (DAEMON_NODE_FLAGS has --expose-gc), malloc_trim and the code pages (koffi)
       assert.doesNotMatch(daemon.output(), /V8 only|malloc only/)
+      const dropped = Number(/\((\d+) MiB of code pages dropped\)/.exec(daemon.output())?.[1])
+      assert.ok(dropped >= 10, `code pages dropped: ${dropped} MiB`)
+      // the daemon runs on from the page cache: it still answers its API
+      const status = await runCli(['--repo', daemon.repo, 'status', '--json'])
+      assert.equal(status.code, 0, status.stderr)
+      assert.equal(typeof (JSON.parse(status.stdout) as { peerId?: unknown }).peerId, 'string')
       const maps = await readFile(`/proc/${daemon.child.pid}/maps`, 'utf8')
       assert.ok(!maps.includes('node_datachannel'), 'node-datachannel is mapped in an idle daemon')
       assert.deepEqual(await daemon.stop(), { code: 0, signal: null })
