@@ -5,7 +5,7 @@ import { inTempDir } from '@homecloud/test-support'
 import { CHUNK_MAX, CHUNK_MIN, ChunkReader, GearCutter, chunkCid, createMemoryStore } from '../src/index.js'
 import { GEAR, type ChunkingParams } from '../src/gear.js'
 import { MAX_HASH_SHARE } from '../src/chunker.js'
-import { concat, pseudoRandomBytes, streamedChunks, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, concat, pseudoRandomBytes, streamedChunks, writeBytes } from './helpers.js'
 
 /**
  * The chunking rule written plainly, byte by byte: cut after the first byte at
@@ -43,8 +43,6 @@ function referenceCuts (data: Uint8Array): number[] {
   }
   return cuts
 }
-
-const TEMP_PREFIX = 'homecloud-store-'
 
 /** Runs `fn` on a temp file of `size` pseudo-random bytes from `seed`; its folder goes afterwards. */
 async function withRandomFile (size: number, seed: number, fn: (path: string, data: Uint8Array) => Promise<void>): Promise<void> {

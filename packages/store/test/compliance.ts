@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { lstat, mkdir, rename, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
+import { inTempDir, removeDir, tempDir } from '@homecloud/test-support'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import { CID } from 'multiformats/cid'
@@ -10,7 +11,7 @@ import * as raw from 'multiformats/codecs/raw'
 import { identity } from 'multiformats/hashes/identity'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { BlockNotFoundError, CHUNK_AVG, CHUNK_MAX, CHUNK_MIN, HAS_MANY_BATCH, MAX_BLOCK_SIZE, MAX_TREE_DEPTH, chunkCid, type ChunkStore } from '../src/index.js'
-import { pseudoRandomBytes, readUnixfsDirectory, readUnixfsFile, tempDir, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, pseudoRandomBytes, readUnixfsDirectory, readUnixfsFile, writeBytes } from './helpers.js'
 
 export interface StoreUnderTest {
   store: ChunkStore
@@ -51,25 +52,26 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
   describe(`ChunkStore compliance: ${name}`, () => {
     let sut: StoreUnderTest
     let store: ChunkStore
-    let files: { dir: string, remove(): Promise<void> }
+    /** The folder a test's files are written to. */
+    let files: string
 
     beforeEach(async () => {
       sut = await factory()
       store = sut.store
-      files = await tempDir()
+      files = await tempDir(TEMP_PREFIX)
     })
 
     afterEach(async () => {
       await store.close()
       await sut.cleanup?.()
-      await files.remove()
+      await removeDir(files)
     })
 
     describe('boundary sizes', () => {
       for (const [label, size] of BOUNDARY_SIZES) {
         it(`adds a ${label} file (${size} bytes) in place and reads it back`, async () => {
           const data = pseudoRandomBytes(size, size + 1)
-          const path = join(files.dir, 'file.bin')
+          const path = join(files, 'file.bin')
           await writeBytes(path, data)
           const root = await store.addPath(path)
           assert.ok(sameBytes(await readUnixfsFile(store, root), data), 'bytes read back differ')
@@ -128,14 +130,14 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       it('honours an aborted signal', async () => {
         const cid = await chunkCid(new Uint8Array([1]))
         await assert.rejects(store.get(cid, { signal: AbortSignal.abort() }), { name: 'AbortError' })
-        await assert.rejects(store.addPath(files.dir, { signal: AbortSignal.abort() }), { name: 'AbortError' })
+        await assert.rejects(store.addPath(files, { signal: AbortSignal.abort() }), { name: 'AbortError' })
       })
     })
 
     describe('files on disk', () => {
       async function addedFile (size: number): Promise<{ path: string, data: Uint8Array, chunks: CID[] }> {
         const data = pseudoRandomBytes(size, 42)
-        const path = join(files.dir, 'doc.bin')
+        const path = join(files, 'doc.bin')
         await writeBytes(path, data)
         const root = await store.addPath(path)
         return { path, data, chunks: await leaves(store, root) }
@@ -155,7 +157,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       it('re-hashes on read: a change that keeps size and mtime is caught and never served', async () => {
         // a whole-second mtime survives utimes exactly
         const data = pseudoRandomBytes(2 * CHUNK_AVG, 42)
-        const path = join(files.dir, 'doc.bin')
+        const path = join(files, 'doc.bin')
         await writeBytes(path, data)
         await utimes(path, 1_700_000_000, 1_700_000_000)
         const chunks = await leaves(store, await store.addPath(path))
@@ -171,7 +173,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
 
       it('indexFile records chunks of an already verified file without reading it; refuses bad chunk lists', async () => {
         const data = pseudoRandomBytes(2 * CHUNK_MAX + 5, 7)
-        const path = join(files.dir, 'fetched.bin')
+        const path = join(files, 'fetched.bin')
         await writeBytes(path, data)
         const cut = [0, CHUNK_MAX, 2 * CHUNK_MAX, data.length]
         const chunks = await Promise.all([0, 1, 2].map(async i => ({
@@ -191,7 +193,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       it('indexFiles records files as indexFile does, leaves out (and names) the ones it refuses, and serves no replaced chunk', async () => {
         const made = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
           const data = pseudoRandomBytes(1000 + i, 100 + i)
-          const path = join(files.dir, `f${i}.bin`)
+          const path = join(files, `f${i}.bin`)
           await writeBytes(path, data)
           return { path, data, chunks: [{ cid: await chunkCid(data), offset: 0, length: data.length }] }
         }))
@@ -202,12 +204,12 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         const replaced = pseudoRandomBytes(1500, 7)
         await writeBytes(first.path, replaced)
         made[0] = { path: first.path, data: replaced, chunks: [{ cid: await chunkCid(replaced), offset: 0, length: replaced.length }] }
-        await mkdir(join(files.dir, 'dir'))
-        const bad = join(files.dir, 'bad.bin')
+        await mkdir(join(files, 'dir'))
+        const bad = join(files, 'bad.bin')
         await writeBytes(bad, made[1].data)
         const refused = [
-          { path: join(files.dir, 'missing.bin'), chunks: [] },
-          { path: join(files.dir, 'dir'), chunks: [] },
+          { path: join(files, 'missing.bin'), chunks: [] },
+          { path: join(files, 'dir'), chunks: [] },
           { path: bad, chunks: [{ ...made[1].chunks[0], length: made[1].data.length + 1 }] },
           { path: 'relative.bin', chunks: [] }
         ]
@@ -228,7 +230,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       it('indexFiles records a given stat as is (no lstat: a file put at the path after it is not taken for it); a malformed stat is refused', async () => {
         const file = async (name: string, seed: number): Promise<{ path: string, data: Uint8Array, chunks: Array<{ cid: CID, offset: number, length: number }> }> => {
           const data = pseudoRandomBytes(2000, seed)
-          const path = join(files.dir, name)
+          const path = join(files, name)
           await writeBytes(path, data)
           return { path, data, chunks: [{ cid: await chunkCid(data), offset: 0, length: data.length }] }
         }
@@ -263,18 +265,17 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       })
 
       it('does not follow symlinks out of the tree; records them as symlink nodes', async () => {
-        const outside = await tempDir('homecloud-outside-')
-        try {
+        await inTempDir(async (outside) => {
           const secret = pseudoRandomBytes(5000, 99)
-          await writeBytes(join(outside.dir, 'secret.bin'), secret)
-          const tree = join(files.dir, 'tree')
+          await writeBytes(join(outside, 'secret.bin'), secret)
+          const tree = join(files, 'tree')
           await mkdir(join(tree, 'sub'), { recursive: true })
           await mkdir(join(tree, 'empty'))
           await writeBytes(join(tree, 'a.txt'), new TextEncoder().encode('hello'))
           await writeBytes(join(tree, 'sub', 'b.bin'), pseudoRandomBytes(CHUNK_MAX + 1, 3))
           await writeBytes(join(tree, 'zero'), new Uint8Array(0))
-          await symlink(join(outside.dir, 'secret.bin'), join(tree, 'link-file'))
-          await symlink(outside.dir, join(tree, 'link-dir'))
+          await symlink(join(outside, 'secret.bin'), join(tree, 'link-file'))
+          await symlink(outside, join(tree, 'link-dir'))
           await symlink('.', join(tree, 'loop'))
           const root = await store.addPath(tree)
           const entries = await readUnixfsDirectory(store, root)
@@ -282,27 +283,25 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
           const byName = new Map(entries.map(e => [e.name, e.cid]))
           const link = UnixFS.unmarshal(dagPb.decode(await store.get(byName.get('link-dir') as CID)).Data ?? new Uint8Array())
           assert.equal(link.type, 'symlink')
-          assert.equal(new TextDecoder().decode(link.data), outside.dir)
+          assert.equal(new TextDecoder().decode(link.data), outside)
           assert.deepEqual(await readUnixfsDirectory(store, byName.get('empty') as CID), [])
           assert.equal((byName.get('zero') as CID).toString(), EMPTY_FILE)
           assert.equal(new TextDecoder().decode(await readUnixfsFile(store, byName.get('a.txt') as CID)), 'hello')
           assert.equal(await store.has(await chunkCid(secret)), false, 'nothing outside the tree was indexed')
           assert.equal((await store.stat()).files, 3)
-        } finally {
-          await outside.remove()
-        }
+        }, 'homecloud-outside-')
       })
 
       it('refuses a path that is missing or not a file, directory or symlink, and changes nothing', async () => {
-        await assert.rejects(store.addPath(join(files.dir, 'missing')), { code: 'ERR_NOT_FOUND' })
-        const fifo = join(files.dir, 'fifo')
+        await assert.rejects(store.addPath(join(files, 'missing')), { code: 'ERR_NOT_FOUND' })
+        const fifo = join(files, 'fifo')
         execFileSync('mkfifo', [fifo])
         await assert.rejects(store.addPath(fifo), { code: 'ERR_INVALID_PARAMETERS' })
         assert.deepEqual(await store.stat(), { blocks: 0, blockBytes: 0, files: 0, fileChunks: 0, fileBytes: 0, pins: 0 })
       })
 
       it('adds files concurrently with the same result as one by one', async () => {
-        const paths = [0, 1, 2].map(i => join(files.dir, `c${i}.bin`))
+        const paths = [0, 1, 2].map(i => join(files, `c${i}.bin`))
         for (const [i, path] of paths.entries()) await writeBytes(path, pseudoRandomBytes(3 * CHUNK_MAX + i, 50 + i))
         const together = await Promise.all(paths.map(async p => store.addPath(p)))
         const alone: CID[] = []
@@ -312,18 +311,18 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       })
 
       it('refuses a tree deeper than MAX_TREE_DEPTH before writing anything', async () => {
-        let path = join(files.dir, 'deep')
+        let path = join(files, 'deep')
         for (let i = 0; i <= MAX_TREE_DEPTH; i++) path = join(path, 'd')
         await mkdir(path, { recursive: true })
         await writeBytes(join(path, 'f'), new Uint8Array([1]))
-        await assert.rejects(store.addPath(join(files.dir, 'deep')), { code: 'ERR_LIMIT_EXCEEDED' })
+        await assert.rejects(store.addPath(join(files, 'deep')), { code: 'ERR_LIMIT_EXCEEDED' })
         assert.deepEqual(await store.stat(), { blocks: 0, blockBytes: 0, files: 0, fileChunks: 0, fileBytes: 0, pins: 0 })
       })
 
       it('emits progress events', async () => {
-        await writeBytes(join(files.dir, 'p.bin'), pseudoRandomBytes(2 * CHUNK_MAX, 5))
+        await writeBytes(join(files, 'p.bin'), pseudoRandomBytes(2 * CHUNK_MAX, 5))
         const types = new Map<string, unknown>()
-        await store.addPath(files.dir, { onProgress: evt => { types.set(evt.type, evt.detail) } })
+        await store.addPath(files, { onProgress: evt => { types.set(evt.type, evt.detail) } })
         assert.deepEqual(types.get('store:add:scan'), { files: 1, bytes: 2 * CHUNK_MAX })
         assert.deepEqual(types.get('store:add:progress'), { files: 1, bytes: 2 * CHUNK_MAX })
         assert.equal((types.get('store:add:file') as { size: number }).size, 2 * CHUNK_MAX)
@@ -336,7 +335,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
         const looseCid = await chunkCid(loose)
         await store.put(looseCid, loose)
         const data = pseudoRandomBytes(3 * CHUNK_MAX, 2)
-        const path = join(files.dir, 'kept.bin')
+        const path = join(files, 'kept.bin')
         await writeBytes(path, data)
         const root = await store.addPath(path)
         assert.equal(await store.isPinned(root), true, 'addPath pins its root')
@@ -347,7 +346,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       })
 
       it('keeps file-backed chunks even when no pin reaches them', async () => {
-        const path = join(files.dir, 'unpinned.bin')
+        const path = join(files, 'unpinned.bin')
         await writeBytes(path, pseudoRandomBytes(3 * CHUNK_MAX, 4))
         const root = await store.addPath(path, { pin: false })
         const chunks = await leaves(store, root)
@@ -358,7 +357,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       })
 
       it('never sweeps a DAG being added: gc waits for addPath', async () => {
-        const tree = join(files.dir, 'busy')
+        const tree = join(files, 'busy')
         await mkdir(tree)
         for (let i = 0; i < 3; i++) await writeBytes(join(tree, `f${i}`), pseudoRandomBytes(2 * CHUNK_MAX, 30 + i))
         const [root] = await Promise.all([store.addPath(tree), store.gc(), store.gc()])
@@ -389,7 +388,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
       /** A file of `count` 1 KiB chunks indexed with indexFile (seed: its bytes), and its chunk CIDs. */
       async function indexed (name: string, count: number, seed: number): Promise<{ path: string, data: Uint8Array, cids: CID[] }> {
         const data = pseudoRandomBytes(count * 1024, seed)
-        const path = join(files.dir, name)
+        const path = join(files, name)
         await writeBytes(path, data)
         const chunks = await Promise.all(Array.from({ length: count }, async (_, i) => ({
           cid: await chunkCid(data.subarray(i * 1024, (i + 1) * 1024)), offset: i * 1024, length: 1024
@@ -447,7 +446,7 @@ export function chunkStoreCompliance (name: string, factory: StoreFactory): void
     it('refuses work once closed', async () => {
       await store.close()
       await assert.rejects(store.has(await chunkCid(new Uint8Array(1))), { code: 'ERR_STORE_CLOSED' })
-      await assert.rejects(store.addPath(files.dir), { code: 'ERR_STORE_CLOSED' })
+      await assert.rejects(store.addPath(files), { code: 'ERR_STORE_CLOSED' })
     })
   })
 }

@@ -2,12 +2,12 @@ import assert from 'node:assert/strict'
 import { open, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, it } from 'node:test'
-import { waitFor } from '@homecloud/test-support'
+import { removeDir, tempDir, waitFor } from '@homecloud/test-support'
 import * as dagPb from '@ipld/dag-pb'
 import * as raw from 'multiformats/codecs/raw'
 import { FileReads } from '../src/file-reads.js'
 import { BlockNotFoundError, IndexedChunkStore, MemoryIndex } from '../src/index.js'
-import { pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, pseudoRandomBytes, writeBytes } from './helpers.js'
 import type { ChunkRange, StoreIndex } from '../src/index.js'
 import type { CID } from 'multiformats/cid'
 
@@ -46,24 +46,25 @@ async function leaves (store: IndexedChunkStore, root: CID): Promise<CID[]> {
 }
 
 describe('reads of file-backed chunks', () => {
-  let files: { dir: string, remove(): Promise<void> }
+  /** The folder a test's files are written to. */
+  let files: string
   let index: CountingIndex
   let store: IndexedChunkStore
 
   beforeEach(async () => {
-    files = await tempDir()
+    files = await tempDir(TEMP_PREFIX)
     index = new CountingIndex()
     store = new IndexedChunkStore(index)
   })
 
   afterEach(async () => {
     await store.close()
-    await files.remove()
+    await removeDir(files)
   })
 
   it('streams a big file from one open file and the index read ahead, not three lookups a chunk', async () => {
     const data = pseudoRandomBytes(12 * 1024 * 1024, 3)
-    const path = join(files.dir, 'big.bin')
+    const path = join(files, 'big.bin')
     await writeBytes(path, data)
     const chunks = await leaves(store, await store.addPath(path))
     assert.ok(chunks.length >= 20, `${chunks.length} chunks`)
@@ -82,7 +83,7 @@ describe('reads of file-backed chunks', () => {
 
   it('never serves a chunk of a file changed after it was opened, and forgets the file', async () => {
     const data = pseudoRandomBytes(3 * 1024 * 1024, 4)
-    const path = join(files.dir, 'doc.bin')
+    const path = join(files, 'doc.bin')
     await writeBytes(path, data)
     const chunks = await leaves(store, await store.addPath(path))
     const first = await store.get(chunks[0])
@@ -97,7 +98,7 @@ describe('reads of file-backed chunks', () => {
   })
 
   it('serves the new chunks once a changed file is indexed again', async () => {
-    const path = join(files.dir, 'doc.bin')
+    const path = join(files, 'doc.bin')
     await writeBytes(path, pseudoRandomBytes(2 * 1024 * 1024, 5))
     const before = await leaves(store, await store.addPath(path))
     await store.get(before[0])
@@ -113,7 +114,7 @@ describe('reads of file-backed chunks', () => {
     const written: Array<{ path: string, data: Uint8Array }> = []
     const cids: CID[] = []
     for (let i = 0; i < 20; i++) {
-      const path = join(files.dir, `small${i}.bin`)
+      const path = join(files, `small${i}.bin`)
       const data = pseudoRandomBytes(500 + i * 100, 30 + i)
       await writeBytes(path, data)
       const { chunks } = await store.chunkFile(path)
@@ -130,7 +131,7 @@ describe('reads of file-backed chunks', () => {
   })
 
   it('still catches a file changed after its chunk places were cached, and forgets it', async () => {
-    const path = join(files.dir, 'note.bin')
+    const path = join(files, 'note.bin')
     await writeBytes(path, pseudoRandomBytes(4000, 40))
     const { chunks: [chunk] } = await store.chunkFile(path)
     // same size, new bytes: only the hash check can tell
@@ -145,7 +146,7 @@ describe('reads of file-backed chunks', () => {
   })
 
   it('answers has() false for a cached place whose file is gone, and forgets the file', async () => {
-    const path = join(files.dir, 'gone.bin')
+    const path = join(files, 'gone.bin')
     await writeBytes(path, pseudoRandomBytes(3000, 42))
     const { chunks: [chunk] } = await store.chunkFile(path)
     assert.equal(await store.has(chunk.cid), true)
@@ -157,7 +158,7 @@ describe('reads of file-backed chunks', () => {
   it('keeps at most maxOpenFiles files open and closes idle ones', async () => {
     const reads = new FileReads(index, { maxOpenFiles: 2, idleMs: 50 })
     for (let i = 0; i < 4; i++) {
-      const path = join(files.dir, `f${i}.bin`)
+      const path = join(files, `f${i}.bin`)
       const data = pseudoRandomBytes(1000, 10 + i)
       await writeBytes(path, data)
       await store.addPath(path)

@@ -1,13 +1,14 @@
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { open, writeFile } from 'node:fs/promises'
 import * as dagPb from '@ipld/dag-pb'
 import { UnixFS } from 'ipfs-unixfs'
 import * as raw from 'multiformats/codecs/raw'
 import { ChunkReader, type Blocks, type FileChunk } from '../src/index.js'
 import type { CID } from 'multiformats/cid'
 
-/** Deterministic pseudo-random bytes (xorshift32): the same `seed` always gives the same bytes. */
+/**
+ * Deterministic pseudo-random bytes (xorshift32): the same `seed` always gives the same bytes.
+ * Not test-support's `seededBytes` (mulberry32): chunker.spec pins a root CID computed from these.
+ */
 export function pseudoRandomBytes (size: number, seed = 1): Uint8Array {
   const words = new Uint32Array(Math.ceil(size / 4))
   let x = seed | 0 || 1
@@ -20,11 +21,8 @@ export function pseudoRandomBytes (size: number, seed = 1): Uint8Array {
   return new Uint8Array(words.buffer, 0, size)
 }
 
-/** A fresh temp directory and its removal. */
-export async function tempDir (prefix = 'homecloud-store-'): Promise<{ dir: string, remove: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), prefix))
-  return { dir, remove: async () => { await rm(dir, { recursive: true, force: true }) } }
-}
+/** Prefix of the store's test folders (test-support's `tempDir` / `inTempDir`), so a leftover one is known. */
+export const TEMP_PREFIX = 'homecloud-store-'
 
 export async function writeBytes (path: string, bytes: Uint8Array): Promise<void> {
   await writeFile(path, bytes)

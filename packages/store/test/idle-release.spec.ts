@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { waitFor } from '@homecloud/test-support'
+import { inTempDir, waitFor } from '@homecloud/test-support'
 import { ChunkReader } from '../src/chunker.js'
 import { HashPool, hashHere, hashPool } from '../src/hash-pool.js'
-import { pseudoRandomBytes, streamedChunks, tempDir, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, pseudoRandomBytes, streamedChunks, writeBytes } from './helpers.js'
 
 /** A shared buffer of pseudo-random bytes and ranges over it. */
 function sharedBytes (size: number, seed: number): SharedArrayBuffer {
@@ -72,8 +72,7 @@ describe('hash worker ends when idle', () => {
 
 describe('chunking buffer is freed when idle', () => {
   it('is kept across back-to-back files, freed after the timeout, and chunking still agrees after', async () => {
-    const { dir, remove } = await tempDir()
-    try {
+    await inTempDir(async (dir) => {
       const paths: string[] = []
       for (let i = 0; i < 4; i++) {
         paths.push(join(dir, `f${i}`))
@@ -94,22 +93,17 @@ describe('chunking buffer is freed when idle', () => {
       await waitFor(() => reader.bufferBytes === 0, { interval: 5 })
       assert.deepEqual(await streamedChunks(paths[0], reader), reference[0])
       assert.ok(reader.bufferBytes > 0)
-    } finally {
-      await remove()
-    }
+    }, TEMP_PREFIX)
   })
 
   it('with idleTimeout 0 holds no buffer after each file', async () => {
-    const { dir, remove } = await tempDir()
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'f')
       await writeBytes(path, pseudoRandomBytes(300_000, 20))
       const reader = new ChunkReader({ idleTimeout: 0 })
       const chunks = await streamedChunks(path, reader)
       assert.ok(chunks.length > 0)
       assert.equal(reader.bufferBytes, 0)
-    } finally {
-      await remove()
-    }
+    }, TEMP_PREFIX)
   })
 })

@@ -2,8 +2,8 @@ import assert from 'node:assert/strict'
 import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { inTempDir, removeDir, tempDir } from '@homecloud/test-support'
 import { LevelIndex, MAX_INDEX_BATCH_CHUNKS, MemoryIndex, type FileChunkRef, type FileRecord, type IndexedFileEntry, type StoreIndex } from '../src/index.js'
-import { tempDir } from './helpers.js'
 
 function record (path: string, size: number, ino: number): FileRecord {
   return { path, size, mtimeNs: '1700000000000000000', ino: String(ino), dev: '1' }
@@ -60,8 +60,8 @@ const factories: Array<[string, Factory]> = [
   ['memory', async () => ({ index: new MemoryIndex(), remove: async () => {} })],
   ['level', async () => {
     const db = await tempDir('homecloud-level-')
-    const index = await LevelIndex.open(db.dir)
-    return { index, remove: async () => { await index.close(); await db.remove() } }
+    const index = await LevelIndex.open(db)
+    return { index, remove: async () => { await index.close(); await removeDir(db) } }
   }]
 ]
 
@@ -103,28 +103,28 @@ for (const [name, factory] of factories) {
 
 describe('LevelIndex.setFiles atomicity', () => {
   it('a batch that fails while it is built writes none of its files: old entries stay, new ones are absent', async () => {
-    const db = await tempDir('homecloud-level-')
-    const index = await LevelIndex.open(db.dir)
-    try {
-      const old = { file: record('/s/a', 20, 1), chunks: chunks('old', 2) }
-      await index.setFile(old.file, old.chunks)
-      const state = await dump(index, ['old-00000', 'old-00001', 'new-00000', 'b-00000'])
-      // the last file (sorted by path) cannot be encoded: its record is not JSON (a narrow stand-in for any failed write)
-      const bad = { file: { ...record('/s/z', 10, 3), size: 10n as unknown as number }, chunks: chunks('z', 1) }
-      await assert.rejects(index.setFiles([
-        { file: record('/s/a', 10, 2), chunks: chunks('new', 1) },
-        { file: record('/s/b', 10, 4), chunks: chunks('b', 1) },
-        bad
-      ]), TypeError)
-      assert.deepEqual(await dump(index, ['old-00000', 'old-00001', 'new-00000', 'b-00000']), state)
-      assert.equal(await index.getFile('/s/z'), undefined)
-      // the index still takes writes afterwards
-      await index.setFiles([{ file: record('/s/b', 10, 4), chunks: chunks('b', 1) }])
-      assert.deepEqual(await index.locations('b-00000'), [{ path: '/s/b', offset: 0, length: 10 }])
-    } finally {
-      await index.close()
-      await db.remove()
-    }
+    await inTempDir(async (db) => {
+      const index = await LevelIndex.open(db)
+      try {
+        const old = { file: record('/s/a', 20, 1), chunks: chunks('old', 2) }
+        await index.setFile(old.file, old.chunks)
+        const state = await dump(index, ['old-00000', 'old-00001', 'new-00000', 'b-00000'])
+        // the last file (sorted by path) cannot be encoded: its record is not JSON (a narrow stand-in for any failed write)
+        const bad = { file: { ...record('/s/z', 10, 3), size: 10n as unknown as number }, chunks: chunks('z', 1) }
+        await assert.rejects(index.setFiles([
+          { file: record('/s/a', 10, 2), chunks: chunks('new', 1) },
+          { file: record('/s/b', 10, 4), chunks: chunks('b', 1) },
+          bad
+        ]), TypeError)
+        assert.deepEqual(await dump(index, ['old-00000', 'old-00001', 'new-00000', 'b-00000']), state)
+        assert.equal(await index.getFile('/s/z'), undefined)
+        // the index still takes writes afterwards
+        await index.setFiles([{ file: record('/s/b', 10, 4), chunks: chunks('b', 1) }])
+        assert.deepEqual(await index.locations('b-00000'), [{ path: '/s/b', offset: 0, length: 10 }])
+      } finally {
+        await index.close()
+      }
+    }, 'homecloud-level-')
   })
 })
 
@@ -182,26 +182,26 @@ describe('LevelIndex re-indexing writes only what changed', () => {
   }
 
   it('a flip in a big file writes a few entries, not the file\'s thousands; the index is right', async () => {
-    const db = await tempDir('homecloud-level-')
-    const index = await LevelIndex.open(db.dir)
-    try {
-      const [, before, after] = reindexed[0]
-      await index.setFile(record('/s/big', 1, 1), before)
-      const first = await logBytes(db.dir)
-      await index.setFile(record('/s/big', 1, 2), after)
-      const flip = await logBytes(db.dir) - first
-      // what the first indexing wrote (all entries) must be far more than the flip: else the measure says nothing
-      assert.ok(first > 100 * 1024, `first indexing logged ${first} bytes`)
-      assert.ok(flip > 0 && flip < 2048, `the flip logged ${flip} bytes`)
-      const list: FileChunkRef[] = []
-      for await (const c of index.fileChunks('/s/big')) list.push(c)
-      assert.deepEqual(list, after)
-      assert.deepEqual((await index.getFile('/s/big'))?.ino, '2')
-      assert.deepEqual(await index.locations('r-01000'), [])
-      assert.deepEqual(await index.locations('flip-1000'), [{ path: '/s/big', offset: 10_000, length: 10 }])
-    } finally {
-      await index.close()
-      await db.remove()
-    }
+    await inTempDir(async (db) => {
+      const index = await LevelIndex.open(db)
+      try {
+        const [, before, after] = reindexed[0]
+        await index.setFile(record('/s/big', 1, 1), before)
+        const first = await logBytes(db)
+        await index.setFile(record('/s/big', 1, 2), after)
+        const flip = await logBytes(db) - first
+        // what the first indexing wrote (all entries) must be far more than the flip: else the measure says nothing
+        assert.ok(first > 100 * 1024, `first indexing logged ${first} bytes`)
+        assert.ok(flip > 0 && flip < 2048, `the flip logged ${flip} bytes`)
+        const list: FileChunkRef[] = []
+        for await (const c of index.fileChunks('/s/big')) list.push(c)
+        assert.deepEqual(list, after)
+        assert.deepEqual((await index.getFile('/s/big'))?.ino, '2')
+        assert.deepEqual(await index.locations('r-01000'), [])
+        assert.deepEqual(await index.locations('flip-1000'), [{ path: '/s/big', offset: 10_000, length: 10 }])
+      } finally {
+        await index.close()
+      }
+    }, 'homecloud-level-')
   })
 })

@@ -4,11 +4,12 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
+import { inTempDir } from '@homecloud/test-support'
 import { base32 } from 'multiformats/bases/base32'
 import { FileReads } from '../src/file-reads.js'
 import { LocationCache } from '../src/location-cache.js'
 import { IndexedChunkStore, MemoryIndex } from '../src/index.js'
-import { pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, pseudoRandomBytes, writeBytes } from './helpers.js'
 import type { FileChunkRef, FileRecord } from '../src/index.js'
 
 /** V8's gc in this process (the test runner does not expose it). */
@@ -92,27 +93,27 @@ describe('location cache memory', () => {
   })
 
   it('a store releases its cached places and open files and still serves the chunks from the index', async () => {
-    const { dir, remove } = await tempDir()
-    const store = new IndexedChunkStore(new MemoryIndex())
-    try {
-      const paths = []
-      for (let i = 0; i < 3; i++) {
-        const path = join(dir, `f${i}.bin`)
-        await writeBytes(path, pseudoRandomBytes(5000, i + 1))
-        paths.push(path)
+    await inTempDir(async (dir) => {
+      const store = new IndexedChunkStore(new MemoryIndex())
+      try {
+        const paths = []
+        for (let i = 0; i < 3; i++) {
+          const path = join(dir, `f${i}.bin`)
+          await writeBytes(path, pseudoRandomBytes(5000, i + 1))
+          paths.push(path)
+        }
+        const roots = []
+        for (const path of paths) roots.push(await store.addPath(path))
+        assert.ok(store.cached.places >= 3, `places cached after indexing: ${store.cached.places}`)
+        const before = await Promise.all(roots.map(async root => store.get(root)))
+        await store.releaseCaches()
+        assert.deepEqual(store.cached, { places: 0, openFiles: 0 })
+        const after = await Promise.all(roots.map(async root => store.get(root)))
+        assert.deepEqual(after, before)
+      } finally {
+        await store.close()
       }
-      const roots = []
-      for (const path of paths) roots.push(await store.addPath(path))
-      assert.ok(store.cached.places >= 3, `places cached after indexing: ${store.cached.places}`)
-      const before = await Promise.all(roots.map(async root => store.get(root)))
-      await store.releaseCaches()
-      assert.deepEqual(store.cached, { places: 0, openFiles: 0 })
-      const after = await Promise.all(roots.map(async root => store.get(root)))
-      assert.deepEqual(after, before)
-    } finally {
-      await store.close()
-      await remove()
-    }
+    }, TEMP_PREFIX)
   })
 })
 

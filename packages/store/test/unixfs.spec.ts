@@ -2,13 +2,14 @@ import assert from 'node:assert/strict'
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
+import { inTempDir } from '@homecloud/test-support'
 import { MemoryBlockstore } from 'blockstore-core/memory'
 import { exporter, recursive } from 'ipfs-unixfs-exporter'
 import { importer, type ImportCandidate } from 'ipfs-unixfs-importer'
 import { balanced } from 'ipfs-unixfs-importer/layout'
 import { CHUNK_MAX, GearCutter, chunkCid, createMemoryStore, type ChunkStore } from '../src/index.js'
 import { buildFile } from '../src/unixfs.js'
-import { concat, pseudoRandomBytes, tempDir, writeBytes } from './helpers.js'
+import { TEMP_PREFIX, concat, pseudoRandomBytes, writeBytes } from './helpers.js'
 import type { CID } from 'multiformats/cid'
 
 /** ipfs-unixfs-importer's chunker interface over our Gear cuts. */
@@ -39,34 +40,34 @@ function asBlockstore (store: ChunkStore) {
 
 describe('UnixFS interop', () => {
   it('builds the same tree as ipfs-unixfs-importer given the same chunks', async () => {
-    const files = await tempDir()
-    const store = createMemoryStore()
-    try {
-      const tree = join(files.dir, 'tree')
-      const contents: Record<string, Uint8Array> = {
-        'a.txt': new TextEncoder().encode('hello'),
-        'b.bin': pseudoRandomBytes(2 * CHUNK_MAX + 5, 8),
-        'sub/c.bin': pseudoRandomBytes(70_000, 9),
-        'sub/deeper/zero': new Uint8Array(0)
-      }
-      await mkdir(join(tree, 'sub', 'deeper'), { recursive: true })
-      await mkdir(join(tree, 'empty'))
-      for (const [name, bytes] of Object.entries(contents)) await writeBytes(join(tree, name), bytes)
-      const ours = await store.addPath(tree)
+    await inTempDir(async (files) => {
+      const store = createMemoryStore()
+      try {
+        const tree = join(files, 'tree')
+        const contents: Record<string, Uint8Array> = {
+          'a.txt': new TextEncoder().encode('hello'),
+          'b.bin': pseudoRandomBytes(2 * CHUNK_MAX + 5, 8),
+          'sub/c.bin': pseudoRandomBytes(70_000, 9),
+          'sub/deeper/zero': new Uint8Array(0)
+        }
+        await mkdir(join(tree, 'sub', 'deeper'), { recursive: true })
+        await mkdir(join(tree, 'empty'))
+        for (const [name, bytes] of Object.entries(contents)) await writeBytes(join(tree, name), bytes)
+        const ours = await store.addPath(tree)
 
-      const candidates: ImportCandidate[] = [
-        ...Object.entries(contents).map(([name, content]) => ({ path: `tree/${name}`, content })),
-        { path: 'tree/empty' }
-      ]
-      let theirs: CID | undefined
-      for await (const entry of importer(candidates, new MemoryBlockstore(), { ...IMPORTER_OPTIONS, chunker: gearChunker() })) {
-        if (entry.path === 'tree') theirs = entry.cid
+        const candidates: ImportCandidate[] = [
+          ...Object.entries(contents).map(([name, content]) => ({ path: `tree/${name}`, content })),
+          { path: 'tree/empty' }
+        ]
+        let theirs: CID | undefined
+        for await (const entry of importer(candidates, new MemoryBlockstore(), { ...IMPORTER_OPTIONS, chunker: gearChunker() })) {
+          if (entry.path === 'tree') theirs = entry.cid
+        }
+        assert.equal(ours.toString(), theirs?.toString())
+      } finally {
+        await store.close()
       }
-      assert.equal(ours.toString(), theirs?.toString())
-    } finally {
-      await store.close()
-      await files.remove()
-    }
+    }, TEMP_PREFIX)
   })
 
   it('lays out files of more than 174 chunks like the importer (balanced, 174 links)', async () => {
@@ -83,31 +84,31 @@ describe('UnixFS interop', () => {
   })
 
   it('a third-party reader (ipfs-unixfs-exporter) walks the tree out of the store', async () => {
-    const files = await tempDir()
-    const store = createMemoryStore()
-    try {
-      const tree = join(files.dir, 'tree')
-      await mkdir(join(tree, 'sub'), { recursive: true })
-      const big = pseudoRandomBytes(3 * CHUNK_MAX + 11, 12)
-      await writeBytes(join(tree, 'sub', 'big.bin'), big)
-      await writeBytes(join(tree, 'small.txt'), new TextEncoder().encode('small'))
-      const root = await store.addPath(tree)
-      const found = new Map<string, Uint8Array>()
-      for await (const entry of recursive(root, asBlockstore(store))) {
-        const node = await exporter(entry.cid, asBlockstore(store))
-        if (node.type === 'file' || node.type === 'raw') {
-          const parts: Uint8Array[] = []
-          for await (const part of node.content()) parts.push(part)
-          found.set(entry.path, concat(parts))
+    await inTempDir(async (files) => {
+      const store = createMemoryStore()
+      try {
+        const tree = join(files, 'tree')
+        await mkdir(join(tree, 'sub'), { recursive: true })
+        const big = pseudoRandomBytes(3 * CHUNK_MAX + 11, 12)
+        await writeBytes(join(tree, 'sub', 'big.bin'), big)
+        await writeBytes(join(tree, 'small.txt'), new TextEncoder().encode('small'))
+        const root = await store.addPath(tree)
+        const found = new Map<string, Uint8Array>()
+        for await (const entry of recursive(root, asBlockstore(store))) {
+          const node = await exporter(entry.cid, asBlockstore(store))
+          if (node.type === 'file' || node.type === 'raw') {
+            const parts: Uint8Array[] = []
+            for await (const part of node.content()) parts.push(part)
+            found.set(entry.path, concat(parts))
+          }
         }
+        assert.deepEqual([...found.keys()].sort(), [`${root.toString()}/small.txt`, `${root.toString()}/sub/big.bin`])
+        assert.ok(Buffer.from(found.get(`${root.toString()}/sub/big.bin`) as Uint8Array).equals(big))
+        const dir = await exporter(root, asBlockstore(store))
+        assert.equal(dir.type, 'directory')
+      } finally {
+        await store.close()
       }
-      assert.deepEqual([...found.keys()].sort(), [`${root.toString()}/small.txt`, `${root.toString()}/sub/big.bin`])
-      assert.ok(Buffer.from(found.get(`${root.toString()}/sub/big.bin`) as Uint8Array).equals(big))
-      const dir = await exporter(root, asBlockstore(store))
-      assert.equal(dir.type, 'directory')
-    } finally {
-      await store.close()
-      await files.remove()
-    }
+    }, TEMP_PREFIX)
   })
 })

@@ -11,7 +11,7 @@ import { MemoryShareKv } from '../src/share-kv.js'
 import { nodeFs } from '../src/fs.js'
 import { entryFromScan, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
 
-export { removeDir, tempDir } from '@homecloud/test-support'
+export { inTempDir, removeDir, tempDir } from '@homecloud/test-support'
 
 export async function rawCid (bytes: Uint8Array): Promise<CID> {
   return CID.createV1(raw.code, await sha256.digest(bytes))
