@@ -2,13 +2,15 @@
  * How CLI commands reach the running daemon: the URL in `<repo>/api`, the token
  * in `<repo>/token`, plain node:http on loopback.
  */
-import { request } from 'node:http'
 import { readFile } from 'node:fs/promises'
 import { RepoError } from '@homecloud/interface'
 import type { AbortOptions } from '@homecloud/interface'
 import { ControlApiError, DaemonNotRunningError } from './errors.js'
 import { readToken } from './repo.js'
 import type { RepoPaths } from './repo.js'
+
+// not an ES import of node:http: that loads Node's internal undici (control-api.ts in the gateway says why)
+const { request } = process.getBuiltinModule('node:http')
 
 /** Largest answer the CLI reads from the daemon. */
 export const MAX_RESPONSE_BYTES = 4 * 1024 * 1024

@@ -2,7 +2,6 @@
  * The control API: the daemon's HTTP face for the CLI (and later the web UI).
  * Loopback by default, bearer token, Host allow-list, every socket and body bounded.
  */
-import { createServer } from 'node:http'
 import { isIP } from 'node:net'
 import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import type { Socket } from 'node:net'
@@ -24,6 +23,9 @@ import type { ShareRoutesNode } from './share-routes.js'
 import { streamNdjson, wantsNdjson } from './ndjson.js'
 
 const log = logger('homecloud:gateway')
+// not `import ... from 'node:http'`: any ES import of node:http reads every export, and its lazy
+// `WebSocket` getter loads Node's internal undici (~2.3 MiB of V8 heap in every daemon)
+const { createServer } = process.getBuiltinModule('node:http')
 
 /** The parts of a device the control API asks questions of. */
 export type ControlApiNode = Pick<HomecloudNode, 'identity' | 'status' | 'peers' | 'connect'> & SwarmRoutesNode & ContentRoutesNode & ShareRoutesNode
