@@ -323,12 +323,15 @@ for (const sys of systems) {
   const info = {
     cpuPct: cpu.map((c, i) => 100 * (c - c0.get(sys.name)[i]) / elapsed),
     rss: await Promise.all(pids.map(pid => procField(pid, 'VmRSS'))),
+    // RSS = anonymous (the process's own memory) + file (pages of the program and libraries)
+    rssAnon: await Promise.all(pids.map(pid => procField(pid, 'RssAnon'))),
+    rssFile: await Promise.all(pids.map(pid => procField(pid, 'RssFile'))),
     hwm: notePeak(sys.name, await Promise.all(pids.map(pid => procField(pid, 'VmHWM')))).get(sys.name),
     index: sys.indexDirs().map(du),
     extra: sys.storeDirs?.().map(du)
   }
   idle.set(sys.name, info)
-  console.log(`  ${sys.describe()}: CPU ${info.cpuPct.map(p => p.toFixed(2) + ' %').join(' / ')}, RSS ${info.rss.map(bytesText).join(' / ')}, peak ${info.hwm.map(bytesText).join(' / ')}, index ${info.index.map(bytesText).join(' / ')}${info.extra == null ? '' : `, chunk store ${info.extra.map(bytesText).join(' / ')}`}`)
+  console.log(`  ${sys.describe()}: CPU ${info.cpuPct.map(p => p.toFixed(2) + ' %').join(' / ')}, RSS ${info.rss.map(bytesText).join(' / ')} (anon ${info.rssAnon.map(bytesText).join(' / ')}, file ${info.rssFile.map(bytesText).join(' / ')}), peak ${info.hwm.map(bytesText).join(' / ')}, index ${info.index.map(bytesText).join(' / ')}${info.extra == null ? '' : `, chunk store ${info.extra.map(bytesText).join(' / ')}`}`)
 }
 
 for (const sys of systems) await sys.stop()
@@ -368,6 +371,7 @@ const both = (xs, f) => xs.map(f).join(' / ')
 const hcIdle = hc == null ? null : idle.get(hc.name)
 rows.push([`f) idle ${idleS} s: CPU A / B`, '', iv(st, i => both(i.cpuPct, p => p.toFixed(2) + ' %')), ...(st10 ? [iv(st10, i => both(i.cpuPct, p => p.toFixed(2) + ' %'))] : []), iv(hc, i => both(i.cpuPct, p => p.toFixed(2) + ' %')), '', ''])
 rows.push(['   RSS A / B (idle)', '≤ 100 MiB', iv(st, i => both(i.rss, bytesText)), ...(st10 ? [iv(st10, i => both(i.rss, bytesText))] : []), iv(hc, i => both(i.rss, bytesText)), '', verdict(hcIdle == null ? null : hcIdle.rss.every(x => x <= 100 * MiB))])
+rows.push(['   of it anonymous A / B', '', iv(st, i => both(i.rssAnon, bytesText)), ...(st10 ? [iv(st10, i => both(i.rssAnon, bytesText))] : []), iv(hc, i => both(i.rssAnon, bytesText)), '', ''])
 rows.push(['   peak RSS A / B (whole run)', '', iv(st, i => both(i.hwm, bytesText)), ...(st10 ? [iv(st10, i => both(i.hwm, bytesText))] : []), iv(hc, i => both(i.hwm, bytesText)), '', ''])
 rows.push([`   index A / B (data ${bytesText(dataTotal)})`, '', iv(st, i => both(i.index, bytesText)), ...(st10 ? [iv(st10, i => both(i.index, bytesText))] : []), iv(hc, i => both(i.index, bytesText)), '', ''])
 if (hcIdle?.extra != null) rows.push(['   chunk store A / B (history)', '', '—', ...(st10 ? ['—'] : []), both(hcIdle.extra, bytesText), '', ''])
