@@ -179,10 +179,12 @@ export class HeadPulls {
       remote: ctx.fetchBlocks(def, device)
     })
     const started = Date.now()
-    await blocks.prefetch(peer.snapshot, { signal })
+    // pages the device shares with our own snapshot are not read: only what differs is planned
+    const read = { signal, ownPage: (cid: CID) => host.index.ownPage(cid) }
+    await blocks.prefetch(peer.snapshot, read)
     // entries of this head refused for good by an earlier pull are not planned (nor fetched) again
     const refused = this.#refused.paths(device, peer.snapshot)
-    const remote = (await loadSnapshot(peer.snapshot, blocks, { signal })).filter(e => !refused.has(e.path))
+    const remote = (await loadSnapshot(peer.snapshot, blocks, read)).filter(e => !refused.has(e.path))
     const loaded = Date.now()
     await runs.slot()
     // entries a pull still applying touches wait for the next pull; the rest starts now
@@ -212,8 +214,8 @@ export class HeadPulls {
       else if (!retry) log('share %s: head %d of %s applied but for %d refused entries: not pulled again until it changes', def.name, peer.seq, device, this.#refused.paths(device, peer.snapshot).size)
       const applied = Date.now()
       await host.pulled()
-      log('share %s: pull from %s: snapshot %d ms, plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
-        def.name, device, loaded - started, planned - loaded, plan.steps.length, plan.fetch.length, held.length + skipped, applied - planned, Date.now() - applied)
+      log('share %s: pull from %s: snapshot %d ms (%d entries differ from ours), plan %d ms (%d steps, %d chunks to fetch, %d entries left for later), apply %d ms, publish %d ms',
+        def.name, device, loaded - started, remote.length, planned - loaded, plan.steps.length, plan.fetch.length, held.length + skipped, applied - planned, Date.now() - applied)
       // the last run going settles the share (idle, or an error while files wait for chunks: `waiting`)
       if (runs.size <= 1) host.settle()
     })()

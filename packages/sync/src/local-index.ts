@@ -134,6 +134,11 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
     return this.#encoder.encode(this.#entries.values(), stored)
   }
 
+  /** Entries of `cid` if it is a page of the last `encodeSnapshot` (`ReadSnapshotOptions.ownPage`). */
+  ownPage (cid: CID): number | undefined {
+    return this.#encoder.pageEntries(cid)
+  }
+
   #remember (e: LocalEntry): void {
     this.#forget(e.path)
     const packed: PackedEntry = {

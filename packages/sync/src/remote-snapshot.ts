@@ -11,7 +11,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { MAX_BLOCKS_PER_REQUEST, MAX_REMOTE_SNAPSHOT_BYTES } from './constants.js'
 import { IntegrityError, LimitExceededError, NotFoundError } from './errors.js'
 import { bytesKey } from './local-index.js'
-import { equalBytes, pageChunkLists, pageList, type SnapshotBlocks } from './snapshot.js'
+import { equalBytes, pageChunkLists, pageList, type ReadSnapshotOptions, type SnapshotBlocks } from './snapshot.js'
 import type { BlockReply } from './share-protocol.js'
 import type { AbortOptions } from '@homecloud/interface'
 
@@ -44,10 +44,10 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
 
   /**
    * Fetches the root and every index block, page and chunk list this device lacks, in
-   * batches (instead of one round trip per block). Malformed blocks are left for
-   * `readSnapshot` to report.
+   * batches (instead of one round trip per block), but for `ownPage`s. Malformed blocks
+   * are left for `readSnapshot` to report.
    */
-  async prefetch (root: CID, options: AbortOptions = {}): Promise<void> {
+  async prefetch (root: CID, options: ReadSnapshotOptions = {}): Promise<void> {
     const top = this.#decode(await this.get(root, options))
     if (top == null) return
     if (Array.isArray(top.idx)) await this.#fetchMissing(top.idx.map(c => CID.asCID(c)), options)
@@ -58,6 +58,8 @@ export class RemoteSnapshotBlocks implements SnapshotBlocks {
       return
     }
     if (pages == null) return
+    // pages of this device's own snapshots are not read (readSnapshot skips them too)
+    pages = pages.filter(cid => options.ownPage?.(cid) === undefined)
     await this.#fetchMissing(pages, options)
     const lists: CID[] = []
     for (const cid of pages) {

@@ -166,6 +166,8 @@ interface CachedPage<T> {
  */
 export class SnapshotEncoder<T extends SnapshotItem> {
   #pages = new Map<T, CachedPage<T>>()
+  /** Entries per page CID (string form) of the last encoding. */
+  #counts = new Map<string, number>()
   readonly #entryOf: (item: T) => ShareEntry
 
   constructor (entryOf: (item: T) => ShareEntry) {
@@ -177,7 +179,13 @@ export class SnapshotEncoder<T extends SnapshotItem> {
     const pages = new Map<T, CachedPage<T>>()
     const out = await encodeSorted([...items].sort(byPath), this.#entryOf, stored, this.#pages, pages)
     this.#pages = pages
+    this.#counts = new Map([...pages.values()].map(page => [page.cid.toString(), page.items.length]))
     return out
+  }
+
+  /** The number of entries of `cid` if it is a page of the last encoding (see `ReadSnapshotOptions.ownPage`). */
+  pageEntries (cid: CID): number | undefined {
+    return this.#counts.get(cid.toString())
   }
 }
 
@@ -331,14 +339,25 @@ async function getBlock (cid: CID, blocks: SnapshotBlocks, options: AbortOptions
   return value
 }
 
+export interface ReadSnapshotOptions extends AbortOptions {
+  /**
+   * The number of entries of `cid` when it is a page of one of this device's own snapshots
+   * (`SnapshotEncoder.pageEntries`): such a page is neither read nor returned. Its entries
+   * are ones this device held as they are; what it holds now is the same or newer (version
+   * vectors only grow), so a pull has nothing to do for them. A change on another device
+   * then costs a pull the pages it made, not the whole share.
+   */
+  ownPage?(cid: CID): number | undefined
+}
+
 /**
- * The entries of the snapshot at `root`, in path order. Every block is
- * hash-checked and size-capped, every field type-checked; a malformed
+ * The entries of the snapshot at `root`, in path order (but those of `ownPage`s).
+ * Every block is hash-checked and size-capped, every field type-checked; a malformed
  * snapshot throws `InvalidSnapshotError` (or `LimitExceededError`,
  * `IntegrityError`). Paths are not policy-checked here: `planPull` does that
  * per entry so one bad name fails alone.
  */
-export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options: AbortOptions = {}): AsyncGenerator<ShareEntry> {
+export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options: ReadSnapshotOptions = {}): AsyncGenerator<ShareEntry> {
   const top = await getBlock(root, blocks, options)
   const bad = (why: string): never => { throw new InvalidSnapshotError(`snapshot ${root.toString()}: ${why}`) }
   if (top.v !== 1) bad(`unsupported version ${String(top.v)}`)
@@ -350,6 +369,11 @@ export async function * readSnapshot (root: CID, blocks: SnapshotBlocks, options
   let last: string | undefined
   for (const pageCid of pages) {
     options.signal?.throwIfAborted()
+    const own = options.ownPage?.(pageCid)
+    if (own !== undefined) {
+      if ((seen += own) > count) bad('more entries than the root says')
+      continue
+    }
     const page = await getBlock(pageCid, blocks, options)
     if (!Array.isArray(page.e) || page.e.length === 0 || page.e.length > MAX_PAGE_ENTRIES) bad('bad page')
     for (const value of page.e as unknown[]) {
@@ -392,8 +416,8 @@ export function pageChunkLists (page: unknown): CID[] {
   return out
 }
 
-/** All entries of a snapshot (bounded by MAX_SNAPSHOT_ENTRIES). */
-export async function loadSnapshot (root: CID, blocks: SnapshotBlocks, options: AbortOptions = {}): Promise<ShareEntry[]> {
+/** All entries of a snapshot (bounded by MAX_SNAPSHOT_ENTRIES), but those of `ownPage`s. */
+export async function loadSnapshot (root: CID, blocks: SnapshotBlocks, options: ReadSnapshotOptions = {}): Promise<ShareEntry[]> {
   const entries: ShareEntry[] = []
   for await (const e of readSnapshot(root, blocks, options)) entries.push(e)
   return entries

@@ -4,7 +4,7 @@ import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
-  encodeSnapshot, InvalidSnapshotError, loadSnapshot, MAX_INLINE_CHUNKS, MAX_ROOT_PAGES,
+  encodeSnapshot, InvalidSnapshotError, loadSnapshot, MAX_INLINE_CHUNKS, MAX_ROOT_PAGES, SnapshotEncoder,
   type ChunkRef, type ShareEntry, type SnapshotBlock
 } from '../src/index.js'
 import { RemoteSnapshotBlocks } from '../src/remote-snapshot.js'
@@ -152,6 +152,41 @@ describe('remote snapshot blocks', () => {
     assert.deepEqual(peer.asked.flat().sort(), fresh(mine, theirs).map(b => b.cid.toString()).sort(), 'exactly the new blocks')
     assert.ok(peer.asked.flat().length <= 4)
     assert.equal(back.length, entries.length)
+  })
+
+  it('pages of our own last encoding are neither fetched, read nor returned: a change costs the pages it made', async () => {
+    const movie = file('d/movie.bin', await chunks(3000, 'movie'))
+    const entries = [...await manySmall(3000, 'a/small'), movie]
+    const ours = new SnapshotEncoder<ShareEntry>(e => e)
+    const mine = await ours.encode(entries, () => false)
+    const edited = { ...entries[1234], mtime: 1_700_000_999_000, version: { [DEV]: 2 } }
+    const added = file('a/small/f01000a.bin', await chunks(1, 'new'))
+    const changed = [...entries.filter(e => e !== entries[1234]), edited, added]
+    const theirs = await encodeSnapshot(changed)
+    const local = blockMap(mine.blocks).map
+    const localReads: string[] = []
+    const peer = device(theirs.blocks)
+    const blocks = new RemoteSnapshotBlocks({ local: async (cid) => { localReads.push(cid.toString()); return local.get(cid.toString()) }, remote: peer.remote })
+    const read = { ownPage: (cid: CID) => ours.pageEntries(cid) }
+    await blocks.prefetch(theirs.root, read)
+    const back = await loadSnapshot(theirs.root, blocks, read)
+    assert.deepEqual([edited, added].map(x => back.find(e => e.path === x.path)?.mtime), [edited.mtime, added.mtime])
+    assert.ok(back.length < 200, `${back.length} of ${changed.length} entries read`)
+    // what was skipped is ours as it is
+    const returned = new Set(back.map(e => e.path))
+    const skipped = changed.filter(e => !returned.has(e.path))
+    assert.equal(skipped.length + back.length, changed.length)
+    assert.ok(skipped.every(e => entries.includes(e)), 'only entries of our own snapshot are skipped')
+    assert.ok(!returned.has(movie.path) && !localReads.some(c => mine.blocks.some(b => b.cid.toString() === c && dagCbor.decode<{ c?: unknown }>(b.bytes).c !== undefined)), 'the movie\'s chunk lists are not read')
+    assert.ok(localReads.length < 10, `${localReads.length} local reads`)
+    assert.deepEqual((await loadSnapshot(theirs.root, blocks)).length, changed.length, 'without ownPage: every entry')
+
+    // a root whose count does not add up with our pages is still refused
+    const pages = dagCbor.decode<{ pages: CID[] }>(theirs.blocks[theirs.blocks.length - 1].bytes).pages
+    for (const n of [changed.length + 1, changed.length - 1]) {
+      const liar = await dagBlock({ v: 1, n, pages })
+      await assert.rejects(loadSnapshot(liar.cid, blockMap([...theirs.blocks, liar]), read), InvalidSnapshotError)
+    }
   })
 
   it('a block that does not match its CID is refused', async () => {
