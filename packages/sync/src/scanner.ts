@@ -95,6 +95,13 @@ export interface ScanInit {
    * that file's chunks instead of being hashed again; absent, it is hashed.
    */
   indexFile?: IndexFileFn
+  /**
+   * Folders (share-relative, `''` the root) to scan, each with all below it, instead of
+   * the whole share: where the watcher saw changes. Entries and deletions are reported
+   * only under them. A folder that is no longer a folder (gone, a file, a link) widens to
+   * its parent; an ignored or internal one is skipped.
+   */
+  scope?: readonly string[]
 }
 
 /** Records `chunks` (in order, covering it) as the content of the file at an absolute path, without reading it. */
@@ -193,8 +200,9 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     return { kind: 'error', path, error }
   }
 
+  const scope = init.scope === undefined ? undefined : await scopeFolders(init.scope)
   try {
-    yield * walk()
+    yield * walk(scope ?? [undefined])
     for (const { path, stat, result } of hashLast) {
       options.signal?.throwIfAborted()
       const r = await (result ?? scanOne(path, stat))
@@ -209,14 +217,57 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
   log('scanned %s: %o in %d ms', root, progress, Math.round(performance.now() - started))
 
   for (const path of previous.keys()) {
-    if (seen.has(path) || previous.get(path)?.deleted === true) continue
+    if (seen.has(path) || !isInScope(path) || previous.get(path)?.deleted === true) continue
     if (isUnder(path, unknown) || ignore.ignores(path, previous.get(path)?.type === 'dir')) continue
     yield { kind: 'deleted', path }
   }
 
-  /** Depth-first, names sorted, a directory's entries before its subdirectories: an explicit stack, no recursion. */
-  async function * walk (): AsyncGenerator<ScanResult> {
-    const stack: Array<CheckedPath | undefined> = [undefined]
+  /** Is `path` below a folder of the scope (or is there no scope)? */
+  function isInScope (path: string): boolean {
+    return scope === undefined || scope.some(folder => folder !== undefined && path.startsWith(`${folder.path}/`))
+  }
+
+  /**
+   * The walk's starting folders for `folders`: each checked down from the root (a real
+   * folder at every step: a link is never walked through), widened to the nearest folder
+   * that still is one; none under another. Undefined when the root is among them.
+   */
+  async function scopeFolders (folders: readonly string[]): Promise<CheckedPath[] | undefined> {
+    const starts = new Map<string, CheckedPath>()
+    for (const folder of folders) {
+      let checked: CheckedPath | undefined
+      let skipped = false
+      for (const name of folder === '' ? [] : folder.split('/')) {
+        // what the walk would skip is not scanned (a change in an ignored folder costs nothing)
+        if (isInternalName(name) || name.startsWith(TEMP_PREFIX)) {
+          skipped = true
+          break
+        }
+        let next: CheckedPath
+        try {
+          next = checkChildPath(checked, name, init.pathLimits)
+        } catch {
+          break // the walk of its parent reports it
+        }
+        if (ignore.ignores(next.path, true)) {
+          skipped = true
+          break
+        }
+        const stat = await fs.lstat(`${root}/${next.path}`).catch(() => undefined)
+        if (stat?.type !== 'dir') break
+        checked = next
+      }
+      if (skipped) continue
+      if (checked === undefined) return undefined
+      starts.set(checked.path, checked)
+    }
+    const sorted = [...starts.values()].sort((a, b) => a.path < b.path ? -1 : 1)
+    return sorted.filter((f, i) => !sorted.slice(0, i).some(o => f.path.startsWith(`${o.path}/`)))
+  }
+
+  /** Depth-first from `starts`, names sorted, a directory's entries before its subdirectories: an explicit stack, no recursion. */
+  async function * walk (starts: Array<CheckedPath | undefined>): AsyncGenerator<ScanResult> {
+    const stack = [...starts].reverse()
     while (stack.length > 0) {
       options.signal?.throwIfAborted()
       const parent = stack.pop()
@@ -320,6 +371,8 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
   function needsHash (path: string, stat: FsStat): boolean {
     const prev = previous.get(path)
     if (prev != null && prev.deleted !== true && prev.type === 'file' && prev.size === stat.size && prev.local?.mtimeMs === stat.mtimeMs && prev.local.ino === stat.ino) return false
+    // the same file edited in place is no move (and the index by inode is not built for it)
+    if (prev != null && prev.deleted !== true && prev.type === 'file' && prev.local?.ino === stat.ino) return true
     return init.indexFile === undefined || movedFrom(stat)?.chunks == null
   }
 
@@ -345,7 +398,8 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
       if (prev.mode === file.mode) return { kind: 'entry', entry: { ...file, changed: false } }
       return { kind: 'entry', entry: { ...file, changed: true, chunks: prev.chunks } }
     }
-    const moved = init.indexFile === undefined ? undefined : movedFrom(stat)
+    // the same file edited in place is no move (see needsHash)
+    const moved = init.indexFile === undefined || (same && prev.local?.ino === stat.ino) ? undefined : movedFrom(stat)
     if (moved?.chunks != null && init.indexFile !== undefined) {
       // the same inode, size and mtime as an indexed file: its bytes, under a new name (the rule that skips unchanged files)
       const offsets = chunkOffsets(moved.chunks)

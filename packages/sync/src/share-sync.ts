@@ -94,6 +94,8 @@ export class ShareSync {
   readonly peers: Map<string, PeerHead>
   #queue: Promise<void> = Promise.resolve()
   #scanQueued = false
+  /** Folders the next scan covers (what the watcher saw change); undefined: the whole share. */
+  #scanScope: Set<string> | undefined = new Set()
   #controller = new AbortController()
   #watcher?: ShareWatcher
   #watcherError?: string
@@ -183,6 +185,7 @@ export class ShareSync {
       await cleanupTempFiles(nodeFs, this.def.path, { signal })
       await this.#recoverPending(signal)
       await this.history.prune({ signal })
+      this.#scanScope = new Set()
       await this.#scan(signal)
       // heads received while we were stopped may still need a pull
       for (const device of this.peers.keys()) this.requestPull(device)
@@ -192,7 +195,7 @@ export class ShareSync {
       this.#watcher = new ShareWatcher({
         root: this.def.path,
         debounceMs: this.#ctx.config.watchDebounceMs,
-        onChange: poll,
+        onChange: (folders) => { this.requestScan(folders) },
         onFailure: (err) => {
           this.#watcherError = `watcher failed (${err.message}): rescanning every ${this.#ctx.config.pollIntervalMs} ms`
           this.#timers.push(setInterval(poll, this.#ctx.config.pollIntervalMs))
@@ -219,7 +222,10 @@ export class ShareSync {
     await this.settled()
   }
 
-  requestScan (): void {
+  /** Scans `folders` (share-relative, with all below them) or, without them, the whole share. */
+  requestScan (folders?: Iterable<string>): void {
+    if (folders === undefined) this.#scanScope = undefined
+    else for (const folder of folders) this.#scanScope?.add(folder)
     if (this.#scanQueued || this.#stopped) return
     // a scan waits for the pulls applying: asked for when they end, it does not hold up the pulls behind it
     if (this.#runs.size > 0) {
@@ -234,7 +240,9 @@ export class ShareSync {
         this.#scanAfterRuns = true
         return
       }
-      await this.#scan(signal)
+      const scope = this.#scanScope
+      this.#scanScope = new Set()
+      await this.#scan(signal, scope === undefined ? undefined : [...scope])
     })
   }
 
@@ -281,7 +289,7 @@ export class ShareSync {
     if (this.#runs.size > 0 || this.#stopped) return
     if (this.#scanAfterRuns) {
       this.#scanAfterRuns = false
-      this.requestScan()
+      this.requestScan([])
     }
     this.#pulls.runsEnded()
   }
@@ -358,7 +366,8 @@ export class ShareSync {
     this.#pulls.retry()
   }
 
-  async #scan (signal: AbortSignal): Promise<void> {
+  /** Scans the share, or only `scope` (see ScanInit.scope). */
+  async #scan (signal: AbortSignal, scope?: string[]): Promise<void> {
     this.#state = 'scanning'
     const ignore = await loadIgnoreFile(nodeFs, this.def.path)
     const changes: LocalEntry[] = []
@@ -384,7 +393,8 @@ export class ShareSync {
         // a moved file (same inode, size, mtime) takes its chunks from the index, unread
         indexFile: async (path, chunks, options) => this.#ctx.store.indexFile(path, chunks, options),
         previous: this.index,
-        ignore
+        ignore,
+        scope
       }, { signal })) {
         if (r.kind === 'entry') {
           const next = entryFromScan(this.index.get(r.entry.path), r.entry, this.#ctx.self)

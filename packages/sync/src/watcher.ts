@@ -24,6 +24,9 @@ const log = logger('homecloud:sync:watch')
 /** Errors that leave one folder unwatched rather than stopping the watcher. */
 const SKIPPED = new Set(['ENOENT', 'ENOTDIR', 'EACCES', 'EPERM', 'ELOOP'])
 
+/** Folders a scan is asked for at most; changes in more folders at once ask for a scan of everything. */
+export const MAX_CHANGED_FOLDERS = 256
+
 /** Folders watched at most (one inotify watch each; the kernel's default limit is often 8,192 to 65,536 a user). */
 export const MAX_WATCHED_FOLDERS = 65_536
 
@@ -40,10 +43,15 @@ export interface ShareWatcherInit {
   debounceMs: number
   /** A pause in changes this long asks for the scan sooner (default `WATCH_QUIET_MS`, at most `debounceMs`). */
   quietMs?: number
-  /** A change was seen: scan now. */
-  onChange(): void
+  /**
+   * Changes were seen: scan now, `folders` (share-relative, `''` the root) with all below
+   * them, or everything when undefined (too many folders, or no folder known).
+   */
+  onChange(folders?: string[]): void
   /** The watcher stopped working: rescan, and poll from now on. */
   onFailure(error: Error): void
+  /** Folders a scan is asked for at most (default `MAX_CHANGED_FOLDERS`); changes in more ask for everything. */
+  maxChangedFolders?: number
   /** Folders watched at most on Linux (default `MAX_WATCHED_FOLDERS`); more fails over to rescans. */
   maxFolders?: number
   /** Per-folder watches even where a native recursive watch exists (tests of the Linux path elsewhere). */
@@ -57,6 +65,8 @@ export class ShareWatcher {
   /** Names seen in 'rename' events, checked for folders come or gone. */
   readonly #renamed = new Set<string>()
   #checking = false
+  /** Folders with changes since the last scan was asked for; undefined: everything. */
+  #changedIn: Set<string> | undefined = new Set()
   #timer?: ReturnType<typeof setTimeout>
   /** When the burst began and when its last change came (performance.now()). */
   #first = 0
@@ -80,7 +90,10 @@ export class ShareWatcher {
       return true
     }
     try {
-      this.#watcher = watch(this.init.root, { recursive: true, persistent: false }, (_event, name) => { this.#changed(name) })
+      this.#watcher = watch(this.init.root, { recursive: true, persistent: false }, (_event, name) => {
+        const path = name?.toString()
+        this.#changed(path ?? null, path == null ? undefined : parentOf(path))
+      })
     } catch (err) {
       this.#fail(err as Error)
       return false
@@ -114,17 +127,20 @@ export class ShareWatcher {
     return this.#folders.size
   }
 
-  #changed (name: string | Buffer | null): boolean {
-    const path = name == null ? '' : name.toString()
+  /** A change of `name` in `folder` (undefined: not known, so everything is scanned). */
+  #changed (name: string | null, folder: string | undefined): boolean {
+    const path = name ?? ''
     const base = path.slice(path.lastIndexOf('/') + 1)
     // apply's temp files come and go on every write; the rename that follows is the change
     if (base.startsWith(TEMP_PREFIX) || (base.startsWith(INTERNAL_PREFIX) && base !== IGNORE_FILE)) return false
-    this.#schedule()
+    // an event without a name is about the watched folder itself: its parent lists it
+    this.#schedule(name == null && folder !== undefined && folder !== '' ? parentOf(folder) : name == null ? undefined : folder)
     return true
   }
 
-  #schedule (): void {
+  #schedule (folder: string | undefined): void {
     if (this.#stopped) return
+    if (folder === undefined || (this.#changedIn?.add(folder).size ?? 0) > (this.init.maxChangedFolders ?? MAX_CHANGED_FOLDERS)) this.#changedIn = undefined
     this.#last = performance.now()
     if (this.#timer != null) return
     this.#first = this.#last
@@ -145,7 +161,9 @@ export class ShareWatcher {
         return
       }
       this.#timer = undefined
-      this.init.onChange()
+      const folders = this.#changedIn
+      this.#changedIn = new Set()
+      this.init.onChange(folders === undefined ? undefined : [...folders])
     }, delay)
   }
 
@@ -159,7 +177,7 @@ export class ShareWatcher {
     try {
       w = watch(folder === '' ? this.init.root : `${this.init.root}/${folder}`, { persistent: false }, (event, name) => {
         const child = name == null ? null : name.toString()
-        if (!this.#changed(child) || child == null) return
+        if (!this.#changed(child, folder) || child == null) return
         // a folder may have come (watch it) or gone (drop its watches): files only change
         if (event === 'rename') this.#check(folder === '' ? child : `${folder}/${child}`)
       })
@@ -221,7 +239,7 @@ export class ShareWatcher {
         }
         await this.#watchBelow(path)
         // changes made in it before its watch began are found by a scan that starts after it
-        this.#schedule()
+        this.#schedule(path)
       } else if (!isDir) {
         this.#unwatchBelow(path)
       }
@@ -247,4 +265,10 @@ export class ShareWatcher {
     this.stop()
     this.init.onFailure(err)
   }
+}
+
+/** The folder a share-relative path is in (`''`: the root). */
+function parentOf (path: string): string {
+  const slash = path.lastIndexOf('/')
+  return slash === -1 ? '' : path.slice(0, slash)
 }

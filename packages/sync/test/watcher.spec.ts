@@ -51,6 +51,43 @@ describe('ShareWatcher (one watch per folder)', () => {
     }
   })
 
+  it('says in which folders changes were seen: the folder of a changed file, the parent of a folder moved in, everything past the cap', async () => {
+    const root = await tempDir()
+    const stage = await tempDir()
+    const asked: Array<string[] | undefined> = []
+    // a 200 ms pause ends a burst: each step below is one burst
+    const { w, failures } = watcher(root, { onChange: (folders) => { asked.push(folders?.sort()) }, maxChangedFolders: 3, debounceMs: 1000, quietMs: 200 })
+    try {
+      await mkdir(`${root}/a/deep`, { recursive: true })
+      await mkdir(`${root}/b`, { recursive: true })
+      assert.equal(w.start(), true)
+      await waitFor(() => w.watchedFolders === 4)
+      await writeFile(`${root}/a/deep/f`, 'x')
+      await writeFile(`${root}/b/g`, 'y')
+      await waitFor(() => asked.length > 0 && !w.busy, { timeout: 5000 })
+      assert.deepEqual(asked.flatMap(f => f ?? ['(all)']).sort(), ['a/deep', 'b'])
+      asked.length = 0
+      await mkdir(`${stage}/tree/x`, { recursive: true })
+      await rename(`${stage}/tree`, `${root}/a/tree`)
+      await waitFor(() => w.watchedFolders === 6 && asked.length > 0 && !w.busy, { timeout: 5000 })
+      assert.ok(asked.every(f => f !== undefined && f.every(folder => folder === 'a' || folder.startsWith('a/'))), JSON.stringify(asked))
+      assert.ok(asked.some(f => f?.includes('a') === true), 'the folder it came into')
+      asked.length = 0
+      await writeFile(`${root}/top`, 'at the root')
+      await waitFor(() => asked.length > 0 && !w.busy, { timeout: 5000 })
+      assert.deepEqual(asked, [['']])
+      asked.length = 0
+      for (const folder of ['a', 'a/deep', 'b', 'a/tree']) await writeFile(`${root}/${folder}/more`, 'past the cap of 3 folders')
+      await waitFor(() => asked.length > 0 && !w.busy, { timeout: 5000 })
+      assert.deepEqual(asked, [undefined])
+      assert.deepEqual(failures, [])
+    } finally {
+      w.stop()
+      await removeDir(root)
+      await removeDir(stage)
+    }
+  })
+
   it('a lone change is scanned once changes pause, not a debounce later; a stream of changes at most a debounce after it began', async () => {
     const root = await tempDir()
     const { w, changes, failures } = watcher(root, { debounceMs: 1000, quietMs: 20 })
