@@ -18,6 +18,7 @@
  * as entries are added and removed, so a status poll unpacks nothing.
  */
 import { CID } from 'multiformats/cid'
+import { collisionKey } from './path-policy.js'
 import { encodeEntry, shareKeys, type ShareRecords } from './share-state.js'
 import { SnapshotEncoder, type IncrementalSnapshot } from './snapshot.js'
 import type { ChunkRef, EntryType, LocalEntry, ShareEntry } from './entry.js'
@@ -66,6 +67,12 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   #bytes = 0
   /** Entries by the device that changed them last. */
   readonly #byDevice = new Map<string, number>()
+  /**
+   * Known spellings by `collisionKey` (paths and their parents), for the pull plan's
+   * collision check; built on first use, kept up to date, dropped by `releaseCaches`.
+   * Forgotten paths stay listed (more spellings only make the plan check the long way).
+   */
+  #spellings?: Map<string, string[]>
   /** Packed entries are replaced, never changed: the encoder reuses pages of the same objects. */
   readonly #encoder = new SnapshotEncoder<PackedEntry>(p => unpack(p, false))
 
@@ -134,6 +141,33 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
     return this.#encoder.encode(this.#entries.values(), stored)
   }
 
+  spellingsOf (key: string): readonly string[] | undefined {
+    if (this.#spellings === undefined) {
+      this.#spellings = new Map()
+      for (const path of this.#entries.keys()) this.#addSpelling(path)
+    }
+    return this.#spellings.get(key)
+  }
+
+  /** Drops what is kept only for speed (the spellings map): an idle device gives the memory back. */
+  releaseCaches (): void {
+    this.#spellings = undefined
+  }
+
+  /** Adds `path` and its parents (up to one already listed) to the spellings map. */
+  #addSpelling (path: string): void {
+    const spellings = this.#spellings
+    if (spellings === undefined) return
+    for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) {
+      const prefix = end === path.length ? path : path.slice(0, end)
+      const key = collisionKey(prefix)
+      const known = spellings.get(key)
+      if (known === undefined) spellings.set(key, [prefix])
+      else if (known.includes(prefix)) return
+      else known.push(prefix)
+    }
+  }
+
   /** Entries of `cid` if it is a page of the last `encodeSnapshot` (`ReadSnapshotOptions.ownPage`). */
   ownPage (cid: CID): number | undefined {
     return this.#encoder.pageEntries(cid)
@@ -156,6 +190,7 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
       mtimeMs: e.local?.mtimeMs
     }
     this.#entries.set(e.path, packed)
+    this.#addSpelling(e.path)
     this.#count(packed, 1)
     if (packed.deleted || packed.chunks == null) return
     forEachChunk(packed.chunks, (_length, start, end) => {

@@ -2,7 +2,7 @@ import { conflictPath, resolveVersions } from './conflict.js'
 import { mergeVersions, type VersionVector } from './version-vector.js'
 import { chunkOffsets, sameContent, type LocalEntry, type ShareEntry } from './entry.js'
 import { IGNORE_NOTHING, type IgnoreMatcher } from './ignore.js'
-import { checkSharePath, findCollisions, type PathLimits } from './path-policy.js'
+import { checkSharePath, collisionKey, findCollisions, type PathLimits } from './path-policy.js'
 import { bytesKey } from './local-index.js'
 import { PathRejectedError } from './errors.js'
 import { PLAN_HAS_CONCURRENCY } from './constants.js'
@@ -38,6 +38,11 @@ export interface LocalIndexView {
   keys?(): Iterable<string>
   /** Does a live file hold `cid`? False means no local file can be a source of it. */
   hasChunk?(cid: CID): boolean
+  /**
+   * The known spellings (paths, tombstones included, and their parents) whose
+   * `collisionKey` is `key`; more may be listed than are known now, never fewer.
+   */
+  spellingsOf?(key: string): readonly string[] | undefined
 }
 
 /** A chunk of a file to write: copied from `source` when a local file has it, else read from the block store (fetched first if listed in `fetch`). */
@@ -524,9 +529,22 @@ function stripLocal (e: LocalEntry): ShareEntry {
  * in sort order; the others are refused, with everything below them.
  */
 function collidingPaths (local: LocalIndexView, remote: ShareEntry[]): Set<string> {
-  // every known path is a superset of the live ones: no collision among them (the usual case) means none among the live
-  // ones either, found without rebuilding every local entry to see which are live
-  if (local.keys != null) {
+  // the usual case, at the cost of the remote entries: no remote spelling (nor a parent of one) collides with another
+  // remote one or with one known here; known spellings that collide only among themselves touch no remote entry
+  const spellingsOf = local.spellingsOf?.bind(local)
+  if (spellingsOf != null) {
+    const paths = remote.flatMap(r => r.deleted === true ? [] : [r.path])
+    const clash = (path: string): boolean => {
+      for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) {
+        const prefix = path.slice(0, end)
+        if (spellingsOf(collisionKey(prefix))?.some(known => known !== prefix) === true) return true
+      }
+      return false
+    }
+    if (findCollisions(paths).length === 0 && !paths.some(clash)) return new Set()
+  } else if (local.keys != null) {
+    // every known path is a superset of the live ones: no collision among them (the usual case) means none among the live
+    // ones either, found without rebuilding every local entry to see which are live
     const known = new Set(local.keys())
     for (const r of remote) if (r.deleted !== true) known.add(r.path)
     if (findCollisions(known).length === 0) return new Set()

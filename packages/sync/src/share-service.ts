@@ -198,8 +198,9 @@ export class ShareService extends TypedEventEmitter<ShareServiceEvents> implemen
     this.#changed(sync.def.id)
   }
 
-  /** Gives back memory held for recent writes to the share database (an idle device); nothing is lost. */
+  /** Gives back memory kept for speed: the indexes' spellings, recent writes to the share database (an idle device); nothing is lost. */
   async releaseCaches (): Promise<void> {
+    for (const sync of this.#shares.values()) sync.index.releaseCaches()
     await this.#records?.kv.release?.()
   }
 

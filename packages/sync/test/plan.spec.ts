@@ -4,6 +4,9 @@ import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { createMemoryStore } from '@homecloud/store'
 import { cidKey, localChunkLocator, parseIgnore, planPull, PathRejectedError, type ChunkRef, type LocalEntry, type LocalIndexView, type PlanStep, type ShareEntry } from '../src/index.js'
+import { LocalIndex } from '../src/local-index.js'
+import { MemoryShareKv } from '../src/share-kv.js'
+import { ShareRecords } from '../src/share-state.js'
 import { rawCid, removeDir, tempDir, text } from './helpers.js'
 
 const ME = '12D3KooWMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMeMe1'
@@ -280,6 +283,44 @@ describe('planPull', () => {
     // a chunk a live file holds: now the entries are read, for its place
     const insert = remote(await file('insert.bin', ['new', 'held'], { version: { [PEER]: 1 }, modifiedBy: PEER }))
     await assert.rejects(planPull({ local: view, remote: [insert] }), /values\(\) read/)
+  })
+
+  it('finds colliding spellings through the index\'s spellings (no local entry read) exactly as the long way', async () => {
+    const mine = [
+      await file('Docs', [], { type: 'dir', size: 0, chunks: undefined }), await file('Docs/a', ['a']),
+      await file('readme.md', ['r']), await file('x/y/z', ['z']), await file('gone', ['g'], { deleted: true })
+    ]
+    const index = await LocalIndex.load('s', new ShareRecords(new MemoryShareKv()))
+    await index.set(mine)
+    const longWay: LocalIndexView = { get: (p) => index.get(p), values: () => index.values(), keys: () => index.keys() }
+    const noValues: LocalIndexView = { get: (p) => index.get(p), keys: () => index.keys(), hasChunk: (cid) => index.hasChunk(cid), values: () => { throw new Error('values() read') }, spellingsOf: (k) => index.spellingsOf(k) }
+    const theirs = async (path: string): Promise<ShareEntry> => remote(await file(path, [path], { version: { [PEER]: 1 }, modifiedBy: PEER }))
+    // [remote paths, refused, found without reading a local entry]
+    const cases: Array<[string[], Record<string, string>, boolean]> = [
+      [['new/file', 'x/y/other'], {}, true],
+      // a tombstone's spelling refuses nothing, but only the long way can tell
+      [['Gone'], {}, false],
+      [['docs/b'], { 'docs/b': 'collision' }, false],
+      [['README.md', 'ok'], { 'README.md': 'collision' }, false],
+      [['N', 'n'], { n: 'collision' }, false],
+      [['X/y/w'], { 'X/y/w': 'collision' }, false]
+    ]
+    for (const [paths, refused, fastOnly] of cases) {
+      const remoteEntries = await Promise.all(paths.map(theirs))
+      const errors = (plan: Awaited<ReturnType<typeof planPull>>): Record<string, string> => Object.fromEntries(plan.errors.map(e => [e.path, (e.error as PathRejectedError).reason]))
+      const fast = await planPull({ local: index, remote: remoteEntries })
+      const slow = await planPull({ local: longWay, remote: remoteEntries })
+      assert.deepEqual(errors(fast), refused, paths.join())
+      assert.deepEqual(errors(slow), refused, paths.join())
+      assert.deepEqual(summary(fast.steps), summary(slow.steps))
+      if (fastOnly) await planPull({ local: noValues, remote: remoteEntries })
+      else await assert.rejects(planPull({ local: noValues, remote: remoteEntries }), /values\(\) read/)
+      index.releaseCaches()
+    }
+    // a spelling known since the map was built counts too
+    assert.deepEqual(index.spellingsOf('docs'), ['Docs'])
+    await index.set([await file('DOCS/c', ['c'])])
+    assert.deepEqual(index.spellingsOf('docs'), ['Docs', 'DOCS'])
   })
 
   it('locates with hasChunk exactly as without it: the same sources, fetches and bytes', async () => {
