@@ -16,6 +16,7 @@ import type { PeerSession, SessionListener } from './session.js'
 import { errorMessage } from './session.js'
 import type { ChunkSink, FetchOptions, FetchProgress, FetchResult, LinkResolver, MissingBlock, PeerRate } from './types.js'
 import type { Block } from './wire.js'
+import { bytesKey } from './keys.js'
 
 export interface FetchConfig {
   stallTimeout: number
@@ -150,7 +151,7 @@ export class Fetch implements SessionListener {
 
   onBlock (session: PeerSession, cid: CID, bytes: Block): void {
     const peer = this.peers.get(session.key)
-    const chunk = this.chunks.get(cid.toString())
+    const chunk = this.chunks.get(bytesKey(cid.bytes))
     if (this.finished || peer === undefined || chunk === undefined || chunk.state !== 'requested') {
       return
     }
@@ -177,7 +178,7 @@ export class Fetch implements SessionListener {
 
   onMissing (session: PeerSession, cid: CID): void {
     const peer = this.peers.get(session.key)
-    const chunk = this.chunks.get(cid.toString())
+    const chunk = this.chunks.get(bytesKey(cid.bytes))
     if (this.finished || peer === undefined || chunk === undefined || chunk.state !== 'requested') {
       return
     }
@@ -200,7 +201,7 @@ export class Fetch implements SessionListener {
   }
 
   private discover (cid: CID): void {
-    const key = cid.toString()
+    const key = bytesKey(cid.bytes)
     if (this.chunks.has(key)) {
       return
     }

@@ -37,6 +37,7 @@ export type { PeerPenalty } from './penalties.js'
 export type { Block, Entry, WireLimits } from './wire.js'
 export { encodeMessage, decodeMessage, FrameReader, WIRE_LIMITS } from './wire.js'
 export { blockMatches, isVerifiable } from './verify.js'
+export { bytesKey } from './keys.js'
 export * from './errors.js'
 export {
   PROTOCOL, MAX_MESSAGE_BYTES, MAX_BLOCK_BYTES, MAX_WANTS_PER_PEER, MAX_ENTRIES_PER_MESSAGE, MAX_CID_BYTES, MAX_PEERS_PER_FETCH

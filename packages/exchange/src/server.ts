@@ -17,6 +17,7 @@ import { errorMessage } from './session.js'
 import type { ChunkSource, ServePolicy } from './types.js'
 import { decodeMessage, encodeMessage, FrameReader } from './wire.js'
 import type { Entry } from './wire.js'
+import { bytesKey } from './keys.js'
 
 export interface ChunkServerInit {
   source: ChunkSource
@@ -128,7 +129,7 @@ class ServedStream {
   }
 
   private onEntry (entry: Entry): void {
-    const key = entry.cid.toString()
+    const key = bytesKey(entry.cid.bytes)
     if (entry.type === 'want') {
       if (this.queue.has(key)) {
         return
@@ -155,7 +156,7 @@ class ServedStream {
       this.serve(cid)
         .catch(err => {
           if (!this.ended) {
-            this.server.init.log('serving %s to %s failed - %s', key, this.peerKey, errorMessage(err))
+            this.server.init.log('serving %s to %s failed - %s', cid, this.peerKey, errorMessage(err))
             this.abort(err instanceof Error ? err : new Error(String(err)))
           }
         })

@@ -17,6 +17,7 @@ import { blockMatches } from './verify.js'
 import { decodeMessage, encodeMessage, FrameReader } from './wire.js'
 import type { Block, Entry } from './wire.js'
 import type { Counters } from './counters.js'
+import { bytesKey } from './keys.js'
 
 /** A fetch using a session. */
 export interface SessionListener {
@@ -111,7 +112,7 @@ export class PeerSession {
     if (this.closedWith !== undefined) {
       throw new SessionClosedError(`session to ${this.key} is closed`, { cause: this.closedWith })
     }
-    const key = cid.toString()
+    const key = bytesKey(cid.bytes)
     const existing = this.wants.get(key)
     if (existing !== undefined) {
       existing.listeners.add(listener)
@@ -126,7 +127,7 @@ export class PeerSession {
   }
 
   cancel (cid: CID, listener: SessionListener): void {
-    const key = cid.toString()
+    const key = bytesKey(cid.bytes)
     const want = this.wants.get(key)
     if (want === undefined || !want.listeners.delete(listener) || want.listeners.size > 0) {
       return
@@ -211,7 +212,7 @@ export class PeerSession {
     if (entry.type === 'want' || entry.type === 'cancel') {
       throw new ProtocolViolationError(`${this.key} sent a ${entry.type} on a fetching stream`)
     }
-    const key = entry.cid.toString()
+    const key = bytesKey(entry.cid.bytes)
     const want = this.wants.get(key)
     if (want === undefined) {
       if (this.late.delete(key)) {
@@ -224,7 +225,7 @@ export class PeerSession {
         return
       }
       this.deps.counters.unrequestedBlocks++
-      throw new ProtocolViolationError(`${this.key} sent block ${key} that was never wanted`)
+      throw new ProtocolViolationError(`${this.key} sent block ${entry.cid.toString()} that was never wanted`)
     }
     this.wants.delete(key)
     if (entry.type === 'missing') {

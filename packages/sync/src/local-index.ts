@@ -17,6 +17,7 @@
  * What share status shows (files, bytes, each device's changes) is counted
  * as entries are added and removed, so a status poll unpacks nothing.
  */
+import { bytesKey } from '@homecloud/exchange'
 import { CID } from 'multiformats/cid'
 import { collisionKey } from './path-policy.js'
 import { encodeEntry, shareKeys, type ShareRecords } from './share-state.js'
@@ -241,10 +242,7 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   }
 }
 
-/** A map key for a CID or digest: its bytes as a flat one-byte string (a CID's `toString` is cached per CID, built by concatenation: ~1.7 KB each). */
-export function bytesKey (bytes: Uint8Array): string {
-  return String.fromCharCode(...bytes)
-}
+export { bytesKey }
 
 /** Bytes (each < 256) as a flat one-byte string, in pieces small enough to pass as arguments. */
 function byteString (codes: number[]): string {
