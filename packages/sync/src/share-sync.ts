@@ -20,60 +20,26 @@ import { entryFromScan, tombstoneFromScan } from './local-change.js'
 import type { PlanInit, PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
 import { MAX_STATUS_PATH_ERRORS } from './constants.js'
-import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition, type ShareRecords } from './share-state.js'
+import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition } from './share-state.js'
 import { bytesKey, LocalIndex } from './local-index.js'
 import { PartialHeads } from './partial-heads.js'
 import { recoverPendingRenames } from './pending-renames.js'
 import { PullRuns } from './pull-runs.js'
 import type { RefusedRecord } from './refused-entries.js'
-import type { FetchBlocks } from './remote-snapshot.js'
-import { ShareHistory, type HistoryLimits } from './history.js'
+import { ShareHistory } from './history.js'
+import type { ShareSyncContext } from './share-sync-context.js'
 import { ShareWatcher } from './watcher.js'
 import { chunkOffsets, type LocalEntry, type ShareEntry } from './entry.js'
-import { scanShare, type ChunkFileFn } from './scanner.js'
+import { scanShare } from './scanner.js'
 import { shareStatus, type MemberStatus } from './share-status.js'
 import type { KvOperation } from './share-kv.js'
 import type { SharePathError, ShareRevertResult, ShareState, ShareStatus } from './share-types.js'
 import type { AbortOptions } from '@homecloud/interface'
-import type { ChunkSink } from '@homecloud/exchange'
-import type { ChunkStore } from '@homecloud/store'
-import type { PrivateKey } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 
 const log = logger('homecloud:sync:share')
 
-export interface ShareSyncConfig {
-  watch: boolean
-  watchDebounceMs: number
-  rescanIntervalMs: number
-  pollIntervalMs: number
-  retryIntervalMs: number
-  /** A scan running this long publishes a partial head (partial-heads.ts). */
-  partialHeadAfterMs: number
-  minFreeFraction: number
-  history: HistoryLimits
-  now(): number
-}
-
-/** What a share's sync takes from the service. */
-export interface ShareSyncContext {
-  self: string
-  privateKey: PrivateKey
-  records: ShareRecords
-  store: Pick<ChunkStore, 'has' | 'get' | 'put' | 'pin' | 'unpin' | 'indexFile' | 'indexFiles' | 'hasMany'>
-  chunkFile: ChunkFileFn
-  /** Fetches chunks from the members that may hold them (`first` is asked first) into `sink` (default: the block store). */
-  fetchChunks(share: ShareDefinition, cids: CID[], first: string | undefined, options: AbortOptions & { sink?: ChunkSink }): Promise<unknown>
-  /** Snapshot blocks of `share` from `device` over the share protocol. */
-  fetchBlocks(share: ShareDefinition, device: string): FetchBlocks
-  /** Is any other member of the share's swarm connected (else a pull can fetch nothing)? */
-  anyMemberOnline(share: ShareDefinition): boolean
-  /** Our head changed (or state did): tell the members. */
-  changed(share: string, headChanged: boolean): void
-  /** Chunks were fetched into the block store or history was pruned: GC when quiet. */
-  gcWanted(): void
-  config: ShareSyncConfig
-}
+export type { ShareSyncConfig, ShareSyncContext } from './share-sync-context.js'
 
 /** What a share's sync starts from: its records as the last run left them. */
 interface StoredState {
