@@ -20,7 +20,6 @@ import { logger } from '@libp2p/logger'
 
 const log = logger('homecloud:daemon:trim')
 
-const PAGE_SIZE = 4096
 const MADV_DONTNEED = 4
 /** pagemap entries read per call: 8 bytes each, so 64 KiB of buffer. */
 const PAGEMAP_WINDOW = 8192
@@ -80,20 +79,23 @@ export function cleanFileRuns (entries: Uint8Array): Array<[number, number]> {
 
 type Madvise = (address: number, length: number, advice: number) => number
 
-/** Drops the clean code pages of this process; returns the bytes dropped. */
-export function dropCleanCodePages (madvise: Madvise): number {
+/**
+ * Drops the clean code pages of this process; returns the bytes dropped. `pageSize` is the
+ * kernel's (4 KiB on x86, 4 or 16 KiB on a Raspberry Pi): pagemap has one entry per page.
+ */
+export function dropCleanCodePages (madvise: Madvise, pageSize: number): number {
   const mappings = codeMappings(readFileSync('/proc/self/maps', 'latin1'), realpathSync(process.execPath))
   const pagemap = openSync('/proc/self/pagemap', 'r')
   const entries = new Uint8Array(PAGEMAP_WINDOW * 8)
   let dropped = 0
   try {
     for (const { start, end } of mappings) {
-      for (let first = start / PAGE_SIZE; first < end / PAGE_SIZE; first += PAGEMAP_WINDOW) {
-        const pages = Math.min(PAGEMAP_WINDOW, end / PAGE_SIZE - first)
+      for (let first = start / pageSize; first < end / pageSize; first += PAGEMAP_WINDOW) {
+        const pages = Math.min(PAGEMAP_WINDOW, end / pageSize - first)
         const read = readSync(pagemap, entries, 0, pages * 8, first * 8)
         for (const [page, count] of cleanFileRuns(entries.subarray(0, read))) {
-          if (madvise((first + page) * PAGE_SIZE, count * PAGE_SIZE, MADV_DONTNEED) === 0) {
-            dropped += count * PAGE_SIZE
+          if (madvise((first + page) * pageSize, count * pageSize, MADV_DONTNEED) === 0) {
+            dropped += count * pageSize
           }
         }
       }
@@ -116,8 +118,10 @@ export interface NativeLibrary {
 export function filePageDropper (libc: NativeLibrary): (() => number) | undefined {
   try {
     const madvise = libc.func('int madvise(uintptr_t addr, size_t len, int advice)') as Madvise
+    const pageSize = (libc.func('int getpagesize()') as () => number)()
+    if (!Number.isInteger(pageSize) || pageSize < 4096 || (pageSize & (pageSize - 1)) !== 0) throw new Error(`odd page size ${pageSize}`)
     closeSync(openSync('/proc/self/pagemap', 'r'))
-    return () => dropCleanCodePages(madvise)
+    return () => dropCleanCodePages(madvise, pageSize)
   } catch (err) {
     log('code pages are not dropped at idle (no madvise or pagemap) - %e', err)
     return undefined
