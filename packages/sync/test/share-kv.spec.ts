@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
-import { LevelShareKv, kvKey } from '../src/share-kv.js'
+import { LevelShareKv, kvKey, SHARE_DB_CACHE_BYTES } from '../src/share-kv.js'
 import { removeDir, tempDir } from './helpers.js'
 
 describe('LevelShareKv.release', () => {
@@ -24,6 +24,30 @@ describe('LevelShareKv.release', () => {
       let n = 0
       for await (const entry of kv.entries(kvKey('s', ''))) { assert.equal(entry[1].byteLength, 100); n++ }
       assert.equal(n, 200)
+      await kv.close()
+    } finally {
+      await removeDir(dir)
+    }
+  })
+})
+
+describe('LevelShareKv block cache', () => {
+  it('holds at most SHARE_DB_CACHE_BYTES of blocks read, however much is read', async () => {
+    const dir = await tempDir()
+    try {
+      const path = join(dir, 'shares')
+      let kv = await LevelShareKv.open(path)
+      // 8 MiB, the default cache's size, of values that compress like snapshot pages do: LevelDB
+      // caches the blocks it decompressed (an uncompressed block is read from its mmap, uncached)
+      const value = (b: number, i: number): Uint8Array => new TextEncoder().encode(`page ${b}-${i} `.repeat(500).slice(0, 4096))
+      for (let b = 0; b < 8; b++) {
+        await kv.batch(Array.from({ length: 256 }, (_, i) => ({ type: 'put' as const, key: kvKey('s', `${b}-${i}`), value: value(b, i) })))
+      }
+      await kv.close()
+      kv = await LevelShareKv.open(path)
+      for (let b = 0; b < 8; b++) for (let i = 0; i < 256; i++) assert.deepEqual(new Uint8Array(await kv.get(kvKey('s', `${b}-${i}`)) ?? []), value(b, i))
+      const held = await kv.memoryUsage()
+      assert.ok(held > 0 && held <= SHARE_DB_CACHE_BYTES + 256 * 1024, `LevelDB holds ${held} bytes after reading 8 MiB`)
       await kv.close()
     } finally {
       await removeDir(dir)
