@@ -23,8 +23,9 @@ export const BIN_PATH = fileURLToPath(new URL('./bin.js', import.meta.url))
  * (−30–40 MiB, 2–3× the CPU per GB); in the environment, MALLOC_MMAP_THRESHOLD_=8192
  * (−35–50 MiB, +30–50 % CPU per GB on a plain libp2p stream and on get) and
  * MALLOC_ARENA_MAX=2 or 1 (no change after the trim: the same memory moves into fewer arenas),
- * and LevelDB's block cache off on every database (no change). What landed instead works at run time, only when the
- * daemon is quiet: idle-trim.ts (a `last-resort` GC and glibc's malloc_trim). --expose-gc
+ * and LevelDB's block cache off on every database (no change, measured before the idle trim
+ * existed; the share database's is now capped, share-kv.ts). What landed instead works at run time, only when the
+ * daemon is quiet: idle-trim.ts (a `last-resort` GC, glibc's malloc_trim, and the clean code pages dropped: file-pages.ts). --expose-gc
  * gives it V8's `gc`; setting that flag at run time instead made transfers cost ~2× the CPU.
  */
 export const DAEMON_NODE_FLAGS: readonly string[] = ['--max-semi-space-size=2', '--expose-gc']
