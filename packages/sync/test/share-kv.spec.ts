@@ -3,12 +3,11 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { LevelShareKv, kvKey, SHARE_DB_CACHE_BYTES } from '../src/share-kv.js'
-import { removeDir, tempDir } from './helpers.js'
+import { inTempDir } from './helpers.js'
 
 describe('LevelShareKv.release', () => {
   it('moves recent writes from the write buffer to a table on disk; nothing is lost, before or after a reopen', async () => {
-    const dir = await tempDir()
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'shares')
       let kv = await LevelShareKv.open(path)
       const ops = Array.from({ length: 200 }, (_, i) => ({ type: 'put' as const, key: kvKey('s', String(i)), value: new Uint8Array(100).fill(i % 256) }))
@@ -25,16 +24,13 @@ describe('LevelShareKv.release', () => {
       for await (const entry of kv.entries(kvKey('s', ''))) { assert.equal(entry[1].byteLength, 100); n++ }
       assert.equal(n, 200)
       await kv.close()
-    } finally {
-      await removeDir(dir)
-    }
+    })
   })
 })
 
 describe('LevelShareKv block cache', () => {
   it('holds at most SHARE_DB_CACHE_BYTES of blocks read, however much is read', async () => {
-    const dir = await tempDir()
-    try {
+    await inTempDir(async (dir) => {
       const path = join(dir, 'shares')
       let kv = await LevelShareKv.open(path)
       // 8 MiB, the default cache's size, of values that compress like snapshot pages do: LevelDB
@@ -49,8 +45,6 @@ describe('LevelShareKv block cache', () => {
       const held = await kv.memoryUsage()
       assert.ok(held > 0 && held <= SHARE_DB_CACHE_BYTES + 256 * 1024, `LevelDB holds ${held} bytes after reading 8 MiB`)
       await kv.close()
-    } finally {
-      await removeDir(dir)
-    }
+    })
   })
 })
