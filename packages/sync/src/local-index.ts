@@ -19,7 +19,7 @@
  */
 import { bytesKey } from '@homecloud/exchange'
 import { CID } from 'multiformats/cid'
-import { collisionKey } from './path-policy.js'
+import { collisionKey, pathAndParents } from './path-policy.js'
 import { encodeEntry, shareKeys, type ShareRecords } from './share-state.js'
 import { SnapshotEncoder, type IncrementalSnapshot } from './snapshot.js'
 import type { ChunkRef, EntryType, LocalEntry, ShareEntry } from './entry.js'
@@ -159,8 +159,7 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   #addSpelling (path: string): void {
     const spellings = this.#spellings
     if (spellings === undefined) return
-    for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) {
-      const prefix = end === path.length ? path : path.slice(0, end)
+    for (const prefix of pathAndParents(path)) {
       const key = collisionKey(prefix)
       const known = spellings.get(key)
       if (known === undefined) spellings.set(key, [prefix])

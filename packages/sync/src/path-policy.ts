@@ -123,6 +123,11 @@ export function collisionKey (path: string): string {
   return path.normalize('NFC').toLowerCase()
 }
 
+/** `path` and each folder it is in, deepest first: `a/b/c`, `a/b`, `a`. */
+export function * pathAndParents (path: string): Generator<string> {
+  for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) yield path.slice(0, end)
+}
+
 export interface PathCollision {
   /** 'normalization' when the spellings differ only in Unicode normal form (NFC vs NFD). */
   kind: 'case' | 'normalization'
@@ -139,17 +144,14 @@ export function findCollisions (paths: Iterable<string>): PathCollision[] {
   const byKey = new Map<string, Set<string>>()
   const seen = new Set<string>()
   for (const path of paths) {
-    let end = path.length
     // the path and each parent: stop at the first one already seen
-    while (end > 0) {
-      const prefix = path.slice(0, end)
+    for (const prefix of pathAndParents(path)) {
       if (seen.has(prefix)) break
       seen.add(prefix)
       const key = collisionKey(prefix)
       const spellings = byKey.get(key)
       if (spellings == null) byKey.set(key, new Set([prefix]))
       else spellings.add(prefix)
-      end = path.lastIndexOf('/', end - 1)
     }
   }
   const collisions: PathCollision[] = []

@@ -2,7 +2,7 @@ import { conflictPath, resolveVersions } from './conflict.js'
 import { mergeVersions, type VersionVector } from './version-vector.js'
 import { chunkOffsets, sameContent, type LocalEntry, type ShareEntry } from './entry.js'
 import { IGNORE_NOTHING, type IgnoreMatcher } from './ignore.js'
-import { checkSharePath, collisionKey, findCollisions, type PathLimits } from './path-policy.js'
+import { checkSharePath, collisionKey, findCollisions, pathAndParents, type PathLimits } from './path-policy.js'
 import { bytesKey } from './local-index.js'
 import { PathRejectedError } from './errors.js'
 import { PLAN_HAS_CONCURRENCY } from './constants.js'
@@ -535,8 +535,7 @@ function collidingPaths (local: LocalIndexView, remote: ShareEntry[]): Set<strin
   if (spellingsOf != null) {
     const paths = remote.flatMap(r => r.deleted === true ? [] : [r.path])
     const clash = (path: string): boolean => {
-      for (let end = path.length; end > 0; end = path.lastIndexOf('/', end - 1)) {
-        const prefix = path.slice(0, end)
+      for (const prefix of pathAndParents(path)) {
         if (spellingsOf(collisionKey(prefix))?.some(known => known !== prefix) === true) return true
       }
       return false
