@@ -370,9 +370,8 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
   /** Does the file at `path` have to be read (not unchanged, not a move)? */
   function needsHash (path: string, stat: FsStat): boolean {
     const prev = previous.get(path)
-    if (prev != null && prev.deleted !== true && prev.type === 'file' && prev.size === stat.size && prev.local?.mtimeMs === stat.mtimeMs && prev.local.ino === stat.ino) return false
-    // the same file edited in place is no move (and the index by inode is not built for it)
-    if (prev != null && prev.deleted !== true && prev.type === 'file' && prev.local?.ino === stat.ino) return true
+    // the same file: unchanged, or edited in place (no move: the index by inode is not built for it)
+    if (isSameFile(prev, stat)) return !isUnchanged(prev, stat)
     return init.indexFile === undefined || movedFrom(stat)?.chunks == null
   }
 
@@ -394,12 +393,12 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
     }
     if (stat.type !== 'file') return fail(path, new ScanEntryError(path, 'not a file, directory or symlink (socket, fifo or device): not synced'))
     const file = { ...base, type: 'file' as const, size: stat.size }
-    if (same && prev.size === stat.size && prev.local?.mtimeMs === stat.mtimeMs && prev.local.ino === stat.ino) {
+    if (isSameFile(prev, stat) && isUnchanged(prev, stat)) {
       if (prev.mode === file.mode) return { kind: 'entry', entry: { ...file, changed: false } }
       return { kind: 'entry', entry: { ...file, changed: true, chunks: prev.chunks } }
     }
     // the same file edited in place is no move (see needsHash)
-    const moved = init.indexFile === undefined || (same && prev.local?.ino === stat.ino) ? undefined : movedFrom(stat)
+    const moved = init.indexFile === undefined || isSameFile(prev, stat) ? undefined : movedFrom(stat)
     if (moved?.chunks != null && init.indexFile !== undefined) {
       // the same inode, size and mtime as an indexed file: its bytes, under a new name (the rule that skips unchanged files)
       const offsets = chunkOffsets(moved.chunks)
@@ -438,6 +437,16 @@ export async function * scanShare (init: ScanInit, options: ScanOptions = {}): A
 }
 
 /** Is `path` equal to or below one of `prefixes`? ('' is the root: everything.) */
+/** Is `prev` the live indexed file that `stat` (a file) is, by inode? Then it is unchanged or edited in place, not moved here. */
+function isSameFile (prev: LocalEntry | undefined, stat: FsStat): prev is LocalEntry {
+  return prev != null && prev.deleted !== true && prev.type === 'file' && prev.local?.ino === stat.ino
+}
+
+/** The same file with the size and mtime the index has: not read again. */
+function isUnchanged (prev: LocalEntry, stat: FsStat): boolean {
+  return prev.size === stat.size && prev.local?.mtimeMs === stat.mtimeMs
+}
+
 function isUnder (path: string, prefixes: ReadonlySet<string>): boolean {
   if (prefixes.size === 0) return false
   if (prefixes.has('') || prefixes.has(path)) return true
