@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { ShareWatcher, type ShareWatcherInit } from '../src/index.js'
-import { removeDir, tempDir, waitFor } from './helpers.js'
+import { inTempDir, removeDir, tempDir, waitFor } from './helpers.js'
 
 /** A per-folder watcher (the Linux path, on any platform) counting the scans it asks for. */
 function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: ShareWatcher, changes: () => number, failures: Error[] } {
@@ -19,10 +19,14 @@ function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: Shar
   return { w, changes: () => changes, failures }
 }
 
+/** A share folder and a staging folder beside it, both removed after `fn`. */
+async function inTwoTempDirs (fn: (root: string, stage: string) => Promise<void>): Promise<void> {
+  await inTempDir(async (root) => { await inTempDir(async (stage) => { await fn(root, stage) }) })
+}
+
 describe('ShareWatcher (one watch per folder)', () => {
   it('watches folders moved in (and below them), asks for a scan on changes inside, and drops the watches of removed folders', async () => {
-    const root = await tempDir()
-    const stage = await tempDir()
+    await inTwoTempDirs(async (root, stage) => {
     const { w, changes, failures } = watcher(root)
     try {
       await mkdir(`${root}/old/inner`, { recursive: true })
@@ -46,14 +50,12 @@ describe('ShareWatcher (one watch per folder)', () => {
       assert.deepEqual(failures, [])
     } finally {
       w.stop()
-      await removeDir(root)
-      await removeDir(stage)
     }
+    })
   })
 
   it('says in which folders changes were seen: the folder of a changed file, the parent of a folder moved in, everything past the cap', async () => {
-    const root = await tempDir()
-    const stage = await tempDir()
+    await inTwoTempDirs(async (root, stage) => {
     const asked: Array<string[] | undefined> = []
     // a 200 ms pause ends a burst: each step below is one burst
     const { w, failures } = watcher(root, { onChange: (folders) => { asked.push(folders?.sort()) }, maxChangedFolders: 3, debounceMs: 1000, quietMs: 200 })
@@ -83,9 +85,8 @@ describe('ShareWatcher (one watch per folder)', () => {
       assert.deepEqual(failures, [])
     } finally {
       w.stop()
-      await removeDir(root)
-      await removeDir(stage)
     }
+    })
   })
 
   it('a lone change is scanned once changes pause, not a debounce later; a stream of changes at most a debounce after it began', async () => {
