@@ -2,7 +2,9 @@
 // 256 KiB messages (backpressure honoured: send() false -> onDrain()) from a sender process
 // to this receiving process, over one connection of
 //   raw         plain TCP (net sockets, no libp2p): the reference,
-//   noise       libp2p tcp + @chainsafe/libp2p-noise + yamux (what the daemons use),
+//   noise       libp2p tcp + @chainsafe/libp2p-noise + yamux with the daemons' noiseCrypto
+//               (@homecloud/node: cached session keys, no copy of each message; what the daemons use),
+//   noise-stock the same with noise's own default crypto,
 //   tls         libp2p tcp + @libp2p/tls + yamux (node:tls, OpenSSL picks the TLS 1.3 suite),
 //   tls-aes128 / tls-chacha   the same with the dialer offering only that suite
 //               (tls.DEFAULT_CIPHERS of this process while it dials),
@@ -30,7 +32,7 @@ import tls from 'node:tls'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { noise } from '@chainsafe/libp2p-noise'
 import { yamux } from '@chainsafe/libp2p-yamux'
-import { DEFAULT_LIMITS } from '@homecloud/node'
+import { DEFAULT_LIMITS, noiseCrypto } from '@homecloud/node'
 import { tcp } from '@libp2p/tcp'
 import { tls as libp2pTls } from '@libp2p/tls'
 import { multiaddr } from '@multiformats/multiaddr'
@@ -39,7 +41,15 @@ import { MiB, parseSize } from './util.mjs'
 
 const MESSAGE = 256 * 1024
 const PUSH = '/homecloud-bench/push/1.0.0'
-const KINDS = ['raw', 'noise', 'tls', 'tls-aes128', 'tls-chacha']
+const KINDS = ['raw', 'noise', 'noise-stock', 'tls', 'tls-aes128', 'tls-chacha']
+/** The connection encrypter of each libp2p node of both processes. */
+const ENCRYPTERS = {
+  noise: () => noise({ crypto: noiseCrypto }),
+  'noise-stock': () => noise(),
+  tls: () => libp2pTls()
+}
+/** The node (encrypter) a kind dials. */
+const encrypterOf = kind => kind.startsWith('noise') ? kind : 'tls'
 /** TLS 1.3 suites the dialer offers per kind; undefined: Node's default list. */
 const SUITES = { 'tls-aes128': 'TLS_AES_128_GCM_SHA256', 'tls-chacha': 'TLS_CHACHA20_POLY1305_SHA256' }
 const DEFAULT_CIPHERS = tls.DEFAULT_CIPHERS
@@ -57,7 +67,7 @@ async function createNode (encrypter) {
   return createLibp2p({
     addresses: { listen: ['/ip4/127.0.0.1/tcp/0'] },
     transports: [tcp()],
-    connectionEncrypters: [encrypter === 'noise' ? noise() : libp2pTls()],
+    connectionEncrypters: [ENCRYPTERS[encrypter]()],
     streamMuxers: [yamux({
       maxInboundStreams: DEFAULT_LIMITS.maxStreamsPerConnection,
       maxOutboundStreams: DEFAULT_LIMITS.maxStreamsPerConnection
@@ -65,6 +75,11 @@ async function createNode (encrypter) {
     // libp2p's default of 5 inbound connections per IP per second would refuse the handshake rounds
     connectionManager: { inboundConnectionThreshold: 1e6 }
   })
+}
+
+/** One started node per encrypter. */
+async function createNodes () {
+  return Object.fromEntries(await Promise.all(Object.keys(ENCRYPTERS).map(async name => [name, await createNode(name)])))
 }
 
 /** Message i of the data: a fresh buffer each time (as a daemon reads chunks), its index in the first 8 bytes. */
@@ -90,7 +105,7 @@ async function sender (total, ballastMiB) {
   const base = randomBytes(MESSAGE)
   const count = Math.ceil(total / MESSAGE)
   const sizeOf = i => (i === count - 1 ? total - MESSAGE * (count - 1) : MESSAGE)
-  const nodes = { noise: await createNode('noise'), tls: await createNode('tls') }
+  const nodes = await createNodes()
   for (const node of Object.values(nodes)) {
     await node.handle(PUSH, async (stream) => {
       for (let i = 0; i < count; i++) {
@@ -108,8 +123,7 @@ async function sender (total, ballastMiB) {
   })
   await new Promise(resolve => server.listen(0, '127.0.0.1', resolve))
   process.send({
-    noise: nodes.noise.getMultiaddrs().map(String),
-    tls: nodes.tls.getMultiaddrs().map(String),
+    ...Object.fromEntries(Object.entries(nodes).map(([name, node]) => [name, node.getMultiaddrs().map(String)])),
     raw: server.address().port
   })
   process.on('message', async (msg) => {
@@ -145,14 +159,14 @@ async function libp2pRound (node, addrs, kind, total) {
   } finally {
     tls.DEFAULT_CIPHERS = DEFAULT_CIPHERS
   }
-  const want = kind === 'noise' ? '/noise' : '/tls/1.0.0'
+  const want = encrypterOf(kind) === 'tls' ? '/tls/1.0.0' : '/noise'
   if (conn.encryption !== want) throw new Error(`${kind}: the connection negotiated ${conn.encryption}`)
   const start = performance.now()
   const stream = await conn.newStream(PUSH)
   let bytes = 0
   for await (const chunk of stream) bytes += chunk.byteLength
   if (bytes !== total) throw new Error(`${kind} moved ${bytes} of ${total} bytes`)
-  return { seconds: (performance.now() - start) / 1000, suite: kind === 'noise' ? 'ChaChaPoly (noise)' : lastCipher }
+  return { seconds: (performance.now() - start) / 1000, suite: want === '/noise' ? 'ChaChaPoly (noise)' : lastCipher }
 }
 
 const median = xs => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]
@@ -186,7 +200,7 @@ async function main (total, rounds, kinds, handshakeCount, ballastMiB) {
     child.send('cpu')
     return new Promise(resolve => child.once('message', m => { resolve(m.cpu) }))
   }
-  const nodes = { noise: await createNode('noise'), tls: await createNode('tls') }
+  const nodes = await createNodes()
   const gb = total / 1e9
   const results = Object.fromEntries(kinds.map(kind => [kind, []]))
   const suites = {}
@@ -202,7 +216,7 @@ async function main (total, rounds, kinds, handshakeCount, ballastMiB) {
         if (kind === 'raw') {
           seconds = await rawRound(ready.raw, total)
         } else {
-          const encrypter = kind === 'noise' ? 'noise' : 'tls'
+          const encrypter = encrypterOf(kind)
           const result = await libp2pRound(nodes[encrypter], ready[encrypter], kind, total)
           seconds = result.seconds
           suites[kind] = result.suite
@@ -227,7 +241,7 @@ async function main (total, rounds, kinds, handshakeCount, ballastMiB) {
       const recv = median(results[kind].map(r => r.receiver))
       const both = median(results[kind].map(r => r.sender + r.receiver))
       const vsNoise = noiseRate === undefined ? '' : `, ${(rate / noiseRate).toFixed(2)}x noise's rate, ${(both / noiseCpu).toFixed(2)}x its CPU`
-      console.log(`  ${kind.padEnd(10)} ${rate.toFixed(0).padStart(5)} MB/s  CPU-s/GB send ${send.toFixed(2)}, recv ${recv.toFixed(2)}, both ${both.toFixed(2)}${vsNoise}${suites[kind] !== undefined ? `  [${suites[kind]}]` : ''}`)
+      console.log(`  ${kind.padEnd(11)} ${rate.toFixed(0).padStart(5)} MB/s  CPU-s/GB send ${send.toFixed(2)}, recv ${recv.toFixed(2)}, both ${both.toFixed(2)}${vsNoise}${suites[kind] !== undefined ? `  [${suites[kind]}]` : ''}`)
     }
     if (handshakeCount > 0) {
       console.log(`\nconnection setup (dial + close, ${handshakeCount} in a row, after 5 to warm up):`)

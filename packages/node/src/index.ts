@@ -49,6 +49,7 @@ export { parseStunServers, stunUrl, IceServers, lazyWebRTC, MAX_STUN_SERVERS, WE
 export { webrtcUpgrade, webrtcAddressFor, dialsFirst, type WebRTCUpgrade, type WebRTCUpgradeInit, type WebRTCUpgradeStats } from './webrtc-upgrade.js'
 export { StunServer, parseBindingRequest, bindingResponse, readXorMappedAddress, DEFAULT_STUN_PORT, MAX_STUN_REQUEST_BYTES, type StunServerInit, type StunServerStats } from './stun-server.js'
 export { stunService, queryStunPort, STUN_PROTOCOL, type StunService } from './stun-service.js'
+export { noiseCrypto } from './noise-crypto.js'
 export { parsePublicAddressRanges, publicAddressRule, MAX_PUBLIC_ADDRESS_RANGES, type IsPublicAddress } from './address-ranges.js'
 export { NodeNotStartedError, DialFailedError, ListenError, InvalidParametersError, AbortError } from './errors.js'
 // content (issue 3): add, get, blocks

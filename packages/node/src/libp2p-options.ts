@@ -15,6 +15,7 @@ import { tcp } from '@libp2p/tcp'
 import { WebSockets, WebSocketsSecure } from '@multiformats/multiaddr-matcher'
 import { dhtAutoMode, publicAddressRule } from './address-ranges.js'
 import { guardEmptyWalks } from './dht-walk-guard.js'
+import { noiseCrypto } from './noise-crypto.js'
 import { DHT_PROTOCOL, FAMILY_RELAY_RESERVATIONS, LOG_SCOPE, MDNS_SERVICE_TAG } from './constants.js'
 import { InvalidParametersError } from './errors.js'
 import { familyRelayServer } from './family-relay.js'
@@ -209,7 +210,7 @@ export async function deviceLibp2pOptions (init: DeviceLibp2pInit): Promise<Libp
       // loaded at its first use unless the device listens on /webrtc (an idle device's memory, issue 5 f)
       ...(on.webrtc ? [lazyWebRTC({ ice, onDemand: !config.listen.some(address => address.includes('/webrtc')) }, (handle) => { webrtc = handle })] : [])
     ],
-    connectionEncrypters: [noise()],
+    connectionEncrypters: [noise({ crypto: noiseCrypto })],
     streamMuxers: [yamux({
       maxInboundStreams: limits.maxStreamsPerConnection,
       maxOutboundStreams: limits.maxStreamsPerConnection
