@@ -54,5 +54,5 @@ export {
   exchangeAnnounce, requestBlocks, serveShareStream, decodeRequest, isShareId, ShareStream,
   type AnnouncedShare, type ShareRequest, type BlockReply, type ShareProtocolHandlers
 } from './share-protocol.js'
-export { ShareWatcher, type ShareWatcherInit } from './watcher.js'
+export { ShareWatcher, inotifyQueueLimit, type ShareWatcherInit } from './watcher.js'
 export { folderTree, sameFolders, type FolderTree } from './folder-tree.js'

@@ -162,6 +162,10 @@ export class ShareSync {
         root: this.def.path,
         debounceMs: this.#ctx.config.watchDebounceMs,
         onChange: (folders) => { this.requestScan(folders) },
+        // the scan of everything is asked for by onChange; status says why it came
+        onOverflow: (events) => {
+          this.#watcherError = `the kernel's watch queue overflowed at ${new Date().toISOString()} (${events} events at once, fs.inotify.max_queued_events): rescanned everything`
+        },
         onFailure: (err) => {
           this.#watcherError = `watcher failed (${err.message}): rescanning every ${this.#ctx.config.pollIntervalMs} ms`
           this.#timers.push(setInterval(poll, this.#ctx.config.pollIntervalMs))

@@ -131,6 +131,7 @@ export interface ShareStatus {
   pathErrors: SharePathError[]
   /** `watching`, or `polling` when the watcher failed (with the reason in `watcherError`) or is off. */
   watcher: 'watching' | 'polling'
+  /** Why the watcher is off, or its last overflow (changes it may have missed; a scan of everything followed). */
   watcherError?: string
   lastScanAt?: number
   lastSyncAt?: number

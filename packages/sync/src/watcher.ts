@@ -12,8 +12,15 @@
  * synchronous stat for every file and re-reads a whole folder on each event
  * in it, which costs seconds of main-thread time when 10,000 files arrive.
  * Elsewhere the platform's native recursive watch is used.
+ *
+ * The kernel queues a process's inotify events (one queue for all its
+ * watches: libuv opens one inotify instance) and drops what comes past
+ * `fs.inotify.max_queued_events` while the process is busy; libuv discards
+ * the overflow marker, so Node never says. libuv reads the whole queue in
+ * one turn of the event loop: a turn that delivers a full queue of events is
+ * taken as an overflow, and every watcher asks for a scan of everything.
  */
-import { watch, type FSWatcher } from 'node:fs'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { lstat, readdir } from 'node:fs/promises'
 import { logger } from '@libp2p/logger'
 import { IGNORE_FILE, INTERNAL_PREFIX, TEMP_PREFIX } from './constants.js'
@@ -37,6 +44,32 @@ export const MAX_WATCHED_FOLDERS = 65_536
  */
 export const WATCH_QUIET_MS = 50
 
+/** The kernel's default `fs.inotify.max_queued_events`. */
+const DEFAULT_INOTIFY_QUEUE = 16_384
+
+let inotifyQueue: number | undefined
+
+/** Events the kernel queues for a process's watches at most (`fs.inotify.max_queued_events`). */
+export function inotifyQueueLimit (): number {
+  if (inotifyQueue === undefined) {
+    let limit = NaN
+    try {
+      limit = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8').trim())
+    } catch {
+      // not Linux, or /proc not mounted: the kernel's default
+    }
+    inotifyQueue = Number.isSafeInteger(limit) && limit > 0 ? limit : DEFAULT_INOTIFY_QUEUE
+  }
+  return inotifyQueue
+}
+
+/** The watchers running in this process: an overflow of the queue they share concerns each. */
+const running = new Set<ShareWatcher>()
+/** Events delivered in this turn of the event loop, by every watcher (reset by a setImmediate). */
+let turnEvents = 0
+let turnOverflowed = false
+let turnCounting = false
+
 export interface ShareWatcherInit {
   root: string
   /** Milliseconds from the first change of a burst to the scan at most. */
@@ -56,6 +89,13 @@ export interface ShareWatcherInit {
   maxFolders?: number
   /** Per-folder watches even where a native recursive watch exists (tests of the Linux path elsewhere). */
   perFolder?: boolean
+  /**
+   * Events in one turn of the event loop that mean the kernel's queue overflowed (default
+   * `inotifyQueueLimit()`; tests use fewer). Every running watcher then asks for everything.
+   */
+  queueLimit?: number
+  /** The kernel's queue overflowed (`events` came in one turn): changes may have been lost, a scan of everything follows. */
+  onOverflow?(events: number): void
 }
 
 export class ShareWatcher {
@@ -79,6 +119,7 @@ export class ShareWatcher {
   /** Starts watching; false (after `onFailure`) when the platform or the limits do not allow it. */
   start (): boolean {
     this.#stopped = false
+    running.add(this)
     if (this.init.perFolder === true || process.platform === 'linux') {
       try {
         this.#watchFolder('')
@@ -104,6 +145,7 @@ export class ShareWatcher {
 
   stop (): void {
     this.#stopped = true
+    running.delete(this)
     clearTimeout(this.#timer)
     this.#timer = undefined
     this.#watcher?.close()
@@ -176,6 +218,7 @@ export class ShareWatcher {
     let w: FSWatcher
     try {
       w = watch(folder === '' ? this.init.root : `${this.init.root}/${folder}`, { persistent: false }, (event, name) => {
+        this.#counted()
         const child = name == null ? null : name.toString()
         if (!this.#changed(child, folder) || child == null) return
         // a folder may have come (watch it) or gone (drop its watches): files only change
@@ -189,6 +232,28 @@ export class ShareWatcher {
     // a folder removed under its watch just stops reporting; an error here is the watch itself failing
     w.on('error', (err) => { this.#fail(err) })
     this.#folders.set(folder, w)
+  }
+
+  /** Counts one event of this turn; at the queue's length, every running watcher rescans everything. */
+  #counted (): void {
+    if (!turnCounting) {
+      turnCounting = true
+      setImmediate(() => {
+        turnCounting = false
+        turnEvents = 0
+        turnOverflowed = false
+      })
+    }
+    turnEvents++
+    if (turnOverflowed || turnEvents < (this.init.queueLimit ?? inotifyQueueLimit())) return
+    turnOverflowed = true
+    log.error('%d watch events in one turn: the kernel\'s queue (fs.inotify.max_queued_events) overflowed, rescanning every share', turnEvents)
+    for (const w of running) w.#overflowed(turnEvents)
+  }
+
+  #overflowed (events: number): void {
+    this.#schedule(undefined)
+    this.init.onOverflow?.(events)
   }
 
   /** Watches every folder below `folder` (already watched), without recursion. */

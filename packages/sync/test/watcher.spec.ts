@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { ShareWatcher, type ShareWatcherInit } from '../src/index.js'
+import { inotifyQueueLimit, ShareWatcher, type ShareWatcherInit } from '../src/index.js'
 import { inTempDir, removeDir, tempDir, waitFor } from './helpers.js'
 
 /** A per-folder watcher (the Linux path, on any platform) counting the scans it asks for. */
@@ -17,6 +18,13 @@ function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: Shar
     ...init
   })
   return { w, changes: () => changes, failures }
+}
+
+/** Why the real overflow test cannot run here, or false. */
+function skipRealOverflow (): string | false {
+  if (process.platform !== 'linux') return 'inotify is Linux only'
+  // a bigger queue takes more files to fill than a unit test should write
+  return inotifyQueueLimit() > 65_536 ? `fs.inotify.max_queued_events is ${inotifyQueueLimit()}` : false
 }
 
 /** A share folder and a staging folder beside it, both removed after `fn`. */
@@ -133,6 +141,66 @@ describe('ShareWatcher (one watch per folder)', () => {
       w.stop()
       await removeDir(root)
     }
+  })
+
+  it('a turn of the event loop that delivers a full queue of events asks every running watcher for everything, and says so', async () => {
+    await inTwoTempDirs(async (root, other) => {
+      const asked: Array<string[] | undefined> = []
+      const overflows: number[] = []
+      const { w, failures } = watcher(root, { queueLimit: 40, onChange: (folders) => { asked.push(folders) }, onOverflow: (events) => { overflows.push(events) } })
+      const otherAsked: Array<string[] | undefined> = []
+      const { w: otherWatcher } = watcher(other, { onChange: (folders) => { otherAsked.push(folders) }, onOverflow: (events) => { overflows.push(events) } })
+      try {
+        await mkdir(`${root}/burst`)
+        await mkdir(`${root}/calm`)
+        assert.equal(w.start(), true)
+        assert.equal(otherWatcher.start(), true)
+        await waitFor(() => w.watchedFolders === 3 && otherWatcher.watchedFolders === 1)
+        await writeFile(`${root}/calm/one`, 'a lone change')
+        await waitFor(() => asked.length > 0 && !w.busy, { timeout: 5000 })
+        assert.deepEqual(asked, [['calm']], 'a few events: the folder they came from')
+        asked.length = 0
+        // written without yielding: the events wait in the kernel and arrive in one turn
+        for (let i = 0; i < 30; i++) writeFileSync(`${root}/burst/f${i}`, 'x')
+        await waitFor(() => asked.length > 0 && otherAsked.length > 0 && !w.busy && !otherWatcher.busy, { timeout: 5000 })
+        assert.equal(overflows.length, 2, 'each running watcher is told once')
+        assert.ok(overflows.every(n => n >= 40), `events counted: ${overflows.join(', ')}`)
+        assert.deepEqual(asked, [undefined], 'everything, not the folder the events named')
+        assert.deepEqual(otherAsked, [undefined], 'a watcher without events of its own rescans too: the queue is shared')
+        asked.length = 0
+        await writeFile(`${root}/calm/two`, 'the next turn counts afresh')
+        await waitFor(() => asked.length > 0 && !w.busy, { timeout: 5000 })
+        assert.deepEqual(asked, [['calm']])
+        assert.equal(overflows.length, 2)
+        assert.deepEqual(failures, [])
+      } finally {
+        w.stop()
+        otherWatcher.stop()
+      }
+    })
+  })
+
+  it('a real overflow of the kernel\'s queue (fs.inotify.max_queued_events) is noticed', { skip: skipRealOverflow() }, async () => {
+    await inTempDir(async (root) => {
+      const asked: Array<string[] | undefined> = []
+      const overflows: number[] = []
+      const { w, failures } = watcher(root, { onChange: (folders) => { asked.push(folders) }, onOverflow: (events) => { overflows.push(events) } })
+      try {
+        mkdirSync(`${root}/many`)
+        assert.equal(w.start(), true)
+        await waitFor(() => w.watchedFolders === 2)
+        // two events a file (created, written): past the queue while this turn blocks the loop
+        const files = Math.ceil(inotifyQueueLimit() / 2) + 1000
+        for (let i = 0; i < files; i++) writeFileSync(`${root}/many/f${i}`, 'x')
+        await waitFor(() => overflows.length > 0 && asked.length > 0 && !w.busy, { timeout: 30_000 })
+        assert.equal(overflows.length, 1)
+        assert.ok(overflows[0] >= inotifyQueueLimit(), `${overflows[0]} events in one turn`)
+        assert.ok(asked.includes(undefined), 'a scan of everything')
+        assert.deepEqual(failures, [])
+      } finally {
+        w.stop()
+      }
+    })
   })
 
   it('a missing share folder fails at start', async () => {
