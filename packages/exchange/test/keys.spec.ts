@@ -19,4 +19,14 @@ describe('bytesKey (map keys of CIDs)', () => {
     const v0 = CID.createV0(a.multihash)
     assert.notEqual(bytesKey(v0.bytes), bytesKey(CID.createV1(0x70, a.multihash).bytes))
   })
+
+  it('maps every byte value to the character of that code, also for a view into a bigger buffer', () => {
+    const every = Uint8Array.from({ length: 256 }, (_, i) => i)
+    assert.equal(bytesKey(every), String.fromCharCode(...every))
+    const within = new Uint8Array(300)
+    within.set(every, 20)
+    const view = within.subarray(20, 276)
+    assert.equal(bytesKey(view), String.fromCharCode(...every), 'only the view\'s bytes')
+    assert.equal(bytesKey(new Uint8Array(0)), '')
+  })
 })

@@ -56,7 +56,9 @@ const BASE32 = 'abcdefghijklmnopqrstuvwxyz234567'
  */
 export function blockKey (cid: CID): string {
   const bytes = cid.multihash.bytes
-  const codes = [0x62] // 'b', multibase's prefix for base32
+  const codes = Buffer.allocUnsafe(1 + Math.ceil(bytes.byteLength * 8 / 5))
+  codes[0] = 0x62 // 'b', multibase's prefix for base32
+  let at = 1
   let bits = 0
   let buffer = 0
   for (const byte of bytes) {
@@ -64,11 +66,12 @@ export function blockKey (cid: CID): string {
     bits += 8
     while (bits >= 5) {
       bits -= 5
-      codes.push(BASE32.charCodeAt((buffer >> bits) & 31))
+      codes[at++] = BASE32.charCodeAt((buffer >> bits) & 31)
     }
   }
-  if (bits > 0) codes.push(BASE32.charCodeAt((buffer << (5 - bits)) & 31))
-  return String.fromCharCode(...codes)
+  if (bits > 0) codes[at++] = BASE32.charCodeAt((buffer << (5 - bits)) & 31)
+  // one step from the bytes (latin1: a character each); spreading ~57 codes as arguments cost ~15× more
+  return codes.toString('latin1', 0, at)
 }
 
 /** A raw CID for an index key (for reports: the key holds no codec). */

@@ -243,11 +243,9 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
 
 export { bytesKey }
 
-/** Bytes (each < 256) as a flat one-byte string, in pieces small enough to pass as arguments. */
+/** Bytes (each < 256) as a flat one-byte string (latin1: a character each, as bytesKey). */
 function byteString (codes: number[]): string {
-  const pieces: string[] = []
-  for (let i = 0; i < codes.length; i += 8192) pieces.push(String.fromCharCode(...codes.slice(i, i + 8192)))
-  return pieces.length === 1 ? pieces[0] : pieces.join('')
+  return Buffer.from(codes).toString('latin1')
 }
 
 /**
