@@ -233,12 +233,15 @@ export function watchTree (root) {
         continue
       }
       present++
-      if (e.hashedKey === e.key && e.hash === want.hash) {
+      if (e.hashedKey !== e.key) {
+        queue.add(path)
+      } else if (e.hash === want.hash) {
         good.add(path)
         e.goodSince = e.since
-      } else {
-        queue.add(path)
       }
+      // else: this version was hashed (refresh) and is not the expected one; the poll queues its
+      // next version. Hashing it again here read the whole 1 GiB file of b) and c) on the clock,
+      // while the sender re-hashed its own copy on the same 2 cores.
     }
     const on = {
       removed (path) {
