@@ -57,10 +57,7 @@ try {
     const sha = await timed(() => plainSha256(file))
     const storeDir = join(dir, `store-${round}`)
     const store = await createLevelStore({ path: storeDir })
-    let chunks = 0
-    const add = await timed(() => store.addPath(file, {
-      onProgress: (evt) => { if (evt.type === 'store:add:progress') chunks++ }
-    }))
+    const add = await timed(() => store.addPath(file))
     const stat = await store.stat()
     await store.close()
     await removeDir(storeDir)

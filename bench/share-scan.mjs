@@ -94,6 +94,7 @@ async function measure (name, apply) {
     for (const l of lines.slice(from)) {
       if (l.at > head.at) break
       // the debug module's own time suffix (+Nms) and colours dropped
+      // eslint-disable-next-line no-control-regex -- ESC starts the colour codes
       console.log(`    +${String(Math.round(l.at - start)).padStart(5)} ms ${l.line.replace(/\x1b\[[0-9;]*m/g, '').replace(/ \+\d+m?s$/, '').trim()}`)
     }
   }

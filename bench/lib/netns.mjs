@@ -72,7 +72,7 @@ function pidAlive (pid) {
 
 /** SIGKILLs every process still inside `ns` (all of them were started by the lab that made it). */
 function killInside (ns) {
-  let pids = []
+  let pids
   try {
     pids = ip('netns', 'pids', ns).split('\n').map(Number).filter(n => Number.isInteger(n) && n > 0)
   } catch {
