@@ -9,7 +9,7 @@ import { sha256 } from 'multiformats/hashes/sha2'
 import { ShareHistory } from '../src/history.js'
 import { MemoryShareKv } from '../src/share-kv.js'
 import { nodeFs } from '../src/fs.js'
-import { entryFromScan, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
+import { entryFromScan, inotifyQueueLimit, scanShare, tombstoneFromScan, type SnapshotBlock, type SnapshotBlocks, type ChunkFile, type ChunkFileFn, type LocalEntry, type ScanInit, type ScanResult, type ShareFs } from '../src/index.js'
 
 export { inTempDir, removeDir, tempDir } from '@homecloud/test-support'
 
@@ -114,4 +114,11 @@ export async function shareWithHistory (): Promise<{ root: string, store: ChunkS
       await removeDir(dir)
     }
   }
+}
+
+/** Why a test that fills the kernel's inotify queue cannot run here, or false. */
+export function skipQueueOverflow (): string | false {
+  if (process.platform !== 'linux') return 'inotify is Linux only'
+  // a bigger queue takes more files to fill than a unit test should write
+  return inotifyQueueLimit() > 65_536 ? `fs.inotify.max_queued_events is ${inotifyQueueLimit()}` : false
 }

@@ -10,16 +10,10 @@ import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, it } from 'node:test'
 import { inotifyQueueLimit } from '../src/index.js'
-import { inTempDir, waitFor } from './helpers.js'
+import { inTempDir, skipQueueOverflow, waitFor } from './helpers.js'
 import { createDevice, stopDevice } from './share-devices.js'
 
-function skip (): string | false {
-  if (process.platform !== 'linux') return 'inotify is Linux only'
-  // a bigger queue takes more files to fill than a unit test should write
-  return inotifyQueueLimit() > 65_536 ? `fs.inotify.max_queued_events is ${inotifyQueueLimit()}` : false
-}
-
-describe('a share after its watcher\'s queue overflowed', { skip: skip() }, () => {
+describe('a share after its watcher\'s queue overflowed', { skip: skipQueueOverflow() }, () => {
   it('finds a change whose events the kernel dropped, and says so in status', async () => {
     await inTempDir(async (root) => {
       const dir = join(root, 'docs')

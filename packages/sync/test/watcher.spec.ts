@@ -3,7 +3,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
 import { inotifyQueueLimit, ShareWatcher, type ShareWatcherInit } from '../src/index.js'
-import { inTempDir, removeDir, tempDir, waitFor } from './helpers.js'
+import { inTempDir, removeDir, skipQueueOverflow, tempDir, waitFor } from './helpers.js'
 
 /** A per-folder watcher (the Linux path, on any platform) counting the scans it asks for. */
 function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: ShareWatcher, changes: () => number, failures: Error[] } {
@@ -18,13 +18,6 @@ function watcher (root: string, init: Partial<ShareWatcherInit> = {}): { w: Shar
     ...init
   })
   return { w, changes: () => changes, failures }
-}
-
-/** Why the real overflow test cannot run here, or false. */
-function skipRealOverflow (): string | false {
-  if (process.platform !== 'linux') return 'inotify is Linux only'
-  // a bigger queue takes more files to fill than a unit test should write
-  return inotifyQueueLimit() > 65_536 ? `fs.inotify.max_queued_events is ${inotifyQueueLimit()}` : false
 }
 
 /** A share folder and a staging folder beside it, both removed after `fn`. */
@@ -180,7 +173,7 @@ describe('ShareWatcher (one watch per folder)', () => {
     })
   })
 
-  it('a real overflow of the kernel\'s queue (fs.inotify.max_queued_events) is noticed', { skip: skipRealOverflow() }, async () => {
+  it('a real overflow of the kernel\'s queue (fs.inotify.max_queued_events) is noticed', { skip: skipQueueOverflow() }, async () => {
     await inTempDir(async (root) => {
       const asked: Array<string[] | undefined> = []
       const overflows: number[] = []
