@@ -241,8 +241,6 @@ export class LocalIndex implements LocalIndexView, PreviousIndex {
   }
 }
 
-export { bytesKey }
-
 /** Bytes (each < 256) as a flat one-byte string (latin1: a character each, as bytesKey). */
 function byteString (codes: number[]): string {
   return Buffer.from(codes).toString('latin1')

@@ -5,12 +5,12 @@
  * in batches and hash-checked on arrival. What is held is capped, so a hostile
  * snapshot cannot fill memory.
  */
+import { bytesKey } from '@homecloud/exchange'
 import * as dagCbor from '@ipld/dag-cbor'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { MAX_BLOCKS_PER_REQUEST, MAX_REMOTE_SNAPSHOT_BYTES } from './constants.js'
 import { IntegrityError, LimitExceededError, NotFoundError } from './errors.js'
-import { bytesKey } from './local-index.js'
 import { equalBytes, pageChunkLists, pageList, type ReadSnapshotOptions, type SnapshotBlocks } from './snapshot.js'
 import type { BlockReply } from './share-protocol.js'
 import type { AbortOptions } from '@homecloud/interface'

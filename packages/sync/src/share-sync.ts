@@ -9,6 +9,7 @@
  * sees a file apply wrote before the index records it. A long scan
  * publishes partial heads (partial-heads.ts).
  */
+import { bytesKey } from '@homecloud/exchange'
 import { logger } from '@libp2p/logger'
 import { applyPlan, checkFreeSpace, cleanupTempFiles, type ApplyProgressEvents, type ApplyResult, type AppliedOptions } from './apply.js'
 import { ChunkUnavailableError, DiskFullError, errorCode, LocalChangedError } from './errors.js'
@@ -21,7 +22,7 @@ import type { PlanInit, PullPlan } from './plan.js'
 import { planRevert } from './revert.js'
 import { MAX_STATUS_PATH_ERRORS } from './constants.js'
 import { encodeEntry, encodeRecord, shareKeys, type OwnHead, type PeerHead, type ShareDefinition } from './share-state.js'
-import { bytesKey, LocalIndex } from './local-index.js'
+import { LocalIndex } from './local-index.js'
 import { PartialHeads } from './partial-heads.js'
 import { recoverPendingRenames } from './pending-renames.js'
 import { PullRuns } from './pull-runs.js'
